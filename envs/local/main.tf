@@ -1,0 +1,6 @@
+module "storage" {
+  source = "../../modules/storage"
+
+  name          = var.name
+  force_destroy = true
+}

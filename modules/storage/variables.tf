@@ -1,0 +1,74 @@
+################################################################################
+# Naming
+################################################################################
+
+variable "name" {
+  description = "Name prefix for every bucket (e.g. `acme-genomics-dev`); lowercase letters, digits and hyphens."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$", var.name))
+    error_message = "name must be 3-42 characters of lowercase letters, digits and hyphens (bucket names derive from it)."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Buckets
+################################################################################
+
+variable "buckets" {
+  description = "Buckets to create, keyed by role (`data`, `work`, `results`). `expire_days` deletes current objects after that many days (null keeps them); `noncurrent_days` deletes old versions."
+  type = map(object({
+    expire_days     = optional(number)
+    noncurrent_days = optional(number, 30)
+  }))
+  default = {
+    data    = { noncurrent_days = 90 }
+    work    = { expire_days = 30, noncurrent_days = 7 }
+    results = { noncurrent_days = 90 }
+  }
+
+  validation {
+    condition     = alltrue([for k, v in var.buckets : can(regex("^[a-z0-9-]{1,12}$", k))])
+    error_message = "bucket keys must be 1-12 lowercase letters, digits or hyphens."
+  }
+
+  validation {
+    condition     = alltrue([for v in values(var.buckets) : (v.expire_days == null ? true : v.expire_days >= 1) && v.noncurrent_days >= 1])
+    error_message = "expire_days and noncurrent_days must be at least 1."
+  }
+}
+
+variable "abort_incomplete_multipart_days" {
+  description = "Days after which incomplete multipart uploads are aborted, in every bucket."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.abort_incomplete_multipart_days >= 1
+    error_message = "abort_incomplete_multipart_days must be at least 1."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for server-side encryption; null uses SSE-S3 (AES256)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN or null."
+  }
+}
+
+variable "force_destroy" {
+  description = "Allow terraform to delete buckets that still hold objects (only for throw-away envs)."
+  type        = bool
+  default     = false
+}

@@ -1,0 +1,3 @@
+"""Runner for the AWS Batch pipeline platform."""
+
+__version__ = "0.1.0"

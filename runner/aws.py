@@ -1,0 +1,71 @@
+"""AWS access for one environment: boto3 clients and the variables handed to terraform and packer.
+
+For an emulator env (``envs/local``) everything points at the embedded AWS with its dummy credentials, and
+the emulator is started when it is down. Every other env uses the caller's own credential chain untouched.
+All clients use botocore's adaptive retry mode, which backs off on throttling.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from runner import local
+from runner.project import Env, runner_home
+
+RETRY_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 10},
+    connect_timeout=10,
+    read_timeout=60,
+    max_pool_connections=32,
+)
+
+
+class AwsContext:
+    """The AWS side of one env: clients, the emulator when needed, and subprocess variables."""
+
+    def __init__(self, env: Env, home: Path | None = None) -> None:
+        self.env = env
+        self.home = home or runner_home(env.root)
+        self._clients: dict[str, Any] = {}
+
+    @cached_property
+    def emulator(self) -> local.ServerInfo | None:
+        return local.ensure_up(self.home) if self.env.emulator else None
+
+    @property
+    def region(self) -> str:
+        return self.env.region
+
+    @cached_property
+    def session(self) -> boto3.Session:
+        if self.emulator is not None:
+            return boto3.Session(
+                aws_access_key_id=local.DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=local.DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                region_name=self.region,
+            )
+        return boto3.Session(region_name=self.region)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            kwargs: dict[str, Any] = {"config": RETRY_CONFIG}
+            if self.emulator is not None:
+                kwargs["endpoint_url"] = self.emulator.endpoint
+            self._clients[service] = self.session.client(service, **kwargs)  # type: ignore[call-overload]
+        return self._clients[service]
+
+    def subprocess_env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """Variables for terraform, packer or the AWS CLI run against this env."""
+        environ = dict(os.environ if base is None else base)
+        if self.emulator is None:
+            return environ
+        for name in local.SHADOWED_VARIABLES:
+            environ.pop(name, None)
+        environ.update(local.aws_environment(self.emulator, self.region))
+        return environ
