@@ -1,0 +1,43 @@
+"""The `runner` command line: a thin layer that parses arguments, calls the library and prints.
+
+One module per command group; each defines a typer app (or commands) that is registered here.
+Exit codes: 0 success, 1 a run or job failed, 2 bad input (one line naming the field; nothing was done).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from rich.markup import escape
+
+from runner import console
+from runner.cli import infra, local
+from runner.errors import RunnerError
+
+app = typer.Typer(
+    help="Run the batch-pipeline platform: emulator, infrastructure, AMIs and analysts' jobs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(local.app, name="local")
+app.add_typer(infra.app, name="infra")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = app(args=argv, prog_name="runner", standalone_mode=False)
+    except RunnerError as exc:
+        console.err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        console.err.print("aborted")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

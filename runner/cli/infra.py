@@ -1,0 +1,82 @@
+"""`runner infra`: terraform for one environment."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from runner import console
+from runner.cli.common import AutoApprove, EnvOpt, JsonOpt
+from runner.errors import UsageError
+from runner.infra import Infra
+from runner.plan_summary import Summary, render, render_text
+from runner.project import resolve_env
+
+app = typer.Typer(help="Terraform for one environment: envs/NAME.", no_args_is_help=True)
+
+
+def _infra(env: str | None) -> Infra:
+    return Infra(resolve_env(env))
+
+
+@app.command("init")
+def infra_init(env: EnvOpt = None) -> None:
+    """terraform init for the env (the other commands run it themselves when needed)."""
+    _infra(env).init()
+
+
+@app.command("plan")
+def infra_plan(
+    env: EnvOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Summary format: text, json or markdown.")] = "text",
+    destroy: Annotated[bool, typer.Option("--destroy", help="Plan the destruction of the env.")] = False,
+) -> None:
+    """Plan the env, save the plan for apply, and print a summary."""
+    if fmt not in ("text", "json", "markdown"):
+        raise UsageError(f"--format: '{fmt}' is not one of text, json, markdown")
+    infra = _infra(env)
+    summary, _record = infra.plan(destroy=destroy)
+    console.out.print(render(summary, infra.env.name, fmt), markup=False)
+
+
+def _confirm(summary: Summary) -> bool:
+    console.err.print(render_text(summary, "this env"), markup=False)
+    return typer.confirm("Apply these changes?", default=False, err=True)
+
+
+@app.command("apply")
+def infra_apply(env: EnvOpt = None, auto_approve: AutoApprove = False, as_json: JsonOpt = False) -> None:
+    """Apply the saved plan when current; otherwise plan and apply (never in a protected env)."""
+    infra = _infra(env)
+    confirm = _confirm if sys.stdin.isatty() else None
+    summary = infra.apply(auto_approve=auto_approve, confirm=confirm)
+    if as_json:
+        console.print_json({"env": infra.env.name, "applied": summary.to_dict()})
+    else:
+        console.out.print(
+            f"Applied {infra.env.name}: {summary.add} added, {summary.change} changed, {summary.destroy} destroyed."
+        )
+
+
+@app.command("destroy")
+def infra_destroy(env: EnvOpt = None, auto_approve: AutoApprove = False) -> None:
+    """Destroy everything in the env (refused for protected envs)."""
+    infra = _infra(env)
+    if not auto_approve and sys.stdin.isatty():
+        auto_approve = typer.confirm(f"Destroy every resource of {infra.env.name}?", default=False, err=True)
+    infra.destroy(auto_approve=auto_approve)
+    console.out.print(f"Destroyed {infra.env.name}.")
+
+
+@app.command("output")
+def infra_output(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
+    """Print the env's terraform outputs (--json as terraform gives them)."""
+    outputs = _infra(env).output()
+    if as_json:
+        console.print_json(outputs)
+        return
+    for name, item in sorted(outputs.items()):
+        value = "(sensitive)" if item.get("sensitive") else item.get("value")
+        console.out.print(f"{name} = {value}", markup=False)

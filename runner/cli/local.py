@@ -1,0 +1,60 @@
+"""`runner local`: the embedded AWS emulator."""
+
+from __future__ import annotations
+
+import typer
+
+from runner import console, local
+from runner.cli.common import JsonOpt
+from runner.project import project_root, runner_home
+
+app = typer.Typer(help="The embedded AWS emulator (moto) on 127.0.0.1.", no_args_is_help=True)
+
+
+def _server_dict(info: local.ServerInfo | None) -> dict[str, object]:
+    if info is None:
+        return {"running": False}
+    return {
+        "running": info.running,
+        "endpoint": info.endpoint,
+        "pid": info.pid,
+        "port": info.port,
+        "log": info.log,
+    }
+
+
+@app.command("up")
+def local_up(as_json: JsonOpt = False) -> None:
+    """Start the emulator in the background (a no-op when it already runs)."""
+    home = runner_home(project_root())
+    before = local.status(home)
+    info = local.up(home)
+    if as_json:
+        console.print_json(_server_dict(info))
+    else:
+        state = "already running" if before else "started"
+        console.out.print(f"emulator {state}: {info.endpoint} (pid {info.pid})")
+
+
+@app.command("down")
+def local_down(as_json: JsonOpt = False) -> None:
+    """Stop the emulator this project started."""
+    info = local.down(runner_home(project_root()))
+    if as_json:
+        console.print_json(_server_dict(info) if info else {"running": False, "stopped": None})
+    elif info is None:
+        console.out.print("emulator not running")
+    else:
+        console.out.print(f"emulator stopped (pid {info.pid})")
+
+
+@app.command("status")
+def local_status(as_json: JsonOpt = False) -> None:
+    """Show the emulator's endpoint and pid."""
+    info = local.status(runner_home(project_root()))
+    if as_json:
+        console.print_json(_server_dict(info))
+    elif info is None:
+        console.out.print("emulator not running")
+    else:
+        console.out.print(f"emulator running: {info.endpoint} (pid {info.pid}, log {info.log})")
