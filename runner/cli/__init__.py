@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from runner import console
-from runner.cli import infra, local
+from runner.cli import infra, jobs, local
 from runner.errors import RunnerError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(local.app, name="local")
 app.add_typer(infra.app, name="infra")
+jobs.register(app)  # analysts' commands at the root: submit, status, logs, list, cancel, retry
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,474 @@
+"""Tracking: status, watch, logs, list, cancel and the failed rows `retry --failed` resubmits.
+
+Polling is cheap by design: one ``describe_jobs`` per 100 parent jobs gives every array's counts through
+``arrayProperties.statusSummary``; children are listed (``list_jobs`` by array id and FAILED status) and
+described (batches of 100) only when failures need explaining. A retry job supersedes the failed rows it
+resubmits: a run's counts are per row, taking each row's latest job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runner.errors import RunFailed, UsageError
+from runner.runs import JobRef, RunRecord, RunStore
+
+STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
+ACTIVE = ("STARTING", "RUNNING")
+TERMINAL = ("SUCCEEDED", "FAILED")
+BATCH = 100
+POLL_VAR = "RUNNER_POLL_INTERVAL"
+THROTTLING = ("ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded")
+
+
+def chunks(items: list[str], size: int = BATCH) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def describe(batch: Any, job_ids: list[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in chunks(job_ids):
+        for job in batch.describe_jobs(jobs=chunk).get("jobs", []):
+            found[job["jobId"]] = job
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Status
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Failure:
+    job_id: str
+    index: int | None
+    row: int | None
+    sample: str | None
+    reason: str
+    exit_code: int | None
+
+
+@dataclass
+class JobStatus:
+    ref: JobRef
+    status: str
+    counts: Counter[str]
+    failed_indices: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RunStatus:
+    run: str
+    jobs: list[JobStatus]
+    counts: Counter[str]  # per row (or job), latest attempt
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> bool:
+        return self.total > 0 and all(self.counts[s] == 0 for s in (*QUEUED, *ACTIVE))
+
+    @property
+    def failed(self) -> int:
+        return self.counts["FAILED"]
+
+    @property
+    def state(self) -> str:
+        if self.done:
+            return "FAILED" if self.failed else "SUCCEEDED"
+        if any(self.counts[s] for s in ACTIVE) or self.counts["SUCCEEDED"] or self.failed:
+            return "RUNNING"
+        for status in ("RUNNABLE", "PENDING", "SUBMITTED"):
+            if self.counts[status]:
+                return status
+        return "SUBMITTED"
+
+    def failed_rows(self) -> list[int]:
+        return sorted({f.row for f in self.failures if f.row is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "state": self.state,
+            "done": self.done,
+            "counts": {s: self.counts[s] for s in STATUSES},
+            "total": self.total,
+            "jobs": [
+                {
+                    "job_id": j.ref.job_id,
+                    "job_name": j.ref.job_name,
+                    "kind": j.ref.kind,
+                    "array_size": j.ref.array_size,
+                    "status": j.status,
+                    "counts": {s: j.counts[s] for s in STATUSES if j.counts[s]},
+                }
+                for j in self.jobs
+            ],
+            "failures": [f.__dict__ for f in self.failures],
+        }
+
+
+def _job_counts(ref: JobRef, job: dict[str, Any] | None) -> tuple[str, Counter[str]]:
+    if job is None:
+        return "UNKNOWN", Counter()
+    status = job.get("status", "UNKNOWN")
+    summary = job.get("arrayProperties", {}).get("statusSummary")
+    if ref.array_size and summary:
+        counts = Counter({k: int(v) for k, v in summary.items() if k in STATUSES})
+        missing = ref.array_size - sum(counts.values())
+        if missing > 0:  # children not created yet: they are SUBMITTED with their parent
+            counts["SUBMITTED"] += missing
+        return status, counts
+    if ref.array_size:
+        return status, Counter({status if status in STATUSES else "SUBMITTED": ref.array_size})
+    return status, Counter({status: 1})
+
+
+def failed_children(batch: Any, parent_id: str) -> list[dict[str, Any]]:
+    """FAILED children of an array (list_jobs by array id), described in batches of 100 for their reasons."""
+    ids: list[str] = []
+    kwargs: dict[str, Any] = {"arrayJobId": parent_id, "jobStatus": "FAILED"}
+    while True:
+        page = batch.list_jobs(**kwargs)
+        ids.extend(j["jobId"] for j in page.get("jobSummaryList", []) if j.get("status", "FAILED") == "FAILED")
+        token = page.get("nextToken")
+        if not token:
+            break
+        kwargs["nextToken"] = token
+    detail = describe(batch, ids)
+    return [detail.get(i, {"jobId": i}) for i in ids]
+
+
+def _index_of(job: dict[str, Any]) -> int | None:
+    index = job.get("arrayProperties", {}).get("index")
+    if index is None and ":" in job.get("jobId", ""):
+        index = job["jobId"].rsplit(":", 1)[1]
+    return int(index) if index is not None else None
+
+
+def _reason(job: dict[str, Any]) -> tuple[str, int | None]:
+    attempts = job.get("attempts") or []
+    last = attempts[-1] if attempts else {}
+    container = last.get("container") or job.get("container") or {}
+    reason = last.get("statusReason") or container.get("reason") or job.get("statusReason") or "unknown"
+    exit_code = container.get("exitCode")
+    return str(reason), (int(exit_code) if exit_code is not None else None)
+
+
+def _row_of(ref: JobRef, index: int | None) -> int | None:
+    if ref.rows is None:
+        return None
+    if index is None:
+        return ref.rows[0] if len(ref.rows) == 1 else None
+    return ref.rows[index] if 0 <= index < len(ref.rows) else None
+
+
+def run_status(
+    batch: Any, record: RunRecord, samples: list[str] | None = None, with_failures: bool = True
+) -> RunStatus:
+    """Counts per row (latest job of each row) and, when asked, the failed rows with reasons."""
+    described = describe(batch, record.job_ids())
+    jobs: list[JobStatus] = []
+    for ref in record.jobs:
+        status, job_counts = _job_counts(ref, described.get(ref.job_id))
+        jobs.append(JobStatus(ref=ref, status=status, counts=job_counts))
+    failures: list[Failure] = []
+    position = {js.ref.job_id: n for n, js in enumerate(jobs)}
+    if with_failures:
+        for js in jobs:
+            if not js.counts["FAILED"]:
+                continue
+            job = described.get(js.ref.job_id, {})
+            children = failed_children(batch, js.ref.job_id) if js.ref.array_size else [job]
+            for child in children:
+                index = _index_of(child) if js.ref.array_size else None
+                reason, code = _reason(child)
+                row = _row_of(js.ref, index)
+                js.failed_indices.append(index if index is not None else 0)
+                sample = samples[row] if samples is not None and row is not None and row < len(samples) else None
+                failures.append(Failure(js.ref.job_id, index, row, sample, reason, code))
+    counts: Counter[str] = Counter()
+    for js in jobs:
+        counts.update(js.counts)
+    # Rows resubmitted by a later retry job leave their earlier FAILED bucket (the retry counts them now).
+    retried_at: dict[int | None, int] = {}  # row -> position of the latest job that ran it
+    for n, js in enumerate(jobs):
+        if js.ref.kind == "retry":
+            counts["FAILED"] = max(0, counts["FAILED"] - (len(js.ref.rows) if js.ref.rows is not None else 1))
+            for row in js.ref.rows if js.ref.rows is not None else [None]:
+                retried_at[row] = n
+    failures = [f for f in failures if retried_at.get(f.row, -1) <= position[f.job_id]]
+    return RunStatus(run=record.run, jobs=jobs, counts=counts, failures=failures)
+
+
+def poll_interval(default: float = 5.0) -> float:
+    raw = os.environ.get(POLL_VAR)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(f"{POLL_VAR}: '{raw}' is not a number of seconds") from None
+    if value < 0:
+        raise UsageError(f"{POLL_VAR}: {value} must not be negative")
+    return value
+
+
+def watch(
+    batch: Any,
+    record: RunRecord,
+    on_update: Callable[[RunStatus], None],
+    interval: float = 5.0,
+    max_interval: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+    samples: list[str] | None = None,
+) -> RunStatus:
+    """Poll until every row is SUCCEEDED or FAILED (interval grows 1.5x per quiet poll, up to max_interval)."""
+    delay = interval
+    previous: dict[str, int] | None = None
+    while True:
+        try:
+            status = run_status(batch, record, samples, with_failures=False)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in THROTTLING:
+                raise
+            sleep(delay)
+            delay = min(max_interval, max(delay, 1.0) * 2)
+            continue
+        if status.done:
+            final = run_status(batch, record, samples, with_failures=True)
+            on_update(final)
+            return final
+        on_update(status)
+        counts = dict(status.counts)
+        delay = interval if counts != previous else min(max_interval, delay * 1.5)
+        previous = counts
+        sleep(delay)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Targets: a run name or a job id
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def resolve_target(store: RunStore, batch: Any, target: str, field_name: str = "RUN_OR_JOB") -> RunRecord:
+    """The run record named, or a one-job record for a bare job id (a run's job resolves to its run)."""
+    record = store.load(target) if "/" not in target and ":" not in target else None
+    if record is not None:
+        return record
+    jobs = describe(batch, [target]) if len(target) >= 36 else {}
+    job = jobs.get(target)
+    if job is None:
+        raise UsageError(f"{field_name}: no run or job '{target}' in this env")
+    owner = store.find_job(target)
+    if owner is not None:
+        return owner
+    size = job.get("arrayProperties", {}).get("size")
+    return RunRecord(
+        run=target,
+        env="",
+        queue=job.get("jobQueue", ""),
+        jobs=[JobRef(job_id=target, job_name=job.get("jobName", target), array_size=size)],
+    )
+
+
+def load_samples(s3: Any, bucket: str, record: RunRecord) -> list[str] | None:
+    if not record.samples_key:
+        return None
+    try:
+        data = json.loads(s3.get_object(Bucket=bucket, Key=record.samples_key)["Body"].read())
+    except ClientError:
+        return None
+    return [row[data["id_column"]] for row in data["rows"]]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Cancel
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def cancel(batch: Any, record: RunRecord, reason: str = "cancelled with runner cancel") -> dict[str, list[str]]:
+    """cancel_job for queued work, terminate_job for running work; array parents get both as needed."""
+    described = describe(batch, record.job_ids())
+    done: dict[str, list[str]] = {"cancelled": [], "terminated": [], "finished": []}
+    for ref in record.jobs:
+        _status, counts = _job_counts(ref, described.get(ref.job_id))
+        queued = sum(counts[s] for s in QUEUED)
+        running = sum(counts[s] for s in ACTIVE)
+        if not queued and not running:
+            done["finished"].append(ref.job_id)
+            continue
+        if queued:
+            batch.cancel_job(jobId=ref.job_id, reason=reason)
+            done["cancelled"].append(ref.job_id)
+        if running:
+            batch.terminate_job(jobId=ref.job_id, reason=reason)
+            done["terminated"].append(ref.job_id)
+    return done
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# List
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
+    """``--since 24h`` (s, m, h, d, w; combinations like 1d12h) -> the cutoff time."""
+    if not text:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    parts = re.findall(r"(\d+)([smhdw])", text.strip().lower())
+    if text.strip().isdigit():
+        seconds = int(text)
+    elif parts and "".join(n + u for n, u in parts) == text.strip().lower():
+        seconds = sum(int(n) * units[u] for n, u in parts)
+    else:
+        raise UsageError(f"--since: '{text}' is not a duration (examples: 30m, 24h, 7d)")
+    return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+
+
+def list_runs(
+    batch: Any, store: RunStore, status: str | None = None, since: str | None = None
+) -> list[tuple[RunRecord, RunStatus]]:
+    if status is not None and status.upper() not in (*STATUSES, "QUEUED"):
+        raise UsageError(f"--status: '{status}' is not one of {', '.join(STATUSES)}")
+    cutoff = parse_since(since)
+    records = store.all()
+    if cutoff is not None:
+        stamp = cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
+        records = [r for r in records if r.created_at >= stamp]
+    described = describe(batch, [i for r in records for i in r.job_ids()])
+    result: list[tuple[RunRecord, RunStatus]] = []
+    for record in records:
+        jobs = []
+        counts: Counter[str] = Counter()
+        for ref in record.jobs:
+            st, c = _job_counts(ref, described.get(ref.job_id))
+            jobs.append(JobStatus(ref=ref, status=st, counts=c))
+            counts.update(c)
+        for ref in record.jobs:
+            if ref.kind == "retry":
+                counts["FAILED"] = max(0, counts["FAILED"] - (len(ref.rows) if ref.rows is not None else 1))
+        rs = RunStatus(run=record.run, jobs=jobs, counts=counts)
+        wanted = (status or "").upper()
+        if wanted == "QUEUED":
+            wanted_ok = rs.state in QUEUED
+        else:
+            wanted_ok = not wanted or rs.state == wanted or (rs.counts[wanted] > 0 and wanted not in TERMINAL)
+        if wanted_ok:
+            result.append((record, rs))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Logs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LogTarget:
+    job_id: str
+    status: str
+    group: str
+    stream: str | None
+
+
+def split_job_ref(text: str) -> tuple[str, int | None]:
+    base, sep, index = text.rpartition(":")
+    if sep and index.isdigit() and base:
+        return base, int(index)
+    return text, None
+
+
+def log_target(batch: Any, job: str, default_group: str = "/aws/batch/job") -> LogTarget:
+    """Where a job's (or an array child's, ``JOB:INDEX``) output lives."""
+    base, index = split_job_ref(job)
+    job_id = f"{base}:{index}" if index is not None else base
+    found = describe(batch, [job_id]).get(job_id)
+    if found is None:
+        raise UsageError(f"JOB: no job '{job}' in this env")
+    if found.get("arrayProperties", {}).get("size") and index is None:
+        raise UsageError(f"JOB: '{job}' is an array job; name a child as {job}:INDEX")
+    attempts = found.get("attempts") or []
+    stream = (attempts[-1].get("container", {}) if attempts else {}).get("logStreamName")
+    container = found.get("container") or {}
+    stream = stream or container.get("logStreamName")
+    options = (container.get("logConfiguration") or {}).get("options") or {}
+    group = options.get("awslogs-group") or default_group
+    return LogTarget(job_id=job_id, status=found.get("status", "UNKNOWN"), group=group, stream=stream)
+
+
+def read_logs(
+    logs: Any,
+    batch: Any,
+    target: LogTarget,
+    emit: Callable[[str], None],
+    follow: bool = False,
+    interval: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Print the stream's events (``follow``: until the job ends); tolerates throttling. Returns lines printed."""
+    if target.stream is None:
+        raise RunFailed(f"job {target.job_id} has no log stream yet (status {target.status}); try again once it runs")
+    token: str | None = None
+    printed = 0
+    delay = interval
+    while True:
+        kwargs: dict[str, Any] = {"logGroupName": target.group, "logStreamName": target.stream, "startFromHead": True}
+        if token:
+            kwargs["nextToken"] = token
+        try:
+            page = logs.get_log_events(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in THROTTLING:
+                sleep(delay)
+                delay = min(30.0, delay * 2)
+                continue
+            if code == "ResourceNotFoundException":
+                raise RunFailed(
+                    f"job {target.job_id}: log stream {target.group}/{target.stream} does not exist "
+                    f"(status {target.status}; logs appear once the container starts, and expire per the "
+                    "log group's retention)"
+                ) from None
+            raise
+        delay = interval
+        for event in page.get("events", []):
+            emit(event.get("message", ""))
+            printed += 1
+        next_token = page.get("nextForwardToken")
+        if next_token and next_token != token:
+            token = next_token
+            if page.get("events"):
+                continue
+        if not follow:
+            return printed
+        status = describe(batch, [target.job_id]).get(target.job_id, {}).get("status")
+        if status in TERMINAL:
+            follow = False  # one last read, then stop
+            continue
+        sleep(interval)
+
+
+def job_is_array(batch: Any, job_id: str) -> bool:
+    job = describe(batch, [job_id]).get(job_id) or {}
+    return bool(job.get("arrayProperties", {}).get("size"))
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
