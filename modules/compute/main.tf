@@ -27,6 +27,8 @@ locals {
     var.ecs_config,
   )
 
+  ecs_config_lines = join("\n", [for key, value in local.ecs_config : "${key}=${value}"])
+
   # Batch requires MIME multi-part user data and appends its own part (ECS_CLUSTER). Docker's storage lives on
   # the scratch volume: the AMI bakes a systemd unit that formats the scratch device and mounts it at
   # /var/lib/docker before docker starts, so this part only writes ECS agent settings.
@@ -41,9 +43,7 @@ locals {
     set -euo pipefail
     mkdir -p /etc/ecs
     cat >> /etc/ecs/ecs.config <<'ECS'
-    %{for key, value in local.ecs_config~}
-    ${key}=${value}
-    %{endfor~}
+    ${local.ecs_config_lines}
     ECS
 
     --==BATCH-PLATFORM==--
@@ -110,7 +110,8 @@ resource "aws_launch_template" "this" {
     tags          = local.instance_tags
   }
 
-  tags = var.tags
+  # The template itself carries only the provider's default tags: what is billed (instances, volumes) is
+  # tagged above.
 }
 
 ################################################################################
