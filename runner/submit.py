@@ -608,7 +608,11 @@ class Submitter:
         try:
             from runner import staging  # type: ignore[attr-defined,unused-ignore]
 
-            staging.check_s3_uris(self.clients.s3, uris)
+            try:
+                staging.check_s3_uris(self.clients.s3, uris)
+            except UsageError as exc:
+                message = str(exc)
+                raise UsageError(message if message.startswith("--samples") else f"--samples: {message}") from None
             return
         except ImportError:
             pass

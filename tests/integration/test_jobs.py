@@ -1,0 +1,243 @@
+"""Analysts' submission against the applied envs/local: what lands on the queue, idempotency, manifests.
+
+The emulator finishes jobs inside SubmitJob, so transitions and failures are tested with Stubber in
+tests/unit/test_tracking.py; here we assert what reaches the queue (read back with describe_jobs) and count
+SubmitJob calls with a botocore event hook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import submit as submit_mod
+from runner.submit import Clients, SubmitOptions, Submitter
+from tests.conftest import Deployment
+
+pytestmark = pytest.mark.integration
+
+IMAGE = "public.ecr.aws/docker/library/bash:5"
+
+
+def values(deployed: Deployment) -> dict[str, Any]:
+    return {k: v["value"] for k, v in deployed.outputs.items()}
+
+
+class Counted:
+    """Clients on the emulator whose SubmitJob calls are counted by a botocore event hook."""
+
+    def __init__(self, deployed: Deployment) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.batch = deployed.client("batch")
+        self.submit = deployed.client("batch")
+        self.submit.meta.events.register("before-call.batch.SubmitJob", self._count)
+        self.clients = Clients(
+            batch=self.batch, submit=self.submit, s3=deployed.client("s3"), ec2=deployed.client("ec2")
+        )
+
+    def _count(self, params: dict[str, Any], **_: Any) -> None:
+        self.calls.append(params)
+
+
+def write_sheet(path: Path, rows: int, extra: str = "") -> Path:
+    lines = ["sample,condition" + (",note" if extra else "")]
+    lines += [f"S{i:05d},{'treated' if i % 2 else 'control'}" + (f",{extra}" if extra else "") for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_container(command: list[str], env: dict[str, str], index: int | None) -> str:
+    """Run a job's /bin/sh command here, as the container would, with its environment and array index."""
+    full = {"PATH": os.environ["PATH"], **env}
+    if index is not None:
+        full["AWS_BATCH_JOB_ARRAY_INDEX"] = str(index)
+    proc = subprocess.run(command, env=full, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def job_env(job: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in job["container"]["environment"]}
+
+
+def test_single_job_lands_with_resources_retry_and_timeout(deployed: Deployment) -> None:
+    out = json.loads(
+        deployed.project.run(
+            "submit", "--env", "local", "--image", IMAGE, "--command", "echo hello $GREETING",
+            "--vcpus", "2", "--memory", "4GiB", "--retries", "2", "--timeout", "2h",
+            "--env-var", "GREETING=world", "--name", "single-one", "--json",
+        ).stdout
+    )  # fmt: skip
+    assert out["submitted"] == 1 and len(out["jobs"]) == 1 and out["jobs"][0]["array_size"] is None
+    batch = deployed.client("batch")
+    job = batch.describe_jobs(jobs=[out["jobs"][0]["job_id"]])["jobs"][0]
+    assert job["jobQueue"] == deployed.output("job_queue_arns")["default"]
+    assert job["container"]["vcpus"] == 2 and job["container"]["memory"] == 4096
+    env = job_env(job)
+    assert env["GREETING"] == "world" and env["RUNNER_RUN"] == "single-one"
+    assert job["timeout"] == {"attemptDurationSeconds": 7200}
+    jobdef = batch.describe_job_definitions(jobDefinitions=[job["jobDefinition"]])["jobDefinitions"][0]
+    assert jobdef["jobDefinitionName"].startswith("runner-")
+    assert jobdef["retryStrategy"]["attempts"] == 3
+    rules = {
+        (r.get("onStatusReason"), r.get("onExitCode"), r["action"].upper())
+        for r in jobdef["retryStrategy"]["evaluateOnExit"]
+    }
+    assert ("Host EC2*", None, "RETRY") in rules and (None, "*", "EXIT") in rules
+    assert jobdef["timeout"] == {"attemptDurationSeconds": 7200}
+    assert jobdef["containerProperties"]["jobRoleArn"] == deployed.output("job_role_arn")
+    assert run_container(job["container"]["command"], env, None) == "hello world"
+
+    # The same job definition is reused by hash; the same run is not submitted again.
+    again = json.loads(
+        deployed.project.run(
+            "submit", "--env", "local", "--image", IMAGE, "--command", "echo hello $GREETING",
+            "--vcpus", "2", "--memory", "4GiB", "--retries", "2", "--timeout", "2h",
+            "--env-var", "GREETING=world", "--name", "single-one", "--json",
+        ).stdout
+    )  # fmt: skip
+    assert again["already_submitted"] is True and again["submitted"] == 0
+    assert again["jobs"] == out["jobs"]
+
+
+def test_array_job_rows_reach_the_container_inline(deployed: Deployment, tmp_path: Path) -> None:
+    sheet = tmp_path / "trio.tsv"
+    sheet.write_text("sample_id\tfastq 1\tnote\nA1\ts3://x/a.fq\tit's fine\nB2\ts3://x/b.fq\t$HOME `x`\nC3\t-\t\n")
+    # s3:// inputs must exist: put them in the data bucket instead.
+    s3 = deployed.client("s3")
+    data = deployed.output("bucket_names")["data"]
+    for name in ("a.fq", "b.fq"):
+        s3.put_object(Bucket=data, Key=f"in/{name}", Body=b"@r\nACGT\n+\n!!!!\n")
+    sheet.write_text(sheet.read_text().replace("s3://x/", f"s3://{data}/in/"))
+    counted = Counted(deployed)
+    result = Submitter("local", values(deployed), counted.clients).submit(
+        SubmitOptions(
+            command='echo "$SAMPLE_ID|$FASTQ_1|$NOTE|$RUNNER_ROW"', image=IMAGE, samples=str(sheet),
+            vcpus=1, memory="1GiB", queue="priority",
+        )
+    )  # fmt: skip
+    assert len(counted.calls) == 1 and result.payload == "inline"
+    (ref,) = result.record.jobs
+    assert ref.array_size == 3 and ref.rows == [0, 1, 2]
+    assert counted.calls[0]["arrayProperties"] == {"size": 3}
+    batch = deployed.client("batch")
+    job = batch.describe_jobs(jobs=[ref.job_id])["jobs"][0]
+    assert job["jobQueue"] == deployed.output("job_queue_arns")["priority"]
+    assert job["arrayProperties"]["size"] == 3
+    child = batch.describe_jobs(jobs=[f"{ref.job_id}:1"])["jobs"][0]
+    env = job_env(child)
+    assert "RUNNER_ROWS" in env and "RUNNER_MANIFEST_URI" not in env
+    outputs = [run_container(child["container"]["command"], env, i) for i in range(3)]
+    assert outputs == [
+        f"A1|s3://{data}/in/a.fq|it's fine|0",
+        f"B2|s3://{data}/in/b.fq|$HOME `x`|1",
+        "C3|-||2",
+    ]
+    # The record in the work bucket maps indices back to rows and holds the rows themselves.
+    work = deployed.output("bucket_names")["work"]
+    record = json.loads(s3.get_object(Bucket=work, Key=f"runs/{result.record.run}/run.json")["Body"].read())
+    assert record["jobs"][0]["job_id"] == ref.job_id and record["sample_count"] == 3
+    assert record["extra"]["state"] == "submitted"
+
+
+def test_ten_thousand_rows_one_call_manifest_and_resubmit_zero(deployed: Deployment, tmp_path: Path) -> None:
+    sheet = write_sheet(tmp_path / "big.csv", 10_000)
+    counted = Counted(deployed)
+    options = SubmitOptions(command='echo "$SAMPLE_ID $CONDITION"', image=IMAGE, samples=str(sheet))
+    result = Submitter("local", values(deployed), counted.clients).submit(options)
+    assert len(counted.calls) == 1, "a 10,000-row sheet is one array job"
+    assert counted.calls[0]["arrayProperties"] == {"size": 10_000}
+    assert result.payload == "manifest"
+    assert submit_mod.request_size(counted.calls[0]) < submit_mod.REQUEST_LIMIT
+    env = {e["name"]: e["value"] for e in counted.calls[0]["containerOverrides"]["environment"]}
+    assert "RUNNER_ROWS" not in env and env["RUNNER_MANIFEST_URI"].startswith("s3://")
+    # The container fetches its row from the presigned URL (curl/wget) and runs with it.
+    with urllib.request.urlopen(env["RUNNER_MANIFEST_URL"], timeout=10) as resp:
+        assert resp.read().decode().count("\n") == 10_000
+    command = counted.calls[0]["containerOverrides"]["command"]
+    no_aws = {**env, "PATH": "/usr/bin:/bin"}  # the image has no AWS CLI: presigned URL path
+    assert run_container(command, no_aws, 9_999) == "S09999 treated"
+    assert run_container(command, no_aws, 0) == "S00000 control"
+
+    again = Submitter("local", values(deployed), counted.clients).submit(options)
+    assert again.already and len(counted.calls) == 1, "re-submitting the same run submits nothing"
+    assert again.record.jobs[0].job_id == result.record.jobs[0].job_id
+
+
+def test_killed_submit_resumes_without_duplicates(
+    deployed: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(submit_mod, "ARRAY_LIMIT", 4)  # 10 rows -> parts of 4, 4, 2
+    sheet = write_sheet(tmp_path / "resume.csv", 10)
+    counted = Counted(deployed)
+
+    def die_on_second(params: dict[str, Any], **_: Any) -> None:
+        if len(counted.calls) == 2:
+            raise KeyboardInterrupt  # killed after part 1 was submitted, before part 2
+
+    counted.submit.meta.events.register("before-call.batch.SubmitJob", die_on_second)
+    options = SubmitOptions(command="true", image=IMAGE, samples=str(sheet), name="resume-run")
+    with pytest.raises(KeyboardInterrupt):
+        Submitter("local", values(deployed), counted.clients).submit(options)
+    counted.submit.meta.events.unregister("before-call.batch.SubmitJob", die_on_second)
+
+    # Part 1 is on the queue but (simulating the worst case) not in the record: drop it from the record.
+    s3 = deployed.client("s3")
+    work = deployed.output("bucket_names")["work"]
+    key = "runs/resume-run/run.json"
+    record = json.loads(s3.get_object(Bucket=work, Key=key)["Body"].read())
+    assert record["extra"]["state"] == "submitting"
+    record["jobs"] = []
+    s3.put_object(Bucket=work, Key=key, Body=json.dumps(record).encode())
+
+    before = len(counted.calls)
+    result = Submitter("local", values(deployed), counted.clients).submit(options)
+    assert len(counted.calls) - before == 2, "only parts 2 and 3 are submitted again"
+    assert [j.array_size for j in result.record.jobs] == [4, 4, 2]
+    assert [j.rows[0] for j in result.record.jobs if j.rows] == [0, 4, 8]
+    batch = deployed.client("batch")
+    queue = deployed.output("job_queue_names")["default"]
+    for part in ("resume-run-part1", "resume-run-part2", "resume-run-part3"):
+        listed = batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [part]}])["jobSummaryList"]
+        parents = [j for j in listed if ":" not in j["jobId"]]
+        assert len(parents) == 1, f"{part} was submitted {len(parents)} times"
+
+
+def test_after_makes_a_dependency(deployed: Deployment, tmp_path: Path) -> None:
+    sheet = write_sheet(tmp_path / "first.csv", 3)
+    counted = Counted(deployed)
+    sub = Submitter("local", values(deployed), counted.clients)
+    first = sub.submit(SubmitOptions(command="true", image=IMAGE, samples=str(sheet), name="dep-first"))
+    sub.submit(SubmitOptions(command="echo 2", image=IMAGE, samples=str(sheet), name="dep-second", after="dep-first"))
+    assert counted.calls[-1]["dependsOn"] == [{"jobId": first.record.jobs[0].job_id, "type": "N_TO_N"}]
+    sub.submit(SubmitOptions(command="echo 3", image=IMAGE, name="dep-third", after="dep-first"))
+    assert counted.calls[-1]["dependsOn"] == [{"jobId": first.record.jobs[0].job_id}]
+
+
+def test_status_list_cancel_and_logs_on_the_emulator(deployed: Deployment, tmp_path: Path) -> None:
+    sheet = write_sheet(tmp_path / "small.csv", 4)
+    proj = deployed.project
+    proj.run("submit", "--env", "local", "--image", IMAGE, "--command", "true", "--samples", str(sheet),
+             "--name", "track-me", "--wait", "--interval", "0.05")  # fmt: skip
+    status = json.loads(proj.run("status", "track-me", "--env", "local", "--json").stdout)
+    assert status["state"] == "SUCCEEDED" and status["counts"]["SUCCEEDED"] == 4 and status["failures"] == []
+    job_id = status["jobs"][0]["job_id"]
+    by_job = json.loads(proj.run("status", job_id, "--env", "local", "--json").stdout)
+    assert by_job["run"] == "track-me"
+    listed = json.loads(proj.run("list", "--env", "local", "--since", "1h", "--json").stdout)
+    assert "track-me" in {r["run"] for r in listed}
+    failed_only = json.loads(proj.run("list", "--env", "local", "--status", "FAILED", "--json").stdout)
+    assert "track-me" not in {r["run"] for r in failed_only}
+    cancelled = json.loads(proj.run("cancel", "track-me", "--env", "local", "--json").stdout)
+    assert cancelled["finished"] == [job_id] and cancelled["cancelled"] == []
+    nothing = proj.run("retry", "track-me", "--failed", "--env", "local")
+    assert "nothing to retry" in nothing.stdout
+    # The emulator writes no log streams: a clear message and exit 1, not a traceback.
+    logs = proj.run("logs", f"{job_id}:0", "--env", "local", check=False)
+    assert logs.returncode == 1 and "log stream" in logs.stderr and "Traceback" not in logs.stderr
