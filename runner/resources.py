@@ -254,5 +254,6 @@ def check_fits(req: Request, capacities: list[Capacity], queue: str) -> None:
     raise UsageError(
         f"--memory: {format_mib(req.memory_mib)} fits no instance type behind queue '{queue}' "
         f"with {req.vcpus} vCPUs; the largest that fits is {format_mib(biggest.usable_memory_mib)} "
-        f"({biggest.name}: {format_mib(biggest.memory_mib)} minus the ECS/OS reserve)"
+        f"(--memory {biggest.usable_memory_mib}) "
+        f"on {biggest.name}: {format_mib(biggest.memory_mib)} minus the ECS/OS reserve"
     )
