@@ -53,7 +53,7 @@ def test_fit_check_names_field_and_largest_that_fits() -> None:
     resources.check_fits(Request(16, 120_000), caps, "default")
     with pytest.raises(UsageError, match=r"--vcpus: 32 .* largest that fits is 16"):
         resources.check_fits(Request(32, 1024), caps, "default")
-    with pytest.raises(UsageError, match=r"--memory: 128 GiB .* largest that fits is 120\.3 GiB \(--memory 123207\) on r5\.4xlarge"):
+    with pytest.raises(UsageError, match=r"--memory: 128 GiB .* fits is 120\.3 GiB \(--memory 123207\) on r5\.4xlarge"):
         resources.check_fits(Request(2, 131072), caps, "default")
     with pytest.raises(UsageError, match=r"--gpus: .* no GPU instance types"):
         resources.check_fits(Request(1, 1024, gpus=1), caps, "default")
