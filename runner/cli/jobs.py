@@ -93,7 +93,7 @@ def render_status(status: tracking.RunStatus, limit: int = 20) -> None:
     console.out.print(table)
     jobs = Table(show_header=True, box=None, pad_edge=False)
     for column in ("job id", "name", "kind", "size", "status"):
-        jobs.add_column(column)
+        jobs.add_column(column, no_wrap=True, min_width=36 if column == "job id" else None)
     for js in status.jobs:
         jobs.add_row(js.ref.job_id, escape(js.ref.job_name), js.ref.kind, str(js.ref.array_size or 1), js.status)
     console.out.print(jobs)

@@ -42,7 +42,8 @@ class Counted:
         )
 
     def _count(self, params: dict[str, Any], **_: Any) -> None:
-        self.calls.append(params)
+        body = params["body"]  # the request as it goes on the wire
+        self.calls.append(json.loads(body.decode() if isinstance(body, bytes) else body))
 
 
 def write_sheet(path: Path, rows: int, extra: str = "") -> Path:

@@ -48,13 +48,14 @@ CASES = {
 def test_submit_bad_input(deployed: Deployment, tmp_path: Path, case: str) -> None:
     args, field, fragment = CASES[case]
     data = deployed.output("bucket_names")["data"]
-    paths = {
-        "no_id": sheet(tmp_path, "name,fastq\nS1,a\n"),
-        "dupes": sheet(tmp_path, "sample,fastq\nS1,a\nS2,b\nS1,c\n"),
-        "empty": sheet(tmp_path, ""),
-        "missing_file": sheet(tmp_path, "sample,fastq\nS1,reads/ghost.fq.gz\n"),
-        "missing_s3": sheet(tmp_path, f"sample,fastq\nS1,s3://{data}/not/there.fq.gz\n"),
+    texts = {
+        "no_id": "name,fastq\nS1,a\n",
+        "dupes": "sample,fastq\nS1,a\nS2,b\nS1,c\n",
+        "empty": "",
+        "missing_file": "sample,fastq\nS1,reads/ghost.fq.gz\n",
+        "missing_s3": f"sample,fastq\nS1,s3://{data}/not/there.fq.gz\n",
     }
+    paths = {key: sheet(tmp_path, text, f"{key}.csv") for key, text in texts.items()}
     args = [a.format(**paths) for a in args]
     jobs_before, defs_before = all_jobs(deployed), job_definitions(deployed)
     proc = deployed.project.run(
