@@ -231,10 +231,16 @@ def check_fits(req: Request, capacities: list[Capacity], queue: str) -> None:
     def cap(c: Capacity, value: int) -> int:
         return min(value, c.max_vcpus) if c.max_vcpus is not None else value
 
-    max_vcpus = max((cap(c, i.vcpus) for c in checkable for i in c.instances), default=0)
+    pairs = [(cap(c, i.vcpus), c, i) for c in checkable for i in c.instances]
+    if pairs:
+        max_vcpus, ce, inst = max(pairs, key=lambda p: (p[0], p[2].vcpus))
+    else:
+        max_vcpus, ce, inst = 0, None, None
     if req.vcpus > max_vcpus:
-        best = max(instances, key=lambda i: i.vcpus, default=None)
-        where = f" ({best.name})" if best else ""
+        if ce is not None and inst is not None and ce.max_vcpus is not None and ce.max_vcpus < inst.vcpus:
+            where = f" (maxvCpus of compute environment {ce.name})"
+        else:
+            where = f" ({inst.name})" if inst else ""
         raise UsageError(
             f"--vcpus: {req.vcpus} vCPUs fit no compute environment behind queue '{queue}'; "
             f"the largest that fits is {max_vcpus}{where}"

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from botocore.config import Config
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -82,6 +83,12 @@ def _counts_text(status: tracking.RunStatus) -> str:
     return ", ".join(parts) or "no jobs"
 
 
+def _print_table(table: Table) -> None:
+    """Tables keep full ids and names; piped output is not squeezed to 80 columns."""
+    target = console.out if console.out.is_terminal else Console(width=240, highlight=False)
+    target.print(table)
+
+
 def render_status(status: tracking.RunStatus, limit: int = 20) -> None:
     table = Table(title=f"run {escape(status.run)}: {status.state}", title_justify="left")
     table.add_column("status")
@@ -90,13 +97,13 @@ def render_status(status: tracking.RunStatus, limit: int = 20) -> None:
         if status.counts[name]:
             table.add_row(f"[{_STYLE.get(name, 'default')}]{name}[/]", str(status.counts[name]))
     table.add_row("[bold]total[/]", f"[bold]{status.total}[/]")
-    console.out.print(table)
+    _print_table(table)
     jobs = Table(show_header=True, box=None, pad_edge=False)
     for column in ("job id", "name", "kind", "size", "status"):
         jobs.add_column(column, no_wrap=True, min_width=36 if column == "job id" else None)
     for js in status.jobs:
         jobs.add_row(js.ref.job_id, escape(js.ref.job_name), js.ref.kind, str(js.ref.array_size or 1), js.status)
-    console.out.print(jobs)
+    _print_table(jobs)
     if status.failures:
         failed = Table(title=f"{len(status.failures)} failed", title_justify="left", box=None, pad_edge=False)
         for column in ("index", "row", "sample", "exit", "reason"):
@@ -109,7 +116,7 @@ def render_status(status: tracking.RunStatus, limit: int = 20) -> None:
                 "-" if f.exit_code is None else str(f.exit_code),
                 escape(f.reason),
             )
-        console.out.print(failed)
+        _print_table(failed)
         if len(status.failures) > limit:
             console.out.print(f"... and {len(status.failures) - limit} more (--json lists all)")
         console.out.print(f"Retry the failed rows: runner retry {escape(status.run)} --failed")
@@ -240,7 +247,8 @@ def submit(
                 f"nothing submitted. See: runner status {escape(record.run)} --env {session.env_name}"
             )
         else:
-            rows = f" for {record.sample_count} samples" if record.sample_count else ""
+            plural = "s" if record.sample_count != 1 else ""
+            rows = f" for {record.sample_count} sample{plural}" if record.sample_count else ""
             console.out.print(
                 f"Submitted run [bold]{escape(record.run)}[/]{rows}: {len(record.jobs)} job(s) on {record.queue}"
             )
@@ -353,7 +361,7 @@ def list_(
     if not runs:
         console.out.print("no runs" + (f" matching --status {status_filter}" if status_filter else ""))
         return
-    console.out.print(table)
+    _print_table(table)
 
 
 def cancel(
