@@ -90,7 +90,9 @@ def _print_table(table: Table) -> None:
 
 
 def render_status(status: tracking.RunStatus, limit: int = 20) -> None:
-    table = Table(title=f"run {escape(status.run)}: {status.state}", title_justify="left")
+    style = _STYLE.get(status.state, "default")
+    console.out.print(f"run [bold]{escape(status.run)}[/]: [{style}]{status.state}[/]")
+    table = Table()
     table.add_column("status")
     table.add_column("count", justify="right")
     for name in tracking.STATUSES:
