@@ -64,7 +64,8 @@ _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d+)?$")
 
 # The prologue every job runs under /bin/sh: pick this child's row, export it, then run the command.
-PROLOGUE = r"""runner_pick() {
+PROLOGUE = r"""# shellcheck disable=SC2153
+runner_pick() {
   runner_i=0
   while IFS= read -r runner_line; do
     if [ "$runner_i" -eq "$runner_want" ]; then eval "$runner_line"; return 0; fi
@@ -542,6 +543,7 @@ class Submitter:
                     for i, (s, e) in enumerate(parts)
                 ],
                 "after": [j.job_id for j in after or []],
+                "staged": staged,
             }
         )
         if prep.sheet is not None:

@@ -182,6 +182,11 @@ def run_status(
     batch: Any, record: RunRecord, samples: list[str] | None = None, with_failures: bool = True
 ) -> RunStatus:
     """Counts per row (latest job of each row) and, when asked, the failed rows with reasons."""
+    if not record.jobs:
+        raise RunFailed(
+            f"run '{record.run}' has no submitted job yet (its submit was interrupted): run the same "
+            "`runner submit` again to finish it"
+        )
     described = describe(batch, record.job_ids())
     jobs: list[JobStatus] = []
     for ref in record.jobs:

@@ -112,3 +112,29 @@ def test_file_refs(tmp_path: Path) -> None:
     missing = sheets.read_sheet(write(tmp_path, "sample,r\nA,reads/ghost.fq.gz\n", "m.csv"))
     with pytest.raises(UsageError, match=r"--samples: line 2, column 'r': no such file 'reads/ghost.fq.gz'"):
         sheets.file_refs(missing, cwd=tmp_path)
+
+
+def test_prologue_is_posix_sh_and_picks_rows(tmp_path: Path) -> None:
+    import subprocess
+
+    from runner.submit import PROLOGUE, row_line, script
+    from tests.helpers import require_tool
+
+    path = tmp_path / "prologue.sh"
+    path.write_text("#!/bin/sh\n" + PROLOGUE + 'echo "$SAMPLE_ID"\n')
+    lint = subprocess.run([require_tool("shellcheck"), "-s", "sh", str(path)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout
+    rows = "\n".join(row_line({"SAMPLE_ID": s, "NOTE": n}) for s, n in [("a", "it's"), ("b", "$(rm -rf /)")])
+    for index, expected in ((0, "a|it's"), (1, "b|$(rm -rf /)")):
+        out = subprocess.run(
+            script('echo "$SAMPLE_ID|$NOTE"'),
+            env={"PATH": "/usr/bin:/bin", "RUNNER_ROWS": rows, "AWS_BATCH_JOB_ARRAY_INDEX": str(index)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip() == expected
+    missing = subprocess.run(
+        script("true"), env={"RUNNER_ROWS": rows, "AWS_BATCH_JOB_ARRAY_INDEX": "5"}, capture_output=True, text=True
+    )
+    assert missing.returncode == 97 and "no row 5" in missing.stderr
