@@ -1,0 +1,115 @@
+"""Failing jobs end to end through the CLI: an emulator whose Batch jobs all fail (MOTO_SIMPLE_BATCH_FAIL_AFTER=0).
+
+No terraform here: the fixture creates a compute environment, a queue and buckets with boto3 and hands the
+runner an outputs file (RUNNER_OUTPUTS_FILE), as a platform team hands one to analysts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Project, copy_project, free_port
+
+pytestmark = pytest.mark.integration
+
+IMAGE = "public.ecr.aws/docker/library/bash:5"
+
+
+@pytest.fixture(scope="module")
+def failing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    root = copy_project(tmp_path_factory.mktemp("failing"))
+    outputs_file = root / "outputs.json"
+    proj = Project(root=root, port=free_port(), extra_env={"RUNNER_OUTPUTS_FILE": str(outputs_file)})
+    proj.run("local", "up", env=proj.environ(MOTO_SIMPLE_BATCH_FAIL_AFTER="0"))
+    try:
+        iam, ec2, batch, s3 = (proj.client(s) for s in ("iam", "ec2", "batch", "s3"))
+        trust = json.dumps({"Version": "2012-10-17", "Statement": []})
+        service = iam.create_role(RoleName="svc", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        profile = iam.create_instance_profile(InstanceProfileName="inst")["InstanceProfile"]["Arn"]
+        vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+        sg = ec2.create_security_group(GroupName="b", Description="b", VpcId=vpc)["GroupId"]
+        ce = batch.create_compute_environment(
+            computeEnvironmentName="fail-ce",
+            type="MANAGED",
+            state="ENABLED",
+            serviceRole=service,
+            computeResources={
+                "type": "EC2",
+                "minvCpus": 0,
+                "maxvCpus": 64,
+                "instanceTypes": ["c6i", "r6i"],
+                "subnets": [subnet],
+                "securityGroupIds": [sg],
+                "instanceRole": profile,
+            },
+        )["computeEnvironmentArn"]
+        queue = batch.create_job_queue(
+            jobQueueName="fail-q",
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+        )["jobQueueArn"]
+        for bucket in ("fail-work", "fail-data"):
+            s3.create_bucket(Bucket=bucket)
+        outputs_file.write_text(
+            json.dumps(
+                {
+                    "region": "us-east-1",
+                    "bucket_names": {"work": "fail-work", "data": "fail-data"},
+                    "job_queue_names": {"default": "fail-q"},
+                    "job_queue_arns": {"default": queue},
+                    "compute_environment_arns": {"ondemand": ce},
+                }
+            )
+        )
+        yield proj
+    finally:
+        proj.run("local", "down", check=False)
+
+
+def test_failed_rows_status_exit_codes_and_retry(failing: Project, tmp_path: Path) -> None:
+    sheet = tmp_path / "four.csv"
+    sheet.write_text("sample,x\nS0,a\nS1,b\nS2,c\nS3,d\n")
+    waited = failing.run(
+        "submit", "--env", "local", "--image", IMAGE, "--command", "exit 3", "--samples", str(sheet),
+        "--name", "doomed", "--memory", "64GiB", "--wait", "--interval", "0.05", "--json", check=False,
+    )  # fmt: skip
+    assert waited.returncode == 1, waited.stderr
+    result = json.loads(waited.stdout)
+    assert result["status"]["state"] == "FAILED" and result["status"]["counts"]["FAILED"] == 4
+    assert sorted(f["sample"] for f in result["status"]["failures"]) == ["S0", "S1", "S2", "S3"]
+
+    status = failing.run("status", "doomed", "--env", "local", check=False)
+    assert status.returncode == 1 and "runner retry doomed --failed" in status.stdout
+
+    retried = json.loads(failing.run("retry", "doomed", "--failed", "--env", "local", "--json").stdout)
+    assert retried["retried_rows"] == [0, 1, 2, 3] and retried["jobs"][0]["array_size"] == 4
+    record = json.loads(failing.client("s3").get_object(Bucket="fail-work", Key="runs/doomed/run.json")["Body"].read())
+    assert [j["kind"] for j in record["jobs"]] == ["submit", "retry"]
+    assert record["jobs"][1]["rows"] == [0, 1, 2, 3] and record["jobs"][1]["retry_of"] == record["jobs"][0]["job_id"]
+
+    # Those rows now count by the retry (which failed again here): still 4 rows, not 8.
+    after = json.loads(failing.run("status", "doomed", "--env", "local", "--json", check=False).stdout)
+    assert after["total"] == 4 and after["counts"]["FAILED"] == 4
+    assert {f["job_id"] for f in after["failures"]} == {retried["jobs"][0]["job_id"]}
+    listed = json.loads(failing.run("list", "--env", "local", "--status", "FAILED", "--json").stdout)
+    assert [r["run"] for r in listed] == ["doomed"]
+
+
+def test_memory_above_the_largest_usable_type_is_refused(failing: Project) -> None:
+    proc = failing.run(
+        "submit", "--env", "local", "--image", IMAGE, "--command", "true", "--memory", "1024GiB", check=False
+    )
+    assert proc.returncode == 2
+    assert "--memory" in proc.stderr and "r6i" in proc.stderr and "ECS/OS reserve" in proc.stderr
+    assert (
+        failing.client("batch").list_jobs(jobQueue="fail-q", filters=[{"name": "JOB_NAME", "values": ["job*"]}])[
+            "jobSummaryList"
+        ]
+        == []
+    )
