@@ -125,6 +125,16 @@ def render_status(status: tracking.RunStatus, limit: int = 20) -> None:
 
 
 def _watch(session: Session, record: RunRecord, interval: float, as_json: bool) -> tracking.RunStatus:
+    try:
+        return _watch_until_done(session, record, interval, as_json)
+    except KeyboardInterrupt:
+        console.err.print(
+            f"stopped watching; the run goes on: runner status {escape(record.run)} --watch --env {session.env_name}"
+        )
+        raise
+
+
+def _watch_until_done(session: Session, record: RunRecord, interval: float, as_json: bool) -> tracking.RunStatus:
     samples = tracking.load_samples(session.clients.s3, session.outputs["bucket_names"]["work"], record)
     if as_json or not console.err.is_terminal:
         last: dict[str, Any] = {}
