@@ -9,6 +9,8 @@ RUNNER      := $(VENV)/bin/runner
 CHECKOV_VENV := $(VENV)/checkov
 STAMP       := $(VENV)/.installed
 TOOLS_STAMP := $(VENV)/.tools
+SCHEMA_DIR  := $(VENV)/cache/cdktf
+SCHEMA_STAMP := $(SCHEMA_DIR)/.downloaded
 ENV         ?=
 APT_TOOLS   := packer shellcheck
 
@@ -23,7 +25,7 @@ help: ## Show this help
 # Set-up: a no-op when nothing changed
 # ---------------------------------------------------------------------------------------------------------------
 
-setup: $(STAMP) $(TOOLS_STAMP) ## Create .venv, install the runner with dev extras, install packer/shellcheck/checkov
+setup: $(STAMP) $(TOOLS_STAMP) $(SCHEMA_STAMP) ## Create .venv, install the runner with dev extras, install packer/shellcheck/checkov
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +54,11 @@ $(TOOLS_STAMP): $(STAMP)
 		$(CHECKOV_VENV)/bin/pip install --quiet checkov; }
 	@touch $@
 
+# The aws provider 6.x schema, offline, for the compatibility test: cdktf's jsii assembly of aws 6.25.0.
+$(SCHEMA_STAMP): $(STAMP)
+	$(PY) -m pip download --quiet --no-deps -d $(SCHEMA_DIR) cdktf-cdktf-provider-aws==21.22.1
+	@touch $@
+
 # ---------------------------------------------------------------------------------------------------------------
 # Everyday targets
 # ---------------------------------------------------------------------------------------------------------------
@@ -72,6 +79,9 @@ lint: setup ## ruff, mypy and terraform fmt
 	$(VENV)/bin/ruff format --check runner tests
 	$(VENV)/bin/mypy
 	terraform fmt -check -recursive
+
+docs: setup ## Regenerate the input/output tables of the module READMEs
+	$(PY) -m runner.tfdocs
 
 fmt: setup ## Format Python and terraform
 	$(VENV)/bin/ruff format runner tests

@@ -26,7 +26,7 @@ PROVIDER_VERSION = "6.25.0"
 SCHEMA_FILE = f"aws-{PROVIDER_VERSION}-schema.json"
 
 _LINK = re.compile(r"docs/(resources|data-sources)/([a-z0-9_]+)(?:#([a-z0-9_]+))?")
-_META = {"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner", "connection", "dynamic"}
+_META = {"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner", "connection", "dynamic", "alias"}
 
 Tree = dict[str, Any]  # argument name -> None (attribute) or a nested Tree (block)
 
@@ -113,8 +113,12 @@ def _tree(fqn: str, types: dict[str, Any], depth: int = 0) -> Tree:
 
 def build_schema(assembly: dict[str, Any]) -> dict[str, dict[str, Tree]]:
     types = assembly["types"]
-    schema: dict[str, dict[str, Tree]] = {"resource": {}, "data": {}}
+    schema: dict[str, dict[str, Tree]] = {"resource": {}, "data": {}, "provider": {}}
     for cls in types.values():
+        if cls.get("kind") == "class" and cls.get("base") == "cdktf.TerraformProvider":
+            config = cls["initializer"]["parameters"][2]["type"]["fqn"]
+            schema["provider"]["aws"] = {k: v for k, v in _tree(config, types).items() if k != "alias"}
+            continue
         if cls.get("kind") != "class" or cls.get("base") not in (
             "cdktf.TerraformResource",
             "cdktf.TerraformDataSource",
@@ -176,7 +180,10 @@ def _used(body: dict[str, Any], path: tuple[str, ...], out: set[tuple[str, ...]]
 
 
 def used_arguments(folder: Path) -> dict[tuple[str, str], set[tuple[str, ...]]]:
-    """(mode, type) -> argument paths (`("compute_resources", "launch_template", "version")`) in folder/**/*.tf."""
+    """(mode, type) -> argument paths such as `("compute_resources", "launch_template")` in folder/**/*.tf.
+
+    mode is resource, data or provider.
+    """
     used: dict[tuple[str, str], set[tuple[str, ...]]] = {}
     for path in sorted(folder.rglob("*.tf")):
         if ".terraform" in path.parts:
@@ -191,6 +198,10 @@ def used_arguments(folder: Path) -> dict[tuple[str, str], set[tuple[str, ...]]]:
                         continue
                     for body in instances.values():
                         _used(body, (), used.setdefault((mode, rtype), set()))
+        for entry in doc.get("provider", []):
+            for name, body in entry.items():
+                if _unquote(name) == "aws":
+                    _used(body, (), used.setdefault(("provider", "aws"), set()))
     return used
 
 
@@ -199,7 +210,7 @@ def unknown_arguments(schema: dict[str, dict[str, Tree]], folder: Path) -> list[
     problems: list[str] = []
     for (mode, rtype), paths in sorted(used_arguments(folder).items()):
         tree = schema[mode].get(rtype)
-        label = rtype if mode == "resource" else f"data.{rtype}"
+        label = {"resource": rtype, "data": f"data.{rtype}", "provider": f"provider.{rtype}"}[mode]
         if tree is None:
             problems.append(f"{label}: no such {mode} type in aws {PROVIDER_VERSION}")
             continue

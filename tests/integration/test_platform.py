@@ -410,3 +410,37 @@ def test_ecr_repositories_scan_on_push_are_immutable_and_expire_old_images(deplo
         policy = json.loads(ecr.get_lifecycle_policy(repositoryName=repo["repositoryName"])["lifecyclePolicyText"])
         keep = [r for r in policy["rules"] if r["selection"]["countType"] == "imageCountMoreThan"]
         assert len(keep) == 1 and keep[0]["selection"]["countNumber"] == 30
+
+
+# --------------------------------------------------------------------------------------------------------------
+# After destroy (called by test_foundation's teardown test, which destroys the shared deployment once)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def assert_platform_gone(deployed: Deployment) -> None:
+    """Nothing of the env is left: Batch, launch template, network, roles, registry, logs."""
+    prefix = deployed.output("name")
+    batch = deployed.client("batch")
+    ces = batch.describe_compute_environments(
+        computeEnvironments=list(deployed.output("compute_environment_arns").values())
+    )["computeEnvironments"]
+    assert [ce for ce in ces if ce.get("status") != "DELETED"] == []
+    queues = batch.describe_job_queues(jobQueues=list(deployed.output("job_queue_arns").values()))["jobQueues"]
+    assert [q for q in queues if q.get("status") != "DELETED"] == []
+    definitions = batch.describe_job_definitions(jobDefinitions=list(deployed.output("job_definition_arns").values()))
+    assert [d for d in definitions["jobDefinitions"] if d["status"] == "ACTIVE"] == []
+    ec2 = deployed.client("ec2")
+    templates = ec2.describe_launch_templates(
+        Filters=[{"Name": "launch-template-name", "Values": [f"{prefix}-batch-*"]}]
+    )["LaunchTemplates"]
+    assert templates == []
+    assert ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [prefix]}])["Vpcs"] == []
+    iam = deployed.client("iam")
+    roles = [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(f"{prefix}-")]
+    assert roles == []
+    profiles = iam.list_instance_profiles()["InstanceProfiles"]
+    assert [p for p in profiles if p["InstanceProfileName"].startswith(f"{prefix}-")] == []
+    repos = deployed.client("ecr").describe_repositories()["repositories"]
+    assert [r for r in repos if r["repositoryName"].startswith(f"{prefix}/")] == []
+    groups = deployed.client("logs").describe_log_groups()["logGroups"]
+    assert [g for g in groups if prefix in g["logGroupName"]] == []
