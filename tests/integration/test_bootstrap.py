@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.helpers import Project, error_line, require_tool
 
@@ -52,8 +53,14 @@ def test_bootstrap_creates_a_versioned_encrypted_tls_only_state_bucket(project: 
 
 def test_terraform_keeps_the_envs_state_in_the_bootstrapped_bucket(project: Project, s3_env: Path) -> None:
     require_tool("terraform")
-    if not (s3_env / "backend.hcl").exists():
-        project.run("infra", "bootstrap", "--env", ENV)
+    bucket = project.run_json("infra", "bootstrap", "--env", ENV, "--json")["bucket"]
+    s3 = project.client("s3", region="eu-west-1")
+    # The emulator speaks plain HTTP only, and it enforces the bucket's TLS-only policy on object requests:
+    # proof that the policy works, and the reason this test lifts it before terraform may use the bucket.
+    with pytest.raises(ClientError) as refused:
+        s3.put_object(Bucket=bucket, Key="probe", Body=b"x")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    s3.delete_bucket_policy(Bucket=bucket)
     project.run("infra", "init", "--env", ENV)
     assert project.run_json("infra", "output", "--env", ENV, "--json") == {}
     init_state = json.loads((s3_env / ".terraform" / "terraform.tfstate").read_text())
