@@ -53,7 +53,7 @@ variable "launch_template_id" {
 }
 
 variable "launch_template_version" {
-  description = "Launch template version for the compute environments. The default `$Latest` picks up new versions when Batch replaces instances, without replacing the compute environment; pass the module's latest version number instead to roll out each template change through a compute environment update (terraform then shows it in the plan)."
+  description = "Launch template version for the compute environments. The default `$Latest` picks up new versions when Batch replaces instances, without replacing the compute environment; pass the module's latest version number instead to roll out each template change through a compute environment change that the plan shows."
   type        = string
   default     = "$Latest"
 

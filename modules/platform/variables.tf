@@ -215,7 +215,7 @@ variable "head_job_definition" {
 }
 
 variable "launch_template_version" {
-  description = "Template version the compute environments use: `$Latest` (default, new versions reach new instances without replacing anything) or `pinned` (the current version number: each template change becomes a visible compute environment update)."
+  description = "Template version the compute environments use: `$Latest` (default, new versions reach new instances without replacing anything) or `pinned` (the current version number: each template change becomes a visible compute environment change)."
   type        = string
   default     = "$Latest"
 

@@ -8,11 +8,17 @@ from __future__ import annotations
 import base64
 import email
 import json
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from runner import local
+from runner.terraform import Terraform
 from tests.conftest import Deployment
+from tests.helpers import require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -444,3 +450,41 @@ def assert_platform_gone(deployed: Deployment) -> None:
     assert [r for r in repos if r["repositoryName"].startswith(f"{prefix}/")] == []
     groups = deployed.client("logs").describe_log_groups()["logGroups"]
     assert [g for g in groups if prefix in g["logGroupName"]] == []
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Changing the launch template or a compute environment (anchors: struggle 7), planned on a copy of the state
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_template_changes_reach_the_environments_and_replacements_keep_the_queues(
+    deployed: Deployment, tmp_path: Path
+) -> None:
+    """A new template version needs no compute environment change ($Latest); replacing an environment creates the
+    new one before the old one goes and updates the queues in place (no "existing JobQueue relationship")."""
+    require_tool("terraform")
+    root = tmp_path / "copy"
+    for folder in ("envs", "modules"):
+        shutil.copytree(
+            deployed.project.root / folder, root / folder, ignore=shutil.ignore_patterns(".terraform", "*.tfplan")
+        )
+    main = root / "envs" / "local" / "main.tf"
+    text = main.read_text()
+    assert "scratch_volume_size = 50" in text and 'max_vcpus = 16, instance_types = ["optimal"]' in text
+    text = text.replace("scratch_volume_size = 50", "scratch_volume_size = 80")
+    text = text.replace('max_vcpus = 16, instance_types = ["optimal"]', 'max_vcpus = 16, instance_types = ["m6i"]')
+    main.write_text(text)
+    environ = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "ENV")}
+    environ.update(AWS_ENDPOINT_URL=deployed.project.endpoint, AWS_REGION="us-east-1", **local.DUMMY_CREDENTIALS)
+    (root / ".runner").mkdir()
+    tf = Terraform(root / "envs" / "local", root / "modules", root / ".runner", environ=environ)
+    plan = tf.plan(root / ".runner" / "change.tfplan").plan
+    actions = {rc["address"]: rc["change"]["actions"] for rc in plan["resource_changes"] if rc["mode"] == "managed"}
+    batch = "module.platform.module.batch"
+    assert actions["module.platform.module.compute.aws_launch_template.this"] == ["update"]
+    assert actions[f'{batch}.aws_batch_compute_environment.this["spot"]'] == ["create", "delete"]
+    assert actions[f'{batch}.aws_batch_compute_environment.this["ondemand"]'] == ["no-op"]
+    assert actions[f'{batch}.aws_batch_job_queue.this["default"]'] == ["update"]
+    assert actions[f'{batch}.aws_batch_job_queue.this["priority"]'] == ["no-op"]
+    changed = {a for a, act in actions.items() if act != ["no-op"]}
+    assert not {a for a in changed if "aws_batch_job_definition" in a or "aws_s3_bucket" in a}

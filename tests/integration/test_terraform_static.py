@@ -14,7 +14,7 @@ import pytest
 from runner import local
 from runner.terraform import Terraform
 from tests import provider_schema
-from tests.helpers import REPO, Project, copy_project, require_tool
+from tests.helpers import REPO, Project, copy_project, error_line, require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -234,3 +234,11 @@ provider "aws" {
         "aws_batch_job_queue.compute_environments: not an argument in aws 6.25.0",
         "aws_no_such_thing: no such resource type in aws 6.25.0",
     ]
+
+
+def test_prod_refuses_an_unreviewed_apply_before_touching_aws(project: Project) -> None:
+    proc = project.run("infra", "apply", "--env", "prod", "--auto-approve", check=False)
+    assert proc.returncode == 2
+    line = error_line(proc)
+    assert "protected" in line and "runner infra plan --env prod" in line
+    assert not (project.root / "envs" / "prod" / ".terraform").exists()  # not even terraform init ran
