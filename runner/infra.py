@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from runner import outputs
 from runner.aws import AwsContext
 from runner.errors import UsageError
 from runner.plan_summary import Summary, summarize
@@ -153,6 +154,7 @@ class Infra:
         if record.has_changes:
             self.tf.apply_plan(self.plan_file)
         self.discard_plan()
+        outputs.save(self.env, self.output_values(), self.home)
         return summary
 
     def discard_plan(self) -> None:
@@ -168,9 +170,14 @@ class Infra:
             raise UsageError("--auto-approve: required to destroy")
         self.tf.destroy()
         self.discard_plan()
+        outputs.forget(self.env, self.home)
 
     def output(self) -> dict[str, Any]:
-        return self.tf.output()
+        raw = self.tf.output()
+        values = {name: item.get("value") for name, item in raw.items()}
+        if values:
+            outputs.save(self.env, values, self.home)
+        return raw
 
     def output_values(self) -> dict[str, Any]:
-        return {name: item.get("value") for name, item in self.output().items()}
+        return {name: item.get("value") for name, item in self.tf.output().items()}
