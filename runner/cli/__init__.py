@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from runner import console
 from runner.cli import infra, local
+from runner.cli import nextflow as nextflow_cli
 from runner.errors import RunnerError
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(local.app, name="local")
 app.add_typer(infra.app, name="infra")
+app.add_typer(nextflow_cli.app, name="nextflow")
 
 
 def main(argv: list[str] | None = None) -> None:
