@@ -9,3 +9,9 @@ variable "name" {
   type        = string
   default     = "batch-local"
 }
+
+variable "ami_id" {
+  description = "AMI of the Batch instances (`runner ami build --env local` writes ami.auto.tfvars.json); null uses the emulator's copy of the ECS-optimised AL2023 image."
+  type        = string
+  default     = null
+}

@@ -1,0 +1,267 @@
+################################################################################
+# Naming
+################################################################################
+
+variable "name" {
+  description = "Name prefix for every resource (e.g. `acme-genomics-dev`)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$", var.name))
+    error_message = "name must be 3-42 characters of lowercase letters, digits and hyphens."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource; compute environments stamp them on instances, job definitions propagate them to jobs."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Wiring: network, instances, buckets
+################################################################################
+
+variable "subnet_ids" {
+  description = "Subnets the compute environments launch instances in."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) > 0
+    error_message = "subnet_ids must name at least one subnet."
+  }
+}
+
+variable "security_group_ids" {
+  description = "Security groups of the instances."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.security_group_ids) > 0
+    error_message = "security_group_ids must name at least one security group."
+  }
+}
+
+variable "instance_profile_arn" {
+  description = "Instance profile the compute environments launch instances with."
+  type        = string
+}
+
+variable "launch_template_id" {
+  description = "Launch template of the instances (scratch volume, IMDSv2, user data)."
+  type        = string
+}
+
+variable "launch_template_version" {
+  description = "Launch template version for the compute environments. The default `$Latest` picks up new versions when Batch replaces instances, without replacing the compute environment; pass the module's latest version number instead to roll out each template change through a compute environment update (terraform then shows it in the plan)."
+  type        = string
+  default     = "$Latest"
+
+  validation {
+    condition     = contains(["$Latest", "$Default"], var.launch_template_version) || can(regex("^[0-9]+$", var.launch_template_version))
+    error_message = "launch_template_version must be $Latest, $Default or a version number."
+  }
+}
+
+variable "bucket_arns" {
+  description = "ARNs of this env's buckets, keyed by role; the job and head roles may read and write only these."
+  type        = map(string)
+
+  validation {
+    condition     = alltrue([for arn in values(var.bucket_arns) : can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", arn))])
+    error_message = "bucket_arns must be S3 bucket ARNs (arn:aws:s3:::name)."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "KMS key of the buckets and the log group (the job roles get decrypt/encrypt on it); null when they use AWS-owned keys."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN or null."
+  }
+}
+
+################################################################################
+# Compute environments
+################################################################################
+
+variable "compute_environments" {
+  description = "Managed EC2 compute environments keyed by a short name. `type` SPOT or EC2 (on-demand); `min_vcpus` 0 lets an idle env cost nothing; `instance_types` as Batch accepts them (`optimal`, families like `m6i`, or sizes)."
+  type = map(object({
+    type                = string
+    allocation_strategy = optional(string)
+    min_vcpus           = optional(number, 0)
+    max_vcpus           = number
+    instance_types      = optional(list(string), ["optimal"])
+    bid_percentage      = optional(number, 100)
+    state               = optional(string, "ENABLED")
+  }))
+  nullable = false
+  default = {
+    spot = {
+      type                = "SPOT"
+      allocation_strategy = "SPOT_CAPACITY_OPTIMIZED"
+      max_vcpus           = 256
+      instance_types      = ["m6i", "c6i", "r6i", "m5", "c5", "r5"]
+    }
+    ondemand = {
+      type                = "EC2"
+      allocation_strategy = "BEST_FIT_PROGRESSIVE"
+      max_vcpus           = 64
+      instance_types      = ["m6i", "c6i", "r6i"]
+    }
+  }
+
+  validation {
+    condition     = length(var.compute_environments) > 0 && alltrue([for k in keys(var.compute_environments) : can(regex("^[a-z0-9-]{1,16}$", k))])
+    error_message = "compute_environments needs at least one entry; keys are 1-16 lowercase letters, digits or hyphens."
+  }
+
+  validation {
+    condition     = alltrue([for ce in values(var.compute_environments) : contains(["SPOT", "EC2"], ce.type)])
+    error_message = "compute_environments[*].type must be SPOT or EC2."
+  }
+
+  validation {
+    condition = alltrue([for ce in values(var.compute_environments) : ce.allocation_strategy == null || contains(
+      ce.type == "SPOT" ? ["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED", "BEST_FIT_PROGRESSIVE", "BEST_FIT"] : ["BEST_FIT_PROGRESSIVE", "BEST_FIT"],
+      ce.allocation_strategy
+    )])
+    error_message = "compute_environments[*].allocation_strategy must suit the type (SPOT_*: SPOT only; BEST_FIT_PROGRESSIVE or BEST_FIT for both)."
+  }
+
+  validation {
+    condition     = alltrue([for ce in values(var.compute_environments) : ce.min_vcpus >= 0 && ce.max_vcpus >= 1 && ce.min_vcpus <= ce.max_vcpus])
+    error_message = "compute_environments[*]: need 0 <= min_vcpus <= max_vcpus and max_vcpus >= 1."
+  }
+
+  validation {
+    condition     = alltrue([for ce in values(var.compute_environments) : ce.bid_percentage >= 1 && ce.bid_percentage <= 100 && length(ce.instance_types) > 0])
+    error_message = "compute_environments[*]: bid_percentage must be 1-100 and instance_types non-empty."
+  }
+
+  validation {
+    condition     = alltrue([for ce in values(var.compute_environments) : contains(["ENABLED", "DISABLED"], ce.state)])
+    error_message = "compute_environments[*].state must be ENABLED or DISABLED."
+  }
+}
+
+################################################################################
+# Job queues
+################################################################################
+
+variable "job_queues" {
+  description = "Job queues keyed by a short name. `compute_environments` lists keys of `compute_environments` in the order Batch tries them (at most 3). `runnable_timeout_minutes` cancels jobs stuck in RUNNABLE because no compute environment can ever run them (null: wait forever)."
+  type = map(object({
+    priority                 = number
+    compute_environments     = list(string)
+    state                    = optional(string, "ENABLED")
+    runnable_timeout_minutes = optional(number)
+  }))
+  nullable = false
+  default = {
+    default  = { priority = 1, compute_environments = ["spot", "ondemand"], runnable_timeout_minutes = 240 }
+    priority = { priority = 10, compute_environments = ["ondemand"], runnable_timeout_minutes = 240 }
+    head     = { priority = 20, compute_environments = ["ondemand"], runnable_timeout_minutes = 240 }
+  }
+
+  validation {
+    condition     = alltrue([for k in keys(var.job_queues) : can(regex("^[a-z0-9-]{1,16}$", k))])
+    error_message = "job_queues keys are 1-16 lowercase letters, digits or hyphens."
+  }
+
+  validation {
+    condition     = alltrue([for q in values(var.job_queues) : length(q.compute_environments) >= 1 && length(q.compute_environments) <= 3])
+    error_message = "job_queues[*].compute_environments must list 1-3 compute environments (a Batch limit)."
+  }
+
+  validation {
+    condition     = alltrue([for q in values(var.job_queues) : q.priority >= 0 && q.priority <= 1000 && contains(["ENABLED", "DISABLED"], q.state)])
+    error_message = "job_queues[*]: priority must be 0-1000 and state ENABLED or DISABLED."
+  }
+
+  validation {
+    condition     = alltrue([for q in values(var.job_queues) : q.runnable_timeout_minutes == null || (try(q.runnable_timeout_minutes >= 10 && q.runnable_timeout_minutes <= 86400, false))])
+    error_message = "job_queues[*].runnable_timeout_minutes must be 10-86400 or null."
+  }
+}
+
+################################################################################
+# Job definitions
+################################################################################
+
+variable "job_definitions" {
+  description = "Container job definitions keyed by a short name. Jobs retry on spot reclamation (`Host EC2*`) up to `attempts` times and exit at once on application errors; `timeout_seconds` caps one attempt."
+  type = map(object({
+    image           = string
+    vcpus           = optional(number, 1)
+    memory          = optional(number, 4096)
+    command         = optional(list(string))
+    environment     = optional(map(string), {})
+    attempts        = optional(number, 3)
+    timeout_seconds = optional(number, 86400)
+  }))
+  nullable = false
+  default = {
+    default = {
+      image   = "public.ecr.aws/amazonlinux/amazonlinux:2023"
+      command = ["echo", "hello from the batch platform"]
+    }
+  }
+
+  validation {
+    condition     = alltrue([for k in keys(var.job_definitions) : can(regex("^[a-z0-9-]{1,40}$", k))])
+    error_message = "job_definitions keys are 1-40 lowercase letters, digits or hyphens."
+  }
+
+  validation {
+    condition     = alltrue([for d in values(var.job_definitions) : d.vcpus > 0 && d.memory >= 4 && d.attempts >= 1 && d.attempts <= 10 && d.timeout_seconds >= 60])
+    error_message = "job_definitions[*]: vcpus > 0, memory >= 4 MiB, attempts 1-10 and timeout_seconds >= 60."
+  }
+}
+
+################################################################################
+# Workflow head jobs (Nextflow)
+################################################################################
+
+variable "head_job_definition" {
+  description = "The workflow head job definition (`nextflow-head`), run on the `head` queue with the head job role. null creates neither."
+  type = object({
+    image           = optional(string, "nextflow/nextflow:24.10.4")
+    vcpus           = optional(number, 1)
+    memory          = optional(number, 4096)
+    attempts        = optional(number, 1)
+    timeout_seconds = optional(number, 604800)
+    environment     = optional(map(string), {})
+  })
+  default = {}
+
+  validation {
+    condition     = var.head_job_definition == null || try(var.head_job_definition.vcpus > 0 && var.head_job_definition.memory >= 512 && var.head_job_definition.attempts >= 1 && var.head_job_definition.timeout_seconds >= 60, false)
+    error_message = "head_job_definition: vcpus > 0, memory >= 512 MiB, attempts >= 1, timeout_seconds >= 60."
+  }
+}
+
+variable "head_job_definition_patterns" {
+  description = "Job definition names the head role may register and deregister besides this env's own (`<name>-*`): Nextflow registers `nf-<image>` definitions for containers it has no definition for."
+  type        = list(string)
+  default     = ["nf-*"]
+}
+
+################################################################################
+# Logs
+################################################################################
+
+variable "log_retention_days" {
+  description = "Retention of the job log group, in days."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."
+  }
+}

@@ -1,0 +1,152 @@
+################################################################################
+# Image
+################################################################################
+
+data "aws_ssm_parameter" "image" {
+  count = var.image_id == null ? 1 : 0
+
+  name = var.image_ssm_parameter
+}
+
+data "aws_partition" "current" {}
+
+locals {
+  image_id = var.image_id != null ? var.image_id : nonsensitive(data.aws_ssm_parameter.image[0].value)
+
+  ecs_config = merge(
+    {
+      # Spot: stop placing tasks on an instance as soon as its reclamation notice arrives.
+      ECS_ENABLE_SPOT_INSTANCE_DRAINING = "true"
+      # Pull an image once per instance; pipelines pin tags, and a pull per task is slow and throttled.
+      ECS_IMAGE_PULL_BEHAVIOR               = "prefer-cached"
+      ECS_ENABLE_CONTAINER_METADATA         = "true"
+      ECS_CONTAINER_STOP_TIMEOUT            = "60s"
+      ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION = "10m"
+      ECS_LOGLEVEL                          = "info"
+    },
+    var.ecs_config,
+  )
+
+  ecs_config_lines = join("\n", [for key, value in local.ecs_config : "${key}=${value}"])
+
+  # Batch requires MIME multi-part user data and appends its own part (ECS_CLUSTER). Docker's storage lives on
+  # the scratch volume: the AMI bakes a systemd unit that formats the scratch device and mounts it at
+  # /var/lib/docker before docker starts, so this part only writes ECS agent settings.
+  user_data = <<-MIME
+    MIME-Version: 1.0
+    Content-Type: multipart/mixed; boundary="==BATCH-PLATFORM=="
+
+    --==BATCH-PLATFORM==
+    Content-Type: text/x-shellscript; charset="us-ascii"
+
+    #!/bin/bash
+    set -euo pipefail
+    mkdir -p /etc/ecs
+    cat >> /etc/ecs/ecs.config <<'ECS'
+    ${local.ecs_config_lines}
+    ECS
+
+    --==BATCH-PLATFORM==--
+  MIME
+
+  instance_tags = merge(var.tags, { Name = "${var.name}-batch" })
+}
+
+################################################################################
+# Launch template
+################################################################################
+
+resource "aws_launch_template" "this" {
+  name_prefix = "${var.name}-batch-"
+  description = "Batch instances of ${var.name}: root + encrypted gp3 scratch volume, IMDSv2"
+  image_id    = local.image_id
+  user_data   = base64encode(local.user_data)
+
+  # Compute environments follow the default (= latest) version.
+  update_default_version = true
+
+  block_device_mappings {
+    device_name = var.root_device_name
+    ebs {
+      volume_type           = "gp3"
+      volume_size           = var.root_volume_size
+      encrypted             = true
+      kms_key_id            = var.kms_key_arn
+      delete_on_termination = true
+    }
+  }
+
+  block_device_mappings {
+    device_name = var.scratch_device_name
+    ebs {
+      volume_type           = "gp3"
+      volume_size           = var.scratch_volume_size
+      iops                  = var.scratch_volume_iops
+      throughput            = var.scratch_volume_throughput
+      encrypted             = true
+      kms_key_id            = var.kms_key_arn
+      delete_on_termination = true
+    }
+  }
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 2 # containers sit one hop behind the host
+    instance_metadata_tags      = "enabled"
+  }
+
+  monitoring {
+    enabled = var.enable_detailed_monitoring
+  }
+
+  tag_specifications {
+    resource_type = "instance"
+    tags          = local.instance_tags
+  }
+
+  tag_specifications {
+    resource_type = "volume"
+    tags          = local.instance_tags
+  }
+
+  # The template itself carries only the provider's default tags: what is billed (instances, volumes) is
+  # tagged above.
+}
+
+################################################################################
+# Instance role and profile
+################################################################################
+
+data "aws_iam_policy_document" "instance_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "instance" {
+  name_prefix        = "${substr(var.name, 0, 28)}-instance-"
+  description        = "EC2 instances of the Batch compute environments of ${var.name}"
+  assume_role_policy = data.aws_iam_policy_document.instance_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "instance" {
+  for_each = toset([
+    "service-role/AmazonEC2ContainerServiceforEC2Role",
+    "AmazonSSMManagedInstanceCore",
+  ])
+
+  role       = aws_iam_role.instance.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/${each.value}"
+}
+
+resource "aws_iam_instance_profile" "instance" {
+  name_prefix = "${substr(var.name, 0, 28)}-instance-"
+  role        = aws_iam_role.instance.name
+  tags        = var.tags
+}

@@ -1,0 +1,262 @@
+################################################################################
+# Naming and tags
+################################################################################
+
+variable "name" {
+  description = "Name prefix of every resource of the env (e.g. `acme-genomics-dev`); bucket names derive from it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$", var.name))
+    error_message = "name must be 3-42 characters of lowercase letters, digits and hyphens."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource, propagated to instances, volumes and jobs for cost attribution."
+  type        = map(string)
+  default     = {}
+}
+
+variable "force_destroy" {
+  description = "Let terraform delete buckets and repositories that still hold data (only for throw-away envs)."
+  type        = bool
+  default     = false
+}
+
+variable "kms_key_arn" {
+  description = "One KMS key for buckets, EBS volumes, logs and repositories; null uses AWS-managed encryption everywhere."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN or null."
+  }
+}
+
+################################################################################
+# Network
+################################################################################
+
+variable "vpc_id" {
+  description = "Existing VPC; null creates one (see `modules/network`)."
+  type        = string
+  default     = null
+}
+
+variable "subnet_ids" {
+  description = "Existing subnets of `vpc_id` for the compute environments."
+  type        = list(string)
+  default     = []
+}
+
+variable "security_group_ids" {
+  description = "Existing security groups for the instances; empty creates an egress-only group."
+  type        = list(string)
+  default     = []
+}
+
+variable "cidr_block" {
+  description = "CIDR of the created VPC."
+  type        = string
+  default     = "10.42.0.0/16"
+}
+
+variable "az_count" {
+  description = "Availability zones of the created VPC (at least 2)."
+  type        = number
+  default     = 2
+}
+
+variable "enable_nat_gateway" {
+  description = "Private subnets behind a NAT gateway (costs money even when idle); off puts instances in public subnets with no inbound access."
+  type        = bool
+  default     = false
+}
+
+variable "enable_flow_logs" {
+  description = "Log rejected VPC traffic to CloudWatch."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Storage
+################################################################################
+
+variable "buckets" {
+  description = "Buckets keyed by role; `data`, `work` and `results` must exist (see `modules/storage`)."
+  type = map(object({
+    expire_days     = optional(number)
+    noncurrent_days = optional(number, 30)
+  }))
+  default = {
+    data    = { noncurrent_days = 90 }
+    work    = { expire_days = 30, noncurrent_days = 7 }
+    results = { noncurrent_days = 90 }
+  }
+
+  validation {
+    condition     = alltrue([for k in ["data", "work", "results"] : contains(keys(var.buckets), k)])
+    error_message = "buckets must contain data, work and results."
+  }
+}
+
+################################################################################
+# Instances: image, volumes
+################################################################################
+
+variable "ami_id" {
+  description = "AMI of the Batch instances (`runner ami build` writes it to ami.auto.tfvars.json); null uses the current ECS-optimised Amazon Linux 2023 image."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ami_id == null || can(regex("^ami-[0-9a-f]+$", var.ami_id))
+    error_message = "ami_id must look like ami-0123abcd or be null."
+  }
+}
+
+variable "root_volume_size" {
+  description = "Root volume size in GiB."
+  type        = number
+  default     = 30
+}
+
+variable "scratch_volume_size" {
+  description = "gp3 scratch volume (docker storage and task work directories) size in GiB."
+  type        = number
+  default     = 100
+}
+
+variable "scratch_volume_iops" {
+  description = "gp3 scratch volume IOPS."
+  type        = number
+  default     = 3000
+}
+
+variable "scratch_volume_throughput" {
+  description = "gp3 scratch volume throughput in MiB/s."
+  type        = number
+  default     = 125
+}
+
+variable "ecs_config" {
+  description = "Extra ECS agent settings for /etc/ecs/ecs.config."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Batch
+################################################################################
+
+variable "compute_environments" {
+  description = "Compute environments keyed by short name (see `modules/batch`); null keeps the default spot + ondemand pair."
+  type = map(object({
+    type                = string
+    allocation_strategy = optional(string)
+    min_vcpus           = optional(number, 0)
+    max_vcpus           = number
+    instance_types      = optional(list(string), ["optimal"])
+    bid_percentage      = optional(number, 100)
+    state               = optional(string, "ENABLED")
+  }))
+  default = null
+}
+
+variable "job_queues" {
+  description = "Job queues keyed by short name (see `modules/batch`); null keeps the default `default`, `priority` and `head` queues."
+  type = map(object({
+    priority                 = number
+    compute_environments     = list(string)
+    state                    = optional(string, "ENABLED")
+    runnable_timeout_minutes = optional(number)
+  }))
+  default = null
+
+  validation {
+    condition     = var.job_queues == null || try(alltrue([for k in ["default", "priority", "head"] : contains(keys(var.job_queues), k)]), false)
+    error_message = "job_queues must contain default, priority and head (other parts of the platform submit to them)."
+  }
+}
+
+variable "job_definitions" {
+  description = "Job definitions keyed by short name (see `modules/batch`); null keeps the single `default` one."
+  type = map(object({
+    image           = string
+    vcpus           = optional(number, 1)
+    memory          = optional(number, 4096)
+    command         = optional(list(string))
+    environment     = optional(map(string), {})
+    attempts        = optional(number, 3)
+    timeout_seconds = optional(number, 86400)
+  }))
+  default = null
+}
+
+variable "head_job_definition" {
+  description = "The Nextflow head job definition (`nextflow-head`): image, size, attempts, timeout."
+  type = object({
+    image           = optional(string, "nextflow/nextflow:24.10.4")
+    vcpus           = optional(number, 1)
+    memory          = optional(number, 4096)
+    attempts        = optional(number, 1)
+    timeout_seconds = optional(number, 604800)
+    environment     = optional(map(string), {})
+  })
+  default = {}
+
+  validation {
+    condition     = var.head_job_definition != null
+    error_message = "head_job_definition must be set (the `head` queue and Nextflow rely on it); use {} for the defaults."
+  }
+}
+
+variable "launch_template_version" {
+  description = "Template version the compute environments use: `$Latest` (default, new versions reach new instances without replacing anything) or `pinned` (the current version number: each template change becomes a visible compute environment update)."
+  type        = string
+  default     = "$Latest"
+
+  validation {
+    condition     = contains(["$Latest", "pinned"], var.launch_template_version)
+    error_message = "launch_template_version must be $Latest or pinned."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of job logs, in days."
+  type        = number
+  default     = 90
+}
+
+################################################################################
+# Registry
+################################################################################
+
+variable "ecr_repositories" {
+  description = "ECR repositories for pipeline images keyed by name (see `modules/registry`)."
+  type = map(object({
+    keep_images   = optional(number, 30)
+    untagged_days = optional(number, 7)
+  }))
+  default = {
+    pipelines = {}
+  }
+}
+
+################################################################################
+# Contract for other tools
+################################################################################
+
+variable "aws_cli_path" {
+  description = "Where the AMI installs the AWS CLI (Nextflow's `aws.batch.cliPath`)."
+  type        = string
+  default     = "/opt/aws-cli/bin/aws"
+
+  validation {
+    condition     = startswith(var.aws_cli_path, "/")
+    error_message = "aws_cli_path must be an absolute path."
+  }
+}
