@@ -13,6 +13,10 @@ module "platform" {
   # Throw-away env: terraform may delete buckets and repositories that hold data.
   force_destroy = true
 
+  # moto applies a bucket policy's Deny without evaluating its aws:SecureTransport condition, so the TLS-only
+  # policy would refuse every object request over the emulator's plain HTTP (dev and prod keep it).
+  deny_insecure_transport = false
+
   compute_environments = {
     spot     = { type = "SPOT", allocation_strategy = "SPOT_CAPACITY_OPTIMIZED", max_vcpus = 16, instance_types = ["optimal"] }
     ondemand = { type = "EC2", allocation_strategy = "BEST_FIT_PROGRESSIVE", max_vcpus = 8, instance_types = ["optimal"] }

@@ -31,6 +31,8 @@ module "storage" {
   buckets       = var.buckets
   kms_key_arn   = var.kms_key_arn
   force_destroy = var.force_destroy
+
+  deny_insecure_transport = var.deny_insecure_transport
 }
 
 module "compute" {

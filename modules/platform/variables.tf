@@ -24,6 +24,12 @@ variable "force_destroy" {
   default     = false
 }
 
+variable "deny_insecure_transport" {
+  description = "Buckets refuse requests not made over TLS (a bucket policy); only the emulator env turns it off."
+  type        = bool
+  default     = true
+}
+
 variable "kms_key_arn" {
   description = "One KMS key for buckets, EBS volumes, logs and repositories; null uses AWS-managed encryption everywhere."
   type        = string

@@ -72,3 +72,9 @@ variable "force_destroy" {
   type        = bool
   default     = false
 }
+
+variable "deny_insecure_transport" {
+  description = "Attach a bucket policy that denies every request not made over TLS. Only the emulator env turns it off: moto ignores policy conditions, so the Deny would refuse every object request."
+  type        = bool
+  default     = true
+}
