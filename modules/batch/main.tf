@@ -232,12 +232,23 @@ resource "aws_iam_role_policy" "job_buckets" {
 data "aws_iam_policy_document" "head" {
   statement {
     sid     = "SubmitToEnvQueues"
-    actions = ["batch:SubmitJob", "batch:TagResource"]
+    actions = ["batch:SubmitJob"]
     resources = concat(
       [for q in aws_batch_job_queue.this : q.arn],
       ["${local.batch_arn_prefix}:job-definition/${var.name}-*"],
       [for p in var.head_job_definition_patterns : "${local.batch_arn_prefix}:job-definition/${p}"],
+    )
+  }
+
+  # Tags given at submission (Nextflow's resourceLabels) or registration are a TagResource on the new job or
+  # definition; kept apart so that SubmitJob itself is allowed only on the env's queues and definitions.
+  statement {
+    sid     = "TagEnvJobsAndDefinitions"
+    actions = ["batch:TagResource"]
+    resources = concat(
       ["${local.batch_arn_prefix}:job/*"],
+      ["${local.batch_arn_prefix}:job-definition/${var.name}-*"],
+      [for p in var.head_job_definition_patterns : "${local.batch_arn_prefix}:job-definition/${p}"],
     )
   }
 
