@@ -316,3 +316,18 @@ def test_head_role_reads_and_writes_only_this_envs_buckets(deployed: Deployment)
         assert set(_granting(statements, action)) == {f"{arn}/*" for arn in bucket_arns}
     assert set(_granting(statements, "s3:ListBucket")) == bucket_arns
     assert not any(a in ("s3:*", "*") for s in statements for a in _as_list(s["Action"]))
+
+
+def test_head_job_definition_mounts_the_amis_aws_cli(deployed: Deployment) -> None:
+    """The nextflow image has no AWS CLI: the head job gets the AMI's, read-only, where `aws_cli_path` says."""
+    batch = deployed.client("batch")
+    arn = deployed.output("job_definition_arns")["nextflow-head"]
+    container = batch.describe_job_definitions(jobDefinitions=[arn])["jobDefinitions"][0]["containerProperties"]
+    cli_dir = str(Path(deployed.output("aws_cli_path")).parent.parent)
+    assert cli_dir == "/opt/aws-cli"
+    assert container["volumes"] == [{"name": "aws-cli", "host": {"sourcePath": cli_dir}}]
+    assert container["mountPoints"] == [{"sourceVolume": "aws-cli", "containerPath": cli_dir, "readOnly": True}]
+    assert container["jobRoleArn"] == deployed.output("head_job_role_arn")
+    # the task job definition mounts nothing: Nextflow mounts the CLI into task containers itself (cliPath)
+    default = batch.describe_job_definitions(jobDefinitions=[deployed.output("job_definition_arns")["default"]])
+    assert not default["jobDefinitions"][0]["containerProperties"].get("mountPoints")
