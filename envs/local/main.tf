@@ -13,9 +13,9 @@ module "platform" {
   # Throw-away env: terraform may delete buckets and repositories that hold data.
   force_destroy = true
 
-  # moto applies a bucket policy's Deny without evaluating its aws:SecureTransport condition, so the TLS-only
-  # policy would refuse every object request over the emulator's plain HTTP (dev and prod keep it).
-  deny_insecure_transport = false
+  # The emulator serves plain http:// and enforces bucket policies: a TLS-only policy would deny every object
+  # read and write (run records, staged inputs). Real envs keep it.
+  tls_only = false
 
   compute_environments = {
     spot     = { type = "SPOT", allocation_strategy = "SPOT_CAPACITY_OPTIMIZED", max_vcpus = 16, instance_types = ["optimal"] }

@@ -31,8 +31,7 @@ module "storage" {
   buckets       = var.buckets
   kms_key_arn   = var.kms_key_arn
   force_destroy = var.force_destroy
-
-  deny_insecure_transport = var.deny_insecure_transport
+  tls_only      = var.tls_only
 }
 
 module "compute" {

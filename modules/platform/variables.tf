@@ -24,8 +24,8 @@ variable "force_destroy" {
   default     = false
 }
 
-variable "deny_insecure_transport" {
-  description = "Buckets refuse requests not made over TLS (a bucket policy); only the emulator env turns it off."
+variable "tls_only" {
+  description = "Deny plain-HTTP requests to the buckets (bucket policy). Only the emulator env (http:// endpoint that enforces the policy) turns it off."
   type        = bool
   default     = true
 }

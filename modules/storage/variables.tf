@@ -73,8 +73,8 @@ variable "force_destroy" {
   default     = false
 }
 
-variable "deny_insecure_transport" {
-  description = "Attach a bucket policy that denies every request not made over TLS. Only the emulator env turns it off: moto ignores policy conditions, so the Deny would refuse every object request."
+variable "tls_only" {
+  description = "Attach a bucket policy that denies requests over plain HTTP. Only the emulator env turns it off: its endpoint is http:// and it enforces the policy."
   type        = bool
   default     = true
 }
