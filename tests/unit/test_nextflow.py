@@ -365,3 +365,144 @@ def test_script_quotes_every_argument(tmp_path: Path) -> None:
     plan = _plan(tmp_path, extra_args=["--outdir", "s3://x/$(touch /tmp/pwned)"])
     line = next(ln for ln in plan.script.splitlines() if ln.startswith("nextflow run"))
     assert shlex.split(line.removesuffix(" &")) == plan.nextflow_args
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the emulator cannot show (jobs finish inside SubmitJob there): botocore's Stubber
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _stubbed(service: str) -> tuple[Any, Any]:
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client(
+        service, region_name="eu-west-2", aws_access_key_id="x", aws_secret_access_key="x"
+    )  # never called for real: the stubber answers
+    return client, Stubber(client)
+
+
+def _queues(state: str = "ENABLED") -> dict[str, Any]:
+    return {
+        "jobQueues": [
+            {
+                "jobQueueName": f"batch-dev-{k}",
+                "jobQueueArn": OUTPUTS["job_queue_arns"][k],
+                "state": state if k == "head" else "ENABLED",
+                "priority": 1,
+                "computeEnvironmentOrder": [],
+            }
+            for k in ("head", "default")
+        ]
+    }
+
+
+def _definition(image: str = "nextflow/nextflow:24.10.4") -> dict[str, Any]:
+    return {
+        "jobDefinitions": [
+            {
+                "jobDefinitionName": "batch-dev-nextflow-head",
+                "jobDefinitionArn": OUTPUTS["job_definition_arns"]["nextflow-head"],
+                "revision": 3,
+                "type": "container",
+                "containerProperties": {"image": image, "jobRoleArn": "arn:aws:iam::123456789012:role/head"},
+            }
+        ]
+    }
+
+
+def _existing(job_id: str = "job-1") -> Any:
+    from runner.runs import JobRef, RunRecord
+
+    return RunRecord(
+        run="rna-1",
+        env="dev",
+        kind="nextflow",
+        jobs=[JobRef(job_id=job_id, job_name="rna-1-head", kind="head")],
+        extra={"pipeline": "nf-core/rnaseq", "params_uri": "s3://batch-dev-work/runs/rna-1/params.yaml"},
+    )
+
+
+class _Store:
+    def __init__(self, record: Any = None, fail: bool = False) -> None:
+        self.record, self.fail, self.saved = record, fail, []
+
+    def load(self, run: str) -> Any:
+        return self.record
+
+    def save(self, record: Any) -> None:
+        if self.fail:
+            raise RuntimeError("AccessDenied")
+        self.saved.append(record)
+
+
+def test_aws_checks_pass_and_remember_the_head_image(tmp_path: Path) -> None:
+    batch, stub = _stubbed("batch")
+    plan = _plan(tmp_path)
+    stub.add_response("describe_job_queues", _queues(), {"jobQueues": [plan.head_queue_arn, plan.task_queue]})
+    stub.add_response("describe_job_definitions", _definition(), {"jobDefinitions": [plan.head_definition]})
+    with stub:
+        nf.check_against_aws(plan, batch)
+    stub.assert_no_pending_responses()
+    assert plan.head_image == "nextflow/nextflow:24.10.4"
+
+
+def test_disabled_head_queue_is_refused(tmp_path: Path) -> None:
+    batch, stub = _stubbed("batch")
+    plan = _plan(tmp_path)
+    stub.add_response("describe_job_queues", _queues("DISABLED"))
+    with stub, pytest.raises(UsageError, match="head queue: queue 'batch-dev-head' is DISABLED"):
+        nf.check_against_aws(plan, batch)
+
+
+def test_missing_head_definition_is_refused(tmp_path: Path) -> None:
+    batch, stub = _stubbed("batch")
+    plan = _plan(tmp_path)
+    stub.add_response("describe_job_queues", _queues())
+    stub.add_response("describe_job_definitions", {"jobDefinitions": []})
+    with stub, pytest.raises(UsageError, match="head job definition .* does not exist"):
+        nf.check_against_aws(plan, batch)
+
+
+@pytest.mark.parametrize("status", ["RUNNABLE", "RUNNING"])
+def test_resume_refused_while_the_previous_head_job_is_active(tmp_path: Path, status: str) -> None:
+    batch, stub = _stubbed("batch")
+    params = tmp_path / "p.yaml"
+    params.write_text("a: 1\n")
+    request = nf.RunRequest(pipeline="nf-core/rnaseq", name="rna-1", resume=True)
+    plan = nf.plan_run(_env(tmp_path), OUTPUTS, request, store=_Store(_existing()))  # type: ignore[arg-type]
+    assert plan.attempt == 2 and plan.params_uri == "s3://batch-dev-work/runs/rna-1/params.yaml"
+    stub.add_response("describe_job_queues", _queues())
+    stub.add_response("describe_job_definitions", _definition())
+    job = {"jobId": "job-1", "jobName": "rna-1-head", "jobQueue": "q", "status": status, "startedAt": 1,
+           "jobDefinition": "d"}  # fmt: skip
+    stub.add_response("describe_jobs", {"jobs": [job]}, {"jobs": ["job-1"]})
+    with stub, pytest.raises(UsageError, match=f"still {status}; wait for it or cancel it first"):
+        nf.check_against_aws(plan, batch)
+
+
+def test_existing_run_without_resume_is_refused(tmp_path: Path) -> None:
+    request = nf.RunRequest(pipeline="nf-core/rnaseq", name="rna-1")
+    with pytest.raises(UsageError, match="run 'rna-1' already exists .* add --resume"):
+        nf.plan_run(_env(tmp_path), OUTPUTS, request, store=_Store(_existing()))  # type: ignore[arg-type]
+    other = _existing()
+    other.extra["pipeline"] = "nf-core/sarek"
+    with pytest.raises(UsageError, match="^PIPELINE: run 'rna-1' ran 'nf-core/sarek'"):
+        nf.plan_run(_env(tmp_path), OUTPUTS, nf.RunRequest(pipeline="nf-core/rnaseq", name="rna-1", resume=True),
+                    store=_Store(other))  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_a_run_that_cannot_be_recorded_takes_its_head_job_back(tmp_path: Path) -> None:
+    from runner.errors import RunFailed
+
+    batch, stub = _stubbed("batch")
+    s3, s3_stub = _stubbed("s3")
+    plan = _plan(tmp_path)
+    plan.head_image = "nextflow/nextflow:24.10.4"
+    s3_stub.add_response("put_object", {})
+    s3_stub.add_response("put_object", {})
+    stub.add_response("submit_job", {"jobId": "job-9", "jobName": plan.job_name, "jobArn": "arn:j"})
+    stub.add_response("terminate_job", {}, {"jobId": "job-9", "reason": "runner could not record the run"})
+    with stub, s3_stub, pytest.raises(RunFailed, match="head job job-9 was terminated"):
+        nf.launch(plan, s3, batch, _Store(fail=True))  # type: ignore[arg-type]
+    stub.assert_no_pending_responses()
