@@ -506,3 +506,16 @@ def test_a_run_that_cannot_be_recorded_takes_its_head_job_back(tmp_path: Path) -
     with stub, s3_stub, pytest.raises(RunFailed, match="head job job-9 was terminated"):
         nf.launch(plan, s3, batch, _Store(fail=True))  # type: ignore[arg-type]
     stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    "argv", [["nextflow", "run", "nf-core/rnaseq", "--reusme"], ["nextflow", "run"], ["infra", "plan", "--bogus"]]
+)
+def test_command_line_usage_errors_exit_2_without_a_traceback(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    from runner.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Error:" in err
