@@ -13,10 +13,6 @@ module "platform" {
   # Throw-away env: terraform may delete buckets and repositories that hold data.
   force_destroy = true
 
-  # The emulator serves plain http:// and enforces bucket policies: a TLS-only policy would deny every object
-  # read and write (run records, staged inputs). Real envs keep it.
-  tls_only = false
-
   compute_environments = {
     spot     = { type = "SPOT", allocation_strategy = "SPOT_CAPACITY_OPTIMIZED", max_vcpus = 16, instance_types = ["optimal"] }
     ondemand = { type = "EC2", allocation_strategy = "BEST_FIT_PROGRESSIVE", max_vcpus = 8, instance_types = ["optimal"] }

@@ -31,7 +31,6 @@ module "storage" {
   buckets       = var.buckets
   kms_key_arn   = var.kms_key_arn
   force_destroy = var.force_destroy
-  tls_only      = var.tls_only
 }
 
 module "compute" {

@@ -24,12 +24,6 @@ variable "force_destroy" {
   default     = false
 }
 
-variable "tls_only" {
-  description = "Deny plain-HTTP requests to the buckets (bucket policy). Only the emulator env (http:// endpoint that enforces the policy) turns it off."
-  type        = bool
-  default     = true
-}
-
 variable "kms_key_arn" {
   description = "One KMS key for buckets, EBS volumes, logs and repositories; null uses AWS-managed encryption everywhere."
   type        = string

@@ -98,7 +98,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 ################################################################################
 
 data "aws_iam_policy_document" "tls_only" {
-  for_each = { for k, v in var.buckets : k => v if var.tls_only }
+  for_each = var.buckets
 
   statement {
     sid     = "DenyInsecureTransport"
@@ -121,7 +121,7 @@ data "aws_iam_policy_document" "tls_only" {
 }
 
 resource "aws_s3_bucket_policy" "this" {
-  for_each = { for k, v in var.buckets : k => v if var.tls_only }
+  for_each = var.buckets
 
   bucket = aws_s3_bucket.this[each.key].id
   policy = data.aws_iam_policy_document.tls_only[each.key].json

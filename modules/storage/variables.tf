@@ -72,9 +72,3 @@ variable "force_destroy" {
   type        = bool
   default     = false
 }
-
-variable "tls_only" {
-  description = "Attach a bucket policy that denies requests over plain HTTP. Only the emulator env turns it off: its endpoint is http:// and it enforces the policy."
-  type        = bool
-  default     = true
-}
