@@ -108,7 +108,7 @@ def up(home: Path, port: int | None = None, timeout: float = 60.0) -> ServerInfo
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            [sys.executable, "-m", "runner.emulator", "-H", HOST, "-p", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
