@@ -353,6 +353,7 @@ class Plan:
 
     env: Env
     run: str
+    pipeline: str
     attempt: int
     nf_name: str
     layout: RunLayout
@@ -473,6 +474,7 @@ def plan_run(
     return Plan(
         env=env,
         run=run,
+        pipeline=pipeline,
         attempt=attempt,
         nf_name=nf_name,
         layout=layout,
@@ -585,7 +587,7 @@ def launch(plan: Plan, s3: Any, batch: Any, store: RunStore) -> RunRecord:
     request = plan.request
     extra_base = dict(plan.existing.extra) if plan.existing else {}
     extra = extra_base | {
-        "pipeline": plan.nextflow_args[2],
+        "pipeline": plan.pipeline,
         "revision": request.revision or extra_base.get("revision"),
         "profile": request.profile or extra_base.get("profile"),
         "work_dir": plan.work_dir,
