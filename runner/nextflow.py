@@ -38,6 +38,7 @@ RETRY_EXIT_CODES = (104, 134, 137, 139, 143)
 MAX_RETRIES = 3
 MAX_SPOT_ATTEMPTS = 3  # Nextflow's own default is 0 since 24.10
 SUBMIT_RATE_LIMIT = "25/1s"  # AWS Batch allows about 50 SubmitJob calls a second per account, shared by all users
+TAG_VALUE_MAX = 256  # AWS tag values (resource labels become tags on every task job)
 NXF_RUN_NAME = re.compile(r"^[a-z](?:[a-z\d]|[-_](?=[a-z\d])){0,79}$")
 # Options the runner sets itself; given after `--` they would silently fight the generated ones.
 RESERVED_ARGS = {
@@ -128,7 +129,7 @@ def build_config(
     if run:
         labels["run"] = run
     if pipeline:
-        labels["pipeline"] = pipeline
+        labels["pipeline"] = pipeline[:TAG_VALUE_MAX]
     batch = Scope(
         cliPath=_output(outputs, "aws_cli_path"),
         jobRole=_output(outputs, "job_role_arn"),
@@ -470,7 +471,12 @@ def plan_run(
     }
     if env.emulator and endpoint:
         environment["AWS_ENDPOINT_URL"] = endpoint
-    tags = {"runner:env": env.name, "runner:run": run, "runner:kind": "nextflow-head", "runner:pipeline": pipeline}
+    tags = {
+        "runner:env": env.name,
+        "runner:run": run,
+        "runner:kind": "nextflow-head",
+        "runner:pipeline": pipeline[:TAG_VALUE_MAX],
+    }
     return Plan(
         env=env,
         run=run,

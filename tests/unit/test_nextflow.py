@@ -519,3 +519,11 @@ def test_command_line_usage_errors_exit_2_without_a_traceback(argv: list[str], c
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "Error:" in err
+
+
+def test_long_pipeline_urls_fit_in_tag_values(tmp_path: Path) -> None:
+    url = "https://git.example.org/" + "g/" * 150 + "pipe"
+    plan = _plan(tmp_path, pipeline=url)
+    assert len(parse(plan.config)["process.resourceLabels"]["pipeline"]) == nf.TAG_VALUE_MAX
+    assert len(plan.tags["runner:pipeline"]) == nf.TAG_VALUE_MAX
+    assert plan.nextflow_args[2] == url
