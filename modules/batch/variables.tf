@@ -245,6 +245,17 @@ variable "head_job_definition" {
   }
 }
 
+variable "head_aws_cli_dir" {
+  description = "Host folder of the AMI's AWS CLI (e.g. /opt/aws-cli), mounted read-only at the same path into head jobs so they can fetch their config; null mounts nothing."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.head_aws_cli_dir == null || try(startswith(var.head_aws_cli_dir, "/") && !contains(["/", "/usr", "/usr/local", "/opt", "/bin", "/etc", "/var"], trimsuffix(var.head_aws_cli_dir, "/")), false)
+    error_message = "head_aws_cli_dir must be the CLI's own absolute folder (e.g. /opt/aws-cli), not a system folder it would hide in the container, or null."
+  }
+}
+
 variable "head_job_definition_patterns" {
   description = "Job definition names the head role may register and deregister besides this env's own (`<name>-*`): Nextflow registers `nf-<image>` definitions for containers it has no definition for."
   type        = list(string)
