@@ -230,7 +230,7 @@ variable "job_definitions" {
 variable "head_job_definition" {
   description = "The workflow head job definition (`nextflow-head`), run on the `head` queue with the head job role. null creates neither."
   type = object({
-    image           = optional(string, "nextflow/nextflow:24.10.4")
+    image           = optional(string, "nextflow/nextflow:25.04.0")
     vcpus           = optional(number, 1)
     memory          = optional(number, 4096)
     attempts        = optional(number, 1)

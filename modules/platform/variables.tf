@@ -199,7 +199,7 @@ variable "job_definitions" {
 variable "head_job_definition" {
   description = "The Nextflow head job definition (`nextflow-head`): image, size, attempts, timeout."
   type = object({
-    image           = optional(string, "nextflow/nextflow:24.10.4")
+    image           = optional(string, "nextflow/nextflow:25.04.0")
     vcpus           = optional(number, 1)
     memory          = optional(number, 4096)
     attempts        = optional(number, 1)
