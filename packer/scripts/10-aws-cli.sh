@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# AWS CLI v2, self-contained (its own Python) under /opt/aws-cli, the folder Nextflow mounts into task
+# containers (aws.batch.cliPath = /opt/aws-cli/bin/aws). The version is pinned; the installer's PGP signature
+# must verify against the AWS CLI team's key, identified by its pinned fingerprint; AWS_CLI_SHA256, when set,
+# pins the zip itself. Downloaded at build time only.
+set -euo pipefail
+
+: "${AWS_CLI_VERSION:?AWS_CLI_VERSION is required}"
+: "${AWS_CLI_PGP_FINGERPRINT:?AWS_CLI_PGP_FINGERPRINT is required}"
+PREFIX=/opt/aws-cli
+ARCH="$(uname -m)"
+case "$ARCH" in
+  x86_64 | aarch64) ;;
+  *) echo "unsupported architecture: $ARCH" >&2; exit 1 ;;
+esac
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+url="https://awscli.amazonaws.com/awscli-exe-linux-${ARCH}-${AWS_CLI_VERSION}.zip"
+
+echo "==> AWS CLI ${AWS_CLI_VERSION} (${ARCH})"
+curl -fsSL --retry 5 --retry-delay 2 -o "$work/awscliv2.zip" "$url"
+curl -fsSL --retry 5 --retry-delay 2 -o "$work/awscliv2.sig" "${url}.sig"
+
+if [ -n "${AWS_CLI_SHA256:-}" ]; then
+  echo "${AWS_CLI_SHA256}  $work/awscliv2.zip" | sha256sum -c -
+fi
+
+export GNUPGHOME="$work/gnupg"
+install -d -m 0700 "$GNUPGHOME"
+gpg --batch --quiet --keyserver hkps://keyserver.ubuntu.com --recv-keys "$AWS_CLI_PGP_FINGERPRINT"
+# Only a key with exactly the pinned fingerprint may vouch for the installer.
+gpg --batch --with-colons --fingerprint "$AWS_CLI_PGP_FINGERPRINT" | grep -q "^fpr:::::::::${AWS_CLI_PGP_FINGERPRINT}:"
+gpg --batch --status-fd 1 --verify "$work/awscliv2.sig" "$work/awscliv2.zip" |
+  grep -q "VALIDSIG ${AWS_CLI_PGP_FINGERPRINT}"
+
+unzip -q "$work/awscliv2.zip" -d "$work"
+rm -rf "$PREFIX"
+"$work/aws/install" --install-dir "$PREFIX/v2" --bin-dir "$PREFIX/bin"
+
+installed="$("$PREFIX/bin/aws" --version)"
+echo "$installed"
+case "$installed" in
+  "aws-cli/${AWS_CLI_VERSION} "*) ;;
+  *) echo "expected aws-cli/${AWS_CLI_VERSION}, got: $installed" >&2; exit 1 ;;
+esac
+# Everything the CLI needs lives under the prefix, so a container that mounts it can run it.
+test -x "$PREFIX/v2/current/bin/aws"
