@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from runner import console
-from runner.cli import infra, local
+from runner.cli import ami, infra, local
 from runner.errors import RunnerError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(local.app, name="local")
 app.add_typer(infra.app, name="infra")
+app.add_typer(ami.app, name="ami")
 
 
 def main(argv: list[str] | None = None) -> None:
