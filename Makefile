@@ -56,8 +56,9 @@ $(TOOLS_STAMP): $(STAMP)
 # Everyday targets
 # ---------------------------------------------------------------------------------------------------------------
 
-demo: setup ## The whole loop on the embedded AWS: emulator, apply envs/local, outputs
+demo: setup ## The whole loop on the embedded AWS: emulator, AMI build, apply envs/local, outputs
 	$(RUNNER) local up
+	$(RUNNER) ami build --env local
 	$(RUNNER) infra apply --env local --auto-approve
 	$(RUNNER) infra output --env local
 
@@ -101,6 +102,10 @@ destroy: setup ## Destroy an env (never a protected one): make destroy ENV=local
 output: setup ## Show an env's outputs: make output ENV=dev
 	$(need_env)
 	$(RUNNER) infra output --env $(ENV)
+
+ami: setup ## Build the env's compute AMI with Packer, write envs/ENV/ami.auto.tfvars.json: make ami ENV=dev
+	$(need_env)
+	$(RUNNER) ami build --env $(ENV)
 
 local-up: setup ## Start the embedded AWS on 127.0.0.1:$RUNNER_LOCAL_PORT (default 4566)
 	$(RUNNER) local up

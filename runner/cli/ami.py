@@ -40,20 +40,26 @@ def ami_validate(env: EnvOpt = None) -> None:
     console.out.print(f"{template.relative_to(packer.env.root)} is valid for env {packer.env.name}", markup=False)
 
 
-def _table(images: list[ImageInfo]) -> Table:
+_COLUMNS = ("AMI", "name", "built", "git", "state", "in use by")
+
+
+def _rows(images: list[ImageInfo]) -> list[tuple[str, ...]]:
+    return [
+        (i.ami_id, i.name, i.build_time or i.created, i.git_sha, i.state, "; ".join(i.in_use_by) or "-") for i in images
+    ]
+
+
+def _print_images(images: list[ImageInfo]) -> None:
+    if not console.out.is_terminal:  # piped: plain tab-separated lines, never truncated
+        for row in [_COLUMNS, *_rows(images)]:
+            console.out.print("\t".join(row), markup=False)
+        return
     table = Table(show_header=True, header_style="bold", box=None)
-    for column in ("AMI", "name", "built", "git", "state", "in use by"):
-        table.add_column(column)
-    for image in images:
-        table.add_row(
-            image.ami_id,
-            image.name,
-            image.build_time or image.created,
-            image.git_sha,
-            image.state,
-            "; ".join(image.in_use_by) or "-",
-        )
-    return table
+    for column in _COLUMNS:
+        table.add_column(column, overflow="fold")
+    for row in _rows(images):
+        table.add_row(*row)
+    console.out.print(table)
 
 
 @app.command("list")
@@ -65,7 +71,7 @@ def ami_list(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     elif not images:
         console.note("no AMIs of this project for this env")
     else:
-        console.out.print(_table(images), width=None if console.out.is_terminal else 240)
+        _print_images(images)
 
 
 @app.command("prune")
