@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# batch-scratch-setup [setup|grow|status]: docker's data root (/var/lib/docker) on the scratch EBS volume(s).
+# batch-scratch-setup [setup|grow|status|candidates]: docker's data root (/var/lib/docker) on the scratch EBS volume(s).
 #
 # Installed by the batch-platform AMI as /usr/local/sbin/batch-scratch-setup and run by batch-scratch.service
 # at every boot, before docker and the ECS agent. It downloads nothing and needs no AWS permissions.
@@ -20,6 +20,7 @@ LV="${BATCH_SCRATCH_LV:-docker}"
 MOUNTPOINT="${BATCH_SCRATCH_MOUNTPOINT:-/var/lib/docker}"
 WAIT_SECONDS="${BATCH_SCRATCH_WAIT_SECONDS:-60}"
 LV_PATH="/dev/${VG}/${LV}"
+SYSFS="${BATCH_SCRATCH_SYSFS:-/sys}"
 
 log() { echo "batch-scratch: $*"; }
 
@@ -34,7 +35,7 @@ is_ebs() {
   case "$name" in
     xvd*) return 0 ;;
     nvme*)
-      [ -r "/sys/block/${name}/device/model" ] && model="$(tr -s ' ' <"/sys/block/${name}/device/model")"
+      [ -r "${SYSFS}/block/${name}/device/model" ] && model="$(tr -s ' ' <"${SYSFS}/block/${name}/device/model")"
       case "$model" in
         *"Elastic Block Store"*) return 0 ;;
       esac
@@ -47,7 +48,7 @@ is_ebs() {
 free_disks() {
   local root name dev
   root="$(root_disk)"
-  for path in /sys/block/*; do
+  for path in "${SYSFS}"/block/*; do
     name="$(basename "$path")"
     dev="/dev/${name}"
     [ "$name" = "$root" ] && continue
@@ -134,12 +135,13 @@ case "${1:-setup}" in
     vgs "$VG" >/dev/null 2>&1 || { log "no volume group $VG: run setup first"; exit 1; }
     grow
     ;;
+  candidates) free_disks ;;
   status)
     findmnt "$MOUNTPOINT" || log "$MOUNTPOINT is not a separate mount"
     vgs "$VG" 2>/dev/null || true
     ;;
   *)
-    echo "usage: $(basename "$0") [setup|grow|status]" >&2
+    echo "usage: $(basename "$0") [setup|grow|status|candidates]" >&2
     exit 2
     ;;
 esac
