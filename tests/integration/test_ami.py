@@ -162,7 +162,13 @@ def _project_images(ec2: Any) -> set[str]:
 
 def test_prune_keeps_the_newest_and_never_an_image_a_launch_template_uses(scratch: Project) -> None:
     require_tool("packer")
-    first = scratch.run_json("ami", "build", "--env", "local", "--json")
+    proc = scratch.run("ami", "build", "--env", "local")
+    # stdout is the id alone; packer streams live to stderr, with the emulator's provisioning notice.
+    first_id = proc.stdout.strip()
+    assert re.fullmatch(r"ami-[0-9a-f]+", first_id), proc.stdout
+    assert "communicator = none (emulator build): provisioning is skipped" in proc.stderr
+    assert "NOTICE: communicator = none" in proc.stderr and f"us-east-1: {first_id}" in proc.stderr
+    first = {"ami_id": first_id}
     second = scratch.run_json("ami", "build", "--env", "local", "--json")
     ec2 = scratch.client("ec2")
     listed = scratch.run_json("ami", "list", "--env", "local", "--json")
