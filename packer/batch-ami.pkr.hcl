@@ -162,9 +162,9 @@ variable "extra_tags" {
 }
 
 variable "manifest_path" {
-  description = "Where the manifest post-processor writes the build result (the runner reads the AMI id there)."
+  description = "Where the manifest post-processor writes the build result (the runner reads the AMI id there); empty = packer/manifest.json."
   type        = string
-  default     = "manifest.json"
+  default     = ""
 }
 
 # --------------------------------------------------------------------------------------------------------------
@@ -193,6 +193,7 @@ locals {
   build_time = timestamp()
   ami_name   = "${var.ami_name_prefix}-${formatdate("YYYYMMDD-hhmmss", local.build_time)}-${var.git_sha}"
   provision  = var.communicator != "none"
+  manifest   = var.manifest_path != "" ? var.manifest_path : "${path.root}/manifest.json"
 
   # extra_tags first: the project's own tags win.
   tags = merge(var.extra_tags, {
@@ -326,7 +327,7 @@ build {
   }
 
   post-processor "manifest" {
-    output     = var.manifest_path
+    output     = local.manifest
     strip_path = true
     custom_data = {
       ami_name    = local.ami_name

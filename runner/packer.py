@@ -12,6 +12,8 @@ an image that any version of any launch template in the env's region uses, nor t
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -19,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -377,8 +379,24 @@ class Packer:
         variables = settings.packer_variables(self.env, git_sha, self.manifest_file, endpoint)
         self.var_file.write_text(json.dumps(variables, indent=2) + "\n")
 
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One build per env at a time: they share the var file, the manifest and the tfvars."""
+        with (self.workdir / f"{self.env.name}.lock").open("w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UsageError(f"--env: another `runner ami build --env {self.env.name}` is running") from None
+            yield
+
     def build(self, notice: Callable[[str], None] | None = None) -> BuildResult:
         settings, binary, template = self.prepare()
+        with self._lock():
+            return self._build(settings, binary, template, notice)
+
+    def _build(
+        self, settings: AmiSettings, binary: str, template: Path, notice: Callable[[str], None] | None
+    ) -> BuildResult:
         git_sha = git_revision(self.env.root)
         self.validate(settings, binary, template, git_sha)
         if not settings.provisioned and notice is not None:

@@ -28,6 +28,7 @@ def ami_build(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
         console.print_json(result.to_dict())
         return
     console.err.print(f"[dim]{result.name} ({result.region}) -> {result.tfvars}[/dim]", soft_wrap=True)
+    console.err.print(f"[dim]next: runner infra plan --env {result.env}[/dim]", soft_wrap=True)
     console.out.print(result.ami_id, markup=False)
 
 

@@ -13,6 +13,7 @@ from runner.errors import RunFailed, UsageError
 from runner.packer import (
     AmiSettings,
     ImageInfo,
+    Packer,
     find_packer,
     image_info,
     newest_first,
@@ -199,3 +200,13 @@ def test_prune_keeps_the_newest_and_protects_images_in_use() -> None:
     assert [i.ami_id for i in kept] == ["ami-d", "ami-c"]
     assert [i.ami_id for i in protected] == ["ami-a"]
     assert [i.ami_id for i in delete] == ["ami-b"]
+
+
+def test_one_build_per_env_at_a_time(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    first, second = Packer(env, home=tmp_path / "home"), Packer(env, home=tmp_path / "home")
+    busy = r"another `runner ami build --env dev` is running"
+    with first._lock(), pytest.raises(UsageError, match=busy), second._lock():
+        pass
+    with second._lock():  # released
+        pass
