@@ -372,6 +372,8 @@ class Packer:
             )
         except OSError as exc:
             raise UsageError(f"{BINARY_VAR}: cannot run '{binary}': {exc.strerror}") from None
+        except subprocess.TimeoutExpired:
+            raise RunFailed(f"packer validate of {TEMPLATE} did not finish within 120s") from None
         if proc.returncode != 0:
             raise UsageError(f"{TEMPLATE}: {template_error(proc.stdout + proc.stderr)}")
 
