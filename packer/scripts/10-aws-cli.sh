@@ -3,11 +3,17 @@
 # containers (aws.batch.cliPath = /opt/aws-cli/bin/aws). The version is pinned; the installer's PGP signature
 # must verify against the AWS CLI team's key, identified by its pinned fingerprint; AWS_CLI_SHA256, when set,
 # pins the zip itself. Downloaded at build time only.
+#
+# The key is read from $BATCH_AMI_FILES/aws-cli-team.asc when that file exists (builds without keyserver
+# access: drop the key from the AWS CLI install guide into packer/files/), else fetched from a keyserver.
 set -euo pipefail
 
 : "${AWS_CLI_VERSION:?AWS_CLI_VERSION is required}"
 : "${AWS_CLI_PGP_FINGERPRINT:?AWS_CLI_PGP_FINGERPRINT is required}"
-PREFIX=/opt/aws-cli
+PREFIX="${AWS_CLI_PREFIX:-/opt/aws-cli}"
+BASE_URL="${AWS_CLI_BASE_URL:-https://awscli.amazonaws.com}"
+KEYSERVER="${AWS_CLI_KEYSERVER:-hkps://keyserver.ubuntu.com}"
+KEY_FILE="${BATCH_AMI_FILES:-/nonexistent}/aws-cli-team.asc"
 ARCH="$(uname -m)"
 case "$ARCH" in
   x86_64 | aarch64) ;;
@@ -16,7 +22,7 @@ esac
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-url="https://awscli.amazonaws.com/awscli-exe-linux-${ARCH}-${AWS_CLI_VERSION}.zip"
+url="${BASE_URL}/awscli-exe-linux-${ARCH}-${AWS_CLI_VERSION}.zip"
 
 echo "==> AWS CLI ${AWS_CLI_VERSION} (${ARCH})"
 curl -fsSL --retry 5 --retry-delay 2 -o "$work/awscliv2.zip" "$url"
@@ -28,10 +34,18 @@ fi
 
 export GNUPGHOME="$work/gnupg"
 install -d -m 0700 "$GNUPGHOME"
-# The key comes from a keyserver (so an extended expiry is picked up; it was due 2026-07-07, aws/aws-cli#10474);
-# only a key with exactly the pinned fingerprint may vouch for the installer.
-gpg --batch --quiet --keyserver hkps://keyserver.ubuntu.com --recv-keys "$AWS_CLI_PGP_FINGERPRINT"
-gpg --batch --with-colons --fingerprint "$AWS_CLI_PGP_FINGERPRINT" | grep -q "^fpr:::::::::${AWS_CLI_PGP_FINGERPRINT}:"
+# From a keyserver an extended expiry is picked up (it was due 2026-07-07, aws/aws-cli#10474). Either way, only a
+# key with exactly the pinned fingerprint may vouch for the installer.
+if [ -f "$KEY_FILE" ]; then
+  gpg --batch --quiet --import "$KEY_FILE"
+else
+  gpg --batch --quiet --keyserver "$KEYSERVER" --recv-keys "$AWS_CLI_PGP_FINGERPRINT"
+fi
+keys="$(gpg --batch --with-colons --fingerprint "$AWS_CLI_PGP_FINGERPRINT" 2>/dev/null || true)"
+if ! grep -q "^fpr:::::::::${AWS_CLI_PGP_FINGERPRINT}:" <<<"$keys"; then
+  echo "no key with the pinned fingerprint ${AWS_CLI_PGP_FINGERPRINT} (key file or keyserver)" >&2
+  exit 1
+fi
 status="$(gpg --batch --status-fd 1 --verify "$work/awscliv2.sig" "$work/awscliv2.zip" 2>/dev/null || true)"
 if ! grep -qE "^\[GNUPG:\] VALIDSIG .*${AWS_CLI_PGP_FINGERPRINT}( |$)" <<<"$status" ||
   grep -qE "^\[GNUPG:\] (BADSIG|ERRSIG|REVKEYSIG)" <<<"$status"; then
