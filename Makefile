@@ -12,7 +12,8 @@ TOOLS_STAMP := $(VENV)/.tools
 SCHEMA_DIR  := $(VENV)/cache/cdktf
 SCHEMA_STAMP := $(SCHEMA_DIR)/.downloaded
 ENV         ?=
-APT_TOOLS   := packer shellcheck
+# command[:Debian package] the tests need
+APT_TOOLS   := packer shellcheck unzip curl gpg:gnupg
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
@@ -38,7 +39,8 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 $(TOOLS_STAMP): $(STAMP)
-	@missing=""; for tool in $(APT_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	@missing=""; for spec in $(APT_TOOLS); do tool=$${spec%%:*}; pkg=$${spec#*:}; \
+		command -v $$tool >/dev/null || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing$$missing with apt-get"; \
@@ -63,8 +65,9 @@ $(SCHEMA_STAMP): $(STAMP)
 # Everyday targets
 # ---------------------------------------------------------------------------------------------------------------
 
-demo: setup ## The whole loop on the embedded AWS: emulator, apply envs/local, outputs
+demo: setup ## The whole loop on the embedded AWS: emulator, AMI build, apply envs/local, outputs
 	$(RUNNER) local up
+	$(RUNNER) ami build --env local
 	$(RUNNER) infra apply --env local --auto-approve
 	$(RUNNER) infra output --env local
 
@@ -111,6 +114,10 @@ destroy: setup ## Destroy an env (never a protected one): make destroy ENV=local
 output: setup ## Show an env's outputs: make output ENV=dev
 	$(need_env)
 	$(RUNNER) infra output --env $(ENV)
+
+ami: setup ## Build the env's compute AMI with Packer, write envs/ENV/ami.auto.tfvars.json: make ami ENV=dev
+	$(need_env)
+	$(RUNNER) ami build --env $(ENV)
 
 local-up: setup ## Start the embedded AWS on 127.0.0.1:$RUNNER_LOCAL_PORT (default 4566)
 	$(RUNNER) local up

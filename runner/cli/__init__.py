@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from runner import console
-from runner.cli import infra, local
+from runner.cli import ami, infra, local
 from runner.cli import nextflow as nextflow_cli
 from runner.errors import RunnerError
 
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(local.app, name="local")
 app.add_typer(infra.app, name="infra")
 app.add_typer(nextflow_cli.app, name="nextflow")
+app.add_typer(ami.app, name="ami")
 
 # Recent typer vendors its own click: its usage errors and aborts are not click's classes. Catch both.
 CLICK_ERRORS: tuple[type[Exception], ...] = (click.ClickException,)
