@@ -9,8 +9,11 @@ RUNNER      := $(VENV)/bin/runner
 CHECKOV_VENV := $(VENV)/checkov
 STAMP       := $(VENV)/.installed
 TOOLS_STAMP := $(VENV)/.tools
+SCHEMA_DIR  := $(VENV)/cache/cdktf
+SCHEMA_STAMP := $(SCHEMA_DIR)/.downloaded
 ENV         ?=
-APT_TOOLS   := packer shellcheck
+# command[:Debian package] the tests need
+APT_TOOLS   := packer shellcheck unzip curl gpg:gnupg
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
@@ -23,7 +26,7 @@ help: ## Show this help
 # Set-up: a no-op when nothing changed
 # ---------------------------------------------------------------------------------------------------------------
 
-setup: $(STAMP) $(TOOLS_STAMP) ## Create .venv, install the runner with dev extras, install packer/shellcheck/checkov
+setup: $(STAMP) $(TOOLS_STAMP) $(SCHEMA_STAMP) ## Create .venv, install the runner with dev extras, install packer/shellcheck/checkov
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,7 +39,8 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 $(TOOLS_STAMP): $(STAMP)
-	@missing=""; for tool in $(APT_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	@missing=""; for spec in $(APT_TOOLS); do tool=$${spec%%:*}; pkg=$${spec#*:}; \
+		command -v $$tool >/dev/null || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing$$missing with apt-get"; \
@@ -52,6 +56,11 @@ $(TOOLS_STAMP): $(STAMP)
 		$(CHECKOV_VENV)/bin/pip install --quiet checkov; }
 	@touch $@
 
+# The aws provider 6.x schema, offline, for the compatibility test: cdktf's jsii assembly of aws 6.25.0.
+$(SCHEMA_STAMP): $(STAMP)
+	$(PY) -m pip download --quiet --no-deps -d $(SCHEMA_DIR) cdktf-cdktf-provider-aws==21.22.1
+	@touch $@
+
 # ---------------------------------------------------------------------------------------------------------------
 # Everyday targets
 # ---------------------------------------------------------------------------------------------------------------
@@ -59,11 +68,9 @@ $(TOOLS_STAMP): $(STAMP)
 DEMO_IMAGE   ?= public.ecr.aws/docker/library/bash:5
 DEMO_COMMAND ?= echo "sample $$SAMPLE_ID: $$CONDITION, $$READ_LENGTH bp"
 
-demo: setup ## The whole loop on the embedded AWS: emulator, AMI, apply envs/local, submit examples/samples.csv, status
+demo: setup ## The whole loop on the embedded AWS: emulator, AMI build, apply envs/local, submit examples/samples.csv, status
 	$(RUNNER) local up
-	@# AMI hook: `runner ami build --env local` (issue 4). Skipped with a notice until that command exists.
-	@if $(RUNNER) ami --help >/dev/null 2>&1; then $(RUNNER) ami build --env local; \
-	else echo "notice: 'runner ami' is not available yet: skipping the AMI build (envs/local finds its default image)"; fi
+	$(RUNNER) ami build --env local
 	$(RUNNER) infra apply --env local --auto-approve
 	$(RUNNER) submit --env local --image $(DEMO_IMAGE) --command '$(DEMO_COMMAND)' \
 		--samples examples/samples.csv --vcpus 1 --memory 1GiB --retries 2 --timeout 1h --wait --interval 1
@@ -80,6 +87,9 @@ lint: setup ## ruff, mypy and terraform fmt
 	$(VENV)/bin/ruff format --check runner tests
 	$(VENV)/bin/mypy
 	terraform fmt -check -recursive
+
+docs: setup ## Regenerate the input/output tables of the module READMEs
+	$(PY) -m runner.tfdocs
 
 fmt: setup ## Format Python and terraform
 	$(VENV)/bin/ruff format runner tests
@@ -109,6 +119,10 @@ destroy: setup ## Destroy an env (never a protected one): make destroy ENV=local
 output: setup ## Show an env's outputs: make output ENV=dev
 	$(need_env)
 	$(RUNNER) infra output --env $(ENV)
+
+ami: setup ## Build the env's compute AMI with Packer, write envs/ENV/ami.auto.tfvars.json: make ami ENV=dev
+	$(need_env)
+	$(RUNNER) ami build --env $(ENV)
 
 local-up: setup ## Start the embedded AWS on 127.0.0.1:$RUNNER_LOCAL_PORT (default 4566)
 	$(RUNNER) local up

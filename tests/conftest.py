@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -39,6 +39,8 @@ class Deployment:
     plan_summary: dict[str, Any]
     plan_json: dict[str, Any]
     outputs: dict[str, Any]
+    # `runner ami build --env local --json` run before the plan: the AMI the launch template uses.
+    ami_build: dict[str, Any] = field(default_factory=dict)
 
     def output(self, name: str) -> Any:
         return self.outputs[name]["value"]
@@ -49,8 +51,11 @@ class Deployment:
 
 @pytest.fixture(scope="session")
 def deployed(project: Project, emulator: dict[str, Any]) -> Deployment:
-    """`runner infra plan` then `apply` of envs/local, once per session (the provider is slow on queues)."""
+    """`runner ami build`, then `runner infra plan` and `apply` of envs/local, once per session (the provider is slow
+    on queues); the apply uses the built AMI through envs/local/ami.auto.tfvars.json."""
     require_tool("terraform")
+    require_tool("packer")
+    ami_build: dict[str, Any] = project.run_json("ami", "build", "--env", "local", "--json")
     plan = project.run_json("infra", "plan", "--env", "local", "--format", "json")
     plan_file = project.home / "plans" / "local.tfplan"
     tf = Terraform(
@@ -62,4 +67,4 @@ def deployed(project: Project, emulator: dict[str, Any]) -> Deployment:
     plan_json = tf.show_plan(plan_file)
     project.run("infra", "apply", "--env", "local", "--auto-approve")
     outputs = json.loads(project.run("infra", "output", "--env", "local", "--json").stdout)
-    return Deployment(project=project, plan_summary=plan, plan_json=plan_json, outputs=outputs)
+    return Deployment(project=project, plan_summary=plan, plan_json=plan_json, outputs=outputs, ami_build=ami_build)

@@ -232,12 +232,23 @@ resource "aws_iam_role_policy" "job_buckets" {
 data "aws_iam_policy_document" "head" {
   statement {
     sid     = "SubmitToEnvQueues"
-    actions = ["batch:SubmitJob", "batch:TagResource"]
+    actions = ["batch:SubmitJob"]
     resources = concat(
       [for q in aws_batch_job_queue.this : q.arn],
       ["${local.batch_arn_prefix}:job-definition/${var.name}-*"],
       [for p in var.head_job_definition_patterns : "${local.batch_arn_prefix}:job-definition/${p}"],
+    )
+  }
+
+  # Tags given at submission (Nextflow's resourceLabels) or registration are a TagResource on the new job or
+  # definition; kept apart so that SubmitJob itself is allowed only on the env's queues and definitions.
+  statement {
+    sid     = "TagEnvJobsAndDefinitions"
+    actions = ["batch:TagResource"]
+    resources = concat(
       ["${local.batch_arn_prefix}:job/*"],
+      ["${local.batch_arn_prefix}:job-definition/${var.name}-*"],
+      [for p in var.head_job_definition_patterns : "${local.batch_arn_prefix}:job-definition/${p}"],
     )
   }
 
@@ -329,22 +340,29 @@ resource "aws_batch_job_definition" "this" {
   platform_capabilities = ["EC2"]
   propagate_tags        = true
 
-  container_properties = jsonencode(merge({ for k, v in { command = each.value.command } : k => v if v != null }, {
-    image      = each.value.image
-    jobRoleArn = each.value.head ? aws_iam_role.head[0].arn : aws_iam_role.job.arn
-    resourceRequirements = [
-      { type = "VCPU", value = tostring(each.value.vcpus) },
-      { type = "MEMORY", value = tostring(each.value.memory) },
-    ]
-    environment = [for k, v in each.value.environment : { name = k, value = v }]
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.jobs.name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = each.key
+  container_properties = jsonencode(merge(
+    { for k, v in { command = each.value.command } : k => v if v != null },
+    # The head job fetches its config with the AMI's AWS CLI (the nextflow image has none): mount it read-only.
+    jsondecode(each.value.head && var.head_aws_cli_dir != null ? jsonencode({
+      volumes     = [{ name = "aws-cli", host = { sourcePath = var.head_aws_cli_dir } }]
+      mountPoints = [{ sourceVolume = "aws-cli", containerPath = var.head_aws_cli_dir, readOnly = true }]
+    }) : "{}"),
+    {
+      image      = each.value.image
+      jobRoleArn = each.value.head ? aws_iam_role.head[0].arn : aws_iam_role.job.arn
+      resourceRequirements = [
+        { type = "VCPU", value = tostring(each.value.vcpus) },
+        { type = "MEMORY", value = tostring(each.value.memory) },
+      ]
+      environment = [for k, v in each.value.environment : { name = k, value = v }]
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.jobs.name
+          awslogs-region        = local.region
+          awslogs-stream-prefix = each.key
+        }
       }
-    }
   }))
 
   retry_strategy {

@@ -53,7 +53,7 @@ variable "launch_template_id" {
 }
 
 variable "launch_template_version" {
-  description = "Launch template version for the compute environments. The default `$Latest` picks up new versions when Batch replaces instances, without replacing the compute environment; pass the module's latest version number instead to roll out each template change through a compute environment update (terraform then shows it in the plan)."
+  description = "Launch template version for the compute environments. The default `$Latest` picks up new versions when Batch replaces instances, without replacing the compute environment; pass the module's latest version number instead to roll out each template change through a compute environment change that the plan shows."
   type        = string
   default     = "$Latest"
 
@@ -230,7 +230,7 @@ variable "job_definitions" {
 variable "head_job_definition" {
   description = "The workflow head job definition (`nextflow-head`), run on the `head` queue with the head job role. null creates neither."
   type = object({
-    image           = optional(string, "nextflow/nextflow:24.10.4")
+    image           = optional(string, "nextflow/nextflow:25.04.0")
     vcpus           = optional(number, 1)
     memory          = optional(number, 4096)
     attempts        = optional(number, 1)
@@ -242,6 +242,17 @@ variable "head_job_definition" {
   validation {
     condition     = var.head_job_definition == null || try(var.head_job_definition.vcpus > 0 && var.head_job_definition.memory >= 512 && var.head_job_definition.attempts >= 1 && var.head_job_definition.timeout_seconds >= 60, false)
     error_message = "head_job_definition: vcpus > 0, memory >= 512 MiB, attempts >= 1, timeout_seconds >= 60."
+  }
+}
+
+variable "head_aws_cli_dir" {
+  description = "Host folder of the AMI's AWS CLI (e.g. /opt/aws-cli), mounted read-only at the same path into head jobs so they can fetch their config; null mounts nothing."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.head_aws_cli_dir == null || try(startswith(var.head_aws_cli_dir, "/") && !contains(["/", "/usr", "/usr/local", "/opt", "/bin", "/etc", "/var"], trimsuffix(var.head_aws_cli_dir, "/")), false)
+    error_message = "head_aws_cli_dir must be the CLI's own absolute folder (e.g. /opt/aws-cli), not a system folder it would hide in the container, or null."
   }
 }
 

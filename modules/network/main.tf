@@ -19,6 +19,7 @@ locals {
 }
 
 data "aws_availability_zones" "available" {
+  #checkov:skip=CKV_AWS_394:only the first az_count zones (alphabetical) are used; a new zone changes nothing already placed
   count = local.create ? 1 : 0
 
   state = "available"
@@ -163,6 +164,7 @@ resource "aws_vpc_endpoint" "s3" {
 ################################################################################
 
 resource "aws_security_group" "instances" {
+  #checkov:skip=CKV2_AWS_5:attached to the Batch compute environments in modules/batch, which checkov cannot follow
   count = length(var.security_group_ids) > 0 ? 0 : 1
 
   name_prefix = "${var.name}-batch-"

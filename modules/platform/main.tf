@@ -61,6 +61,8 @@ module "batch" {
   kms_key_arn             = var.kms_key_arn
   log_retention_days      = var.log_retention_days
   head_job_definition     = var.head_job_definition
+  # /opt/aws-cli/bin/aws -> /opt/aws-cli, mounted into head jobs (the batch module refuses system folders)
+  head_aws_cli_dir = dirname(dirname(var.aws_cli_path))
 
   # null: the batch module's defaults (its variables are not nullable).
   compute_environments = var.compute_environments

@@ -199,7 +199,7 @@ variable "job_definitions" {
 variable "head_job_definition" {
   description = "The Nextflow head job definition (`nextflow-head`): image, size, attempts, timeout."
   type = object({
-    image           = optional(string, "nextflow/nextflow:24.10.4")
+    image           = optional(string, "nextflow/nextflow:25.04.0")
     vcpus           = optional(number, 1)
     memory          = optional(number, 4096)
     attempts        = optional(number, 1)
@@ -215,7 +215,7 @@ variable "head_job_definition" {
 }
 
 variable "launch_template_version" {
-  description = "Template version the compute environments use: `$Latest` (default, new versions reach new instances without replacing anything) or `pinned` (the current version number: each template change becomes a visible compute environment update)."
+  description = "Template version the compute environments use: `$Latest` (default, new versions reach new instances without replacing anything) or `pinned` (the current version number: each template change becomes a visible compute environment change)."
   type        = string
   default     = "$Latest"
 

@@ -13,7 +13,8 @@ import typer
 from rich.markup import escape
 
 from runner import console
-from runner.cli import infra, jobs, local
+from runner.cli import ami, infra, jobs, local
+from runner.cli import nextflow as nextflow_cli
 from runner.errors import RunnerError
 
 app = typer.Typer(
@@ -24,7 +25,19 @@ app = typer.Typer(
 )
 app.add_typer(local.app, name="local")
 app.add_typer(infra.app, name="infra")
+app.add_typer(nextflow_cli.app, name="nextflow")
+app.add_typer(ami.app, name="ami")
 jobs.register(app)  # analysts' commands at the root: submit, status, logs, list, cancel, retry
+
+# Recent typer vendors its own click: its usage errors and aborts are not click's classes. Catch both.
+CLICK_ERRORS: tuple[type[Exception], ...] = (click.ClickException,)
+ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
+try:
+    from typer._click import exceptions as _vendored_click
+
+    CLICK_ERRORS += (_vendored_click.ClickException,)
+except ImportError:  # typer that uses click itself
+    pass
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,10 +46,10 @@ def main(argv: list[str] | None = None) -> None:
     except RunnerError as exc:
         console.err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except CLICK_ERRORS as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    except ABORTS:
         console.err.print("aborted")
         sys.exit(1)
     except KeyboardInterrupt:

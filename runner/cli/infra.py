@@ -80,3 +80,32 @@ def infra_output(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     for name, item in sorted(outputs.items()):
         value = "(sensitive)" if item.get("sensitive") else item.get("value")
         console.out.print(f"{name} = {value}", markup=False)
+
+
+@app.command("bootstrap")
+def infra_bootstrap(
+    env: EnvOpt = None,
+    bucket: Annotated[
+        str | None, typer.Option("--bucket", help="State bucket name (default: <name>-tfstate-<account id>).")
+    ] = None,
+    kms_key: Annotated[
+        str | None, typer.Option("--kms-key", help="KMS key ARN for the state bucket (default: SSE-S3).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create the env's versioned, encrypted, TLS-only state bucket and write envs/NAME/backend.hcl."""
+    from runner.aws import AwsContext
+    from runner.bootstrap import bootstrap, validate
+
+    resolved = resolve_env(env)
+    validate(resolved, bucket, kms_key)
+    result = bootstrap(resolved, AwsContext(resolved), bucket=bucket, kms_key_arn=kms_key)
+    if as_json:
+        console.print_json(result.to_dict())
+        return
+    verb = "Created" if result.created else "Checked"
+    console.out.print(
+        f"{verb} state bucket {result.bucket} ({result.region}): versioned, encrypted, TLS only. "
+        f"Wrote {result.backend_config}; next: runner infra plan --env {result.env}",
+        markup=False,
+    )

@@ -10,6 +10,7 @@ import pytest
 from runner.plan_summary import classify
 from tests.conftest import Deployment
 from tests.helpers import Project, error_line
+from tests.integration.test_platform import assert_platform_gone
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +74,7 @@ def test_destroy_leaves_nothing_and_down_stops_the_emulator(deployed: Deployment
     project.run("infra", "destroy", "--env", "local", "--auto-approve")
     remaining = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert not remaining & set(deployed.output("bucket_names").values())
+    assert_platform_gone(deployed)
     state = project.run("infra", "output", "--env", "local", "--json").stdout
     assert state.strip() == "{}"
     down = project.run_json("local", "down", "--json")

@@ -1,0 +1,42 @@
+locals {
+  tags = merge(var.tags, {
+    Project     = "batch-platform"
+    Environment = var.environment
+    ManagedBy   = "terraform"
+  })
+}
+
+module "platform" {
+  source = "../../modules/platform"
+
+  name   = var.name
+  ami_id = var.ami_id
+  tags   = local.tags
+
+  kms_key_arn        = var.kms_key_arn
+  enable_nat_gateway = var.enable_nat_gateway
+  vpc_id             = var.vpc_id
+  subnet_ids         = var.subnet_ids
+
+  compute_environments = {
+    spot = {
+      type                = "SPOT"
+      allocation_strategy = "SPOT_CAPACITY_OPTIMIZED"
+      max_vcpus           = var.spot_max_vcpus
+      instance_types      = var.instance_types
+    }
+    ondemand = {
+      type                = "EC2"
+      allocation_strategy = "BEST_FIT_PROGRESSIVE"
+      max_vcpus           = var.ondemand_max_vcpus
+      instance_types      = var.instance_types
+    }
+  }
+
+  root_volume_size          = var.root_volume_size
+  scratch_volume_size       = var.scratch_volume_size
+  scratch_volume_iops       = var.scratch_volume_iops
+  scratch_volume_throughput = var.scratch_volume_throughput
+  log_retention_days        = var.log_retention_days
+  ecr_repositories          = var.ecr_repositories
+}

@@ -1,0 +1,110 @@
+variable "region" {
+  description = "AWS region of the env."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
+}
+
+variable "name" {
+  description = "Name prefix of every resource (bucket names derive from it: make it globally unique, e.g. `acme-genomics-dev`)."
+  type        = string
+}
+
+variable "environment" {
+  description = "Environment tag value (dev, prod)."
+  type        = string
+}
+
+variable "tags" {
+  description = "Extra tags on every resource (cost centre, owner)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "ami_id" {
+  description = "AMI of the Batch instances; `runner ami build --env NAME` writes it to ami.auto.tfvars.json. null uses the current ECS-optimised Amazon Linux 2023 image."
+  type        = string
+  default     = null
+}
+
+variable "kms_key_arn" {
+  description = "Customer KMS key for buckets, volumes, logs and repositories; null uses AWS-managed encryption."
+  type        = string
+  default     = null
+}
+
+variable "enable_nat_gateway" {
+  description = "Private subnets behind a NAT gateway (costs money even when idle)."
+  type        = bool
+  default     = false
+}
+
+variable "vpc_id" {
+  description = "Existing VPC to use; null creates one."
+  type        = string
+  default     = null
+}
+
+variable "subnet_ids" {
+  description = "Existing subnets of `vpc_id`."
+  type        = list(string)
+  default     = []
+}
+
+variable "spot_max_vcpus" {
+  description = "Upper bound of the spot compute environment, in vCPUs."
+  type        = number
+}
+
+variable "ondemand_max_vcpus" {
+  description = "Upper bound of the on-demand compute environment, in vCPUs."
+  type        = number
+}
+
+variable "instance_types" {
+  description = "Instance types or families Batch may launch."
+  type        = list(string)
+}
+
+variable "root_volume_size" {
+  description = "Root volume size in GiB."
+  type        = number
+  default     = 30
+}
+
+variable "scratch_volume_size" {
+  description = "gp3 scratch volume size in GiB."
+  type        = number
+}
+
+variable "scratch_volume_iops" {
+  description = "gp3 scratch volume IOPS."
+  type        = number
+  default     = 3000
+}
+
+variable "scratch_volume_throughput" {
+  description = "gp3 scratch volume throughput in MiB/s."
+  type        = number
+  default     = 125
+}
+
+variable "log_retention_days" {
+  description = "Retention of job logs, in days."
+  type        = number
+  default     = 90
+}
+
+variable "ecr_repositories" {
+  description = "ECR repositories for pipeline images."
+  type = map(object({
+    keep_images   = optional(number, 30)
+    untagged_days = optional(number, 7)
+  }))
+  default = {
+    pipelines = {}
+  }
+}

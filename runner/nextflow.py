@@ -1,0 +1,654 @@
+"""Nextflow on the platform: the generated configuration and head-job runs.
+
+`build_config` turns an env's terraform outputs into the awsbatch executor settings (queue, S3 work dir, the AMI's
+AWS CLI path, job role, spot retries, cost labels); nothing in it is hard-coded per env. `launch` runs a pipeline
+inside AWS: it validates everything first (exit 2, nothing staged or submitted), stages the configuration and the
+params file under ``s3://<work bucket>/runs/<run>/``, submits one head job on the env's ``head`` queue with the
+``nextflow-head`` job definition, and records the run (`runner.runs`) so status, logs and cancel work on it.
+
+Resuming: the task cache lives in S3 (``NXF_CLOUDCACHE_PATH``) and the head job saves Nextflow's run history next
+to the run record when it ends, so a later head job for the same run (``--resume``) restores the history, reuses
+the same work directory and passes ``-resume``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner import local
+from runner.errors import RunFailed, UsageError
+from runner.nfconfig import Closure, Scope, render
+from runner.project import Env
+from runner.runs import JobRef, RunRecord, RunStore, validate_run_name
+
+HEAD_QUEUE = "head"
+HEAD_DEFINITION = "nextflow-head"
+DEFAULT_TASK_QUEUE = "default"
+# Exit codes of tasks killed from outside (spot reclamation, OOM killer, lost host, connection reset): worth a retry.
+RETRY_EXIT_CODES = (104, 134, 137, 139, 143)
+MAX_RETRIES = 3
+MAX_SPOT_ATTEMPTS = 3  # Nextflow's own default is 0 since 24.10
+SUBMIT_RATE_LIMIT = "25/1s"  # AWS Batch allows about 50 SubmitJob calls a second per account, shared by all users
+TAG_VALUE_MAX = 256  # AWS tag values (resource labels become tags on every task job)
+NXF_RUN_NAME = re.compile(r"^[a-z](?:[a-z\d]|[-_](?=[a-z\d])){0,79}$")
+# Options the runner sets itself; given after `--` they would silently fight the generated ones.
+RESERVED_ARGS = {
+    "-c": "the generated config (runner nextflow config)",
+    "-C": "the generated config (runner nextflow config)",
+    "-config": "the generated config (runner nextflow config)",
+    "-params-file": "--params-file",
+    "-r": "--revision",
+    "-revision": "--revision",
+    "-profile": "--profile",
+    "-name": "--name",
+    "-resume": "--resume",
+    "-w": "the run's work directory",
+    "-work-dir": "the run's work directory",
+    "-bucket-dir": "the run's work directory",
+}
+PIPELINE = re.compile(r"^(?:[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?|(?:https?|git|ssh)://\S+|git@\S+)$")
+REVISION = re.compile(r"^[\w][\w./-]{0,199}$")
+PROFILE = re.compile(r"^[\w-]+(?:,[\w-]+)*$")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Outputs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _output(outputs: dict[str, Any], name: str, key: str | None = None) -> Any:
+    """One output value (or one key of a map output); a UsageError naming it when the env lacks it."""
+    if name not in outputs or outputs[name] in (None, "", {}):
+        raise UsageError(f"--env: the env has no output '{name}'; apply it with the current modules first")
+    value = outputs[name]
+    if key is None:
+        return value
+    if not isinstance(value, dict) or not value.get(key):
+        raise UsageError(f"--env: output '{name}' has no key '{key}'; apply the env with the current modules first")
+    return value[key]
+
+
+def task_queue_name(outputs: dict[str, Any], queue: str) -> str:
+    """The queue tasks go to: a key of `job_queue_names` (default, priority, ...) or one of its names."""
+    names: dict[str, str] = _output(outputs, "job_queue_names")
+    if queue in names:
+        return names[queue]
+    if queue in names.values():
+        return queue
+    known = ", ".join(sorted(k for k in names if k != HEAD_QUEUE))
+    raise UsageError(f"--queue: unknown queue '{queue}' (this env's queues: {known})")
+
+
+def work_dir(outputs: dict[str, Any], run: str | None) -> str:
+    bucket = _output(outputs, "bucket_names", "work")
+    return f"s3://{bucket}/nextflow/{run or 'work'}"
+
+
+def emulator_endpoint(env: Env, home: Path | None = None) -> str | None:
+    """The embedded AWS endpoint for an emulator env (the running one, else where it will listen); None elsewhere."""
+    if not env.emulator:
+        return None
+    from runner.project import runner_home
+
+    info = local.status(home or runner_home(env.root))
+    return info.endpoint if info else f"http://{local.HOST}:{local.configured_port()}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The configuration
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def error_strategy() -> Closure:
+    codes = ", ".join(str(c) for c in RETRY_EXIT_CODES)
+    return Closure(
+        f"{{ task.exitStatus in [{codes}] || task.exitStatus == null || task.exitStatus == Integer.MAX_VALUE"
+        " ? 'retry' : 'finish' }"
+    )
+
+
+def build_config(
+    env: Env,
+    outputs: dict[str, Any],
+    run: str | None = None,
+    queue: str = DEFAULT_TASK_QUEUE,
+    endpoint: str | None = None,
+    pipeline: str | None = None,
+) -> Scope:
+    """The awsbatch configuration of an env as a tree of scopes (see `runner.nfconfig`)."""
+    labels: dict[str, str] = {"env": env.name}
+    if run:
+        labels["run"] = run
+    if pipeline:
+        labels["pipeline"] = pipeline[:TAG_VALUE_MAX]
+    batch = Scope(
+        cliPath=_output(outputs, "aws_cli_path"),
+        jobRole=_output(outputs, "job_role_arn"),
+        maxSpotAttempts=MAX_SPOT_ATTEMPTS,
+        maxTransferAttempts=3,
+        retryMode="adaptive",
+        terminateUnschedulableJobs=True,
+    )
+    if outputs.get("log_group_name"):
+        batch["logsGroup"] = outputs["log_group_name"]
+    aws = Scope(region=_output(outputs, "region"), batch=batch)
+    if env.emulator and endpoint:
+        aws["client"] = Scope(endpoint=endpoint, s3PathStyleAccess=True)
+    return Scope(
+        workDir=work_dir(outputs, run),
+        process=Scope(
+            executor="awsbatch",
+            queue=task_queue_name(outputs, queue),
+            errorStrategy=error_strategy(),
+            maxRetries=MAX_RETRIES,
+            resourceLabels=labels,
+        ),
+        executor=Scope(submitRateLimit=SUBMIT_RATE_LIMIT),
+        aws=aws,
+    )
+
+
+def config_text(env: Env, tree: Scope, run: str | None = None) -> str:
+    about = f"env '{env.name}'" + (f", run '{run}'" if run else "")
+    header = (
+        f"Nextflow configuration for {about}, generated by `runner nextflow config`.\n"
+        "Every value comes from the env's terraform outputs: regenerate it rather than editing it."
+    )
+    return render(tree, header=header)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Runs: validation
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunRequest:
+    """What `runner nextflow run` was asked to do, before anything is checked."""
+
+    pipeline: str
+    name: str | None = None
+    revision: str | None = None
+    params_file: Path | None = None
+    profile: str | None = None
+    resume: bool = False
+    head_image: str | None = None
+    queue: str = DEFAULT_TASK_QUEUE
+    extra_args: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Params:
+    body: bytes
+    suffix: str  # .json or .yaml: Nextflow picks the parser from the extension
+    values: dict[str, Any]
+
+
+def validate_pipeline(pipeline: str) -> str:
+    pipeline = pipeline.strip()
+    if not pipeline:
+        raise UsageError("PIPELINE: empty pipeline name (e.g. nf-core/rnaseq or https://github.com/org/repo)")
+    if pipeline.startswith(("/", "./", "../", "~")) or pipeline.endswith(".nf") or not PIPELINE.match(pipeline):
+        raise UsageError(
+            f"PIPELINE: '{pipeline}' is not a pipeline repository (owner/name or a git URL); "
+            "the head job runs in AWS and cannot read local files"
+        )
+    return pipeline
+
+
+def read_params(path: Path) -> Params:
+    """The params file as staged (its own bytes) and parsed; JSON or YAML holding a map."""
+    if not path.is_file():
+        raise UsageError(f"--params-file: '{path}' does not exist or is not a file")
+    body = path.read_bytes()
+    text = body.decode("utf-8", errors="replace")
+    suffix = path.suffix.lower()
+    values: Any
+    try:
+        if suffix == ".json":
+            values = json.loads(text)
+            kind = ".json"
+        elif suffix in (".yaml", ".yml"):
+            values = yaml.safe_load(text)
+            kind = ".yaml"
+        else:
+            try:
+                values, kind = json.loads(text), ".json"
+            except ValueError:
+                values, kind = yaml.safe_load(text), ".yaml"
+    except (ValueError, yaml.YAMLError) as exc:
+        what = "JSON" if suffix == ".json" else "YAML" if suffix in (".yaml", ".yml") else "JSON or YAML"
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"--params-file: '{path}' is not valid {what}: {detail}") from None
+    if not isinstance(values, dict) or not values:
+        raise UsageError(f"--params-file: '{path}' must hold a non-empty map of parameter names to values")
+    return Params(body=body, suffix=kind, values=values)
+
+
+def check_extra_args(args: list[str]) -> list[str]:
+    for arg in args:
+        option = arg.split("=", 1)[0]
+        if option in RESERVED_ARGS:
+            raise UsageError(f"extra nextflow args: '{option}' is set by the runner; use {RESERVED_ARGS[option]}")
+        if "\n" in arg or "\0" in arg:
+            raise UsageError(f"extra nextflow args: {arg!r} contains a newline")
+    return list(args)
+
+
+def default_run_name(pipeline: str, now: datetime | None = None) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", pipeline.rstrip("/").split("/")[-1].removesuffix(".git").lower()).strip("-")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    return f"{base[:60] or 'nextflow'}-{stamp}"
+
+
+def nextflow_run_name(run: str, attempt: int) -> str:
+    """Nextflow's `-name` for a head job: its pattern is stricter than run names, and a name is used once."""
+    name = re.sub(r"[^a-z0-9_-]", "-", run.lower())
+    name = re.sub(r"[-_]{2,}", "-", name)
+    if not name[:1].isalpha():
+        name = "nf-" + name
+    suffix = f"-r{attempt}" if attempt > 1 else ""
+    name = name[: 80 - len(suffix)].rstrip("-_") + suffix
+    assert NXF_RUN_NAME.match(name), name
+    return name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Runs: the head job
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where a run's files live in the work bucket."""
+
+    bucket: str
+    run: str
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    @property
+    def prefix(self) -> str:
+        return f"runs/{self.run}/"
+
+    @property
+    def config_key(self) -> str:
+        return f"{self.prefix}nextflow.config"
+
+    def params_key(self, suffix: str) -> str:
+        return f"{self.prefix}params{suffix}"
+
+    @property
+    def history_key(self) -> str:
+        return f"{self.prefix}launch/history"
+
+    @property
+    def cache_uri(self) -> str:
+        return self.uri(f"{self.prefix}cache")
+
+    def log_key(self, nf_name: str) -> str:
+        return f"{self.prefix}logs/{nf_name}.log"
+
+
+def head_script(
+    *,
+    layout: RunLayout,
+    params_uri: str | None,
+    params_name: str | None,
+    aws_cli_path: str,
+    nextflow_args: list[str],
+    nf_name: str,
+    resume: bool,
+) -> str:
+    """The POSIX sh program of the head job: fetch, run nextflow (forwarding SIGTERM), save history and log."""
+    q = shlex.quote
+    lines = [
+        "set -eu",
+        'launch_dir="${RUNNER_LAUNCH_DIR:-/tmp/nextflow-launch}"',
+        'mkdir -p "$launch_dir" && cd "$launch_dir"',
+        "if command -v aws >/dev/null 2>&1; then aws_cli=aws",
+        f"elif [ -x {q(aws_cli_path)} ]; then aws_cli={q(aws_cli_path)}",
+        "else aws_cli=''; fi",
+        "copy() {",
+        '  if [ -n "$aws_cli" ]; then "$aws_cli" s3 cp --only-show-errors "$1" "$2"',
+        '  else nextflow -q fs cp "$1" "$2"; fi',
+        "}",
+        f"copy {q(layout.uri(layout.config_key))} nextflow.config",
+    ]
+    if params_uri and params_name:
+        lines.append(f"copy {q(params_uri)} {q(params_name)}")
+    if resume:
+        lines += [
+            "mkdir -p .nextflow",
+            f"copy {q(layout.uri(layout.history_key))} .nextflow/history"
+            " || echo 'runner: no saved history for this run: -resume has nothing to resume' >&2",
+        ]
+    lines += [
+        "nf_pid=''",
+        """trap '[ -n "$nf_pid" ] && kill -TERM "$nf_pid" 2>/dev/null || true' TERM INT""",
+        " ".join(q(a) for a in nextflow_args) + " &",
+        "nf_pid=$!",
+        "status=0",
+        'wait "$nf_pid" || status=$?',
+        'if [ "$status" -gt 128 ] && kill -0 "$nf_pid" 2>/dev/null; then status=0; wait "$nf_pid" || status=$?; fi',
+        f"if [ -f .nextflow/history ]; then copy .nextflow/history {q(layout.uri(layout.history_key))} || true; fi",
+        f"if [ -f .nextflow.log ]; then copy .nextflow.log {q(layout.uri(layout.log_key(nf_name)))} || true; fi",
+        'exit "$status"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Plan:
+    """Everything `launch` will do, resolved and checked before the first write."""
+
+    env: Env
+    run: str
+    pipeline: str
+    attempt: int
+    nf_name: str
+    layout: RunLayout
+    config: str
+    params: Params | None
+    params_uri: str | None
+    head_queue_arn: str
+    head_queue_name: str
+    head_definition: str
+    task_queue: str
+    work_dir: str
+    nextflow_args: list[str]
+    script: str
+    environment: dict[str, str]
+    tags: dict[str, str]
+    existing: RunRecord | None
+    request: RunRequest
+    head_image: str | None = None  # the image the head job runs (known after `check_against_aws`)
+
+    @property
+    def job_name(self) -> str:
+        return f"{self.run}-head" if self.attempt == 1 else f"{self.run}-head-{self.attempt}"
+
+
+def plan_run(
+    env: Env,
+    outputs: dict[str, Any],
+    request: RunRequest,
+    store: RunStore | None,
+    endpoint: str | None = None,
+) -> Plan:
+    """Check the request against the env (no writes); `store` None skips the run-record checks (unit tests)."""
+    pipeline = validate_pipeline(request.pipeline)
+    if request.revision is not None and not REVISION.match(request.revision):
+        raise UsageError(f"--revision: '{request.revision}' is not a branch, tag or commit")
+    if request.profile is not None and not PROFILE.match(request.profile):
+        raise UsageError(f"--profile: '{request.profile}' is not a comma-separated list of profile names")
+    if request.head_image is not None and (not request.head_image.strip() or re.search(r"\s", request.head_image)):
+        raise UsageError(f"--head-image: '{request.head_image}' is not an image reference")
+    extra = check_extra_args(request.extra_args)
+    params = read_params(request.params_file) if request.params_file is not None else None
+    run = validate_run_name(request.name) if request.name else default_run_name(pipeline)
+    if request.resume and not request.name:
+        raise UsageError("--resume: name the run to resume with --name RUN")
+
+    bucket = _output(outputs, "bucket_names", "work")
+    head_queue_arn = _output(outputs, "job_queue_arns", HEAD_QUEUE)
+    head_queue_name = _output(outputs, "job_queue_names", HEAD_QUEUE)
+    head_definition = _output(outputs, "job_definition_arns", HEAD_DEFINITION)
+    aws_cli_path = _output(outputs, "aws_cli_path")
+    task_queue = task_queue_name(outputs, request.queue)
+    region = _output(outputs, "region")
+
+    existing = store.load(run) if store is not None else None
+    attempt = 1
+    if existing is not None and not request.resume:
+        raise UsageError(
+            f"--name: run '{run}' already exists ({existing.kind}, created {existing.created_at}); "
+            f"add --resume to continue it, or choose another --name"
+        )
+    if request.resume and store is not None:
+        if existing is None:
+            raise UsageError(f"--resume: no run '{run}' in env '{env.name}' to resume")
+        if existing.kind != "nextflow":
+            raise UsageError(f"--resume: run '{run}' is a {existing.kind} run, not a Nextflow run")
+        if existing.extra.get("pipeline") != pipeline:
+            raise UsageError(
+                f"PIPELINE: run '{run}' ran '{existing.extra.get('pipeline')}'; resume it with the same pipeline"
+            )
+        attempt = sum(1 for j in existing.jobs if j.kind == "head") + 1
+
+    layout = RunLayout(bucket=bucket, run=run)
+    wdir = work_dir(outputs, run)
+    tree = build_config(env, outputs, run=run, queue=request.queue, endpoint=endpoint, pipeline=pipeline)
+    config = config_text(env, tree, run=run)
+    if params is not None:
+        params_uri: str | None = layout.uri(layout.params_key(params.suffix))
+    else:
+        params_uri = existing.extra.get("params_uri") if existing is not None else None
+    params_name = ("params" + Path(params_uri).suffix) if params_uri else None
+    nf_name = nextflow_run_name(run, attempt)
+    revision = request.revision or (existing.extra.get("revision") if existing is not None else None)
+    profile = request.profile or (existing.extra.get("profile") if existing is not None else None)
+
+    args = ["nextflow", "run", pipeline, "-c", "nextflow.config"]
+    if params_name:
+        args += ["-params-file", params_name]
+    if revision:
+        args += ["-r", revision]
+    if profile:
+        args += ["-profile", profile]
+    args += ["-name", nf_name]
+    if request.resume:
+        args.append("-resume")
+    args += extra
+
+    script = head_script(
+        layout=layout,
+        params_uri=params_uri,
+        params_name=params_name,
+        aws_cli_path=aws_cli_path,
+        nextflow_args=args,
+        nf_name=nf_name,
+        resume=request.resume,
+    )
+    environment = {
+        "NXF_ANSI_LOG": "false",
+        "NXF_WORK": wdir,
+        "NXF_CLOUDCACHE_PATH": layout.cache_uri,
+        "RUNNER_ENV": env.name,
+        "RUNNER_RUN": run,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+    }
+    if env.emulator and endpoint:
+        environment["AWS_ENDPOINT_URL"] = endpoint
+    tags = {
+        "runner:env": env.name,
+        "runner:run": run,
+        "runner:kind": "nextflow-head",
+        "runner:pipeline": pipeline[:TAG_VALUE_MAX],
+    }
+    return Plan(
+        env=env,
+        run=run,
+        pipeline=pipeline,
+        attempt=attempt,
+        nf_name=nf_name,
+        layout=layout,
+        config=config,
+        params=params,
+        params_uri=params_uri,
+        head_queue_arn=head_queue_arn,
+        head_queue_name=head_queue_name,
+        head_definition=head_definition,
+        task_queue=task_queue,
+        work_dir=wdir,
+        nextflow_args=args,
+        script=script,
+        environment=environment,
+        tags=tags,
+        existing=existing,
+        request=request,
+    )
+
+
+ACTIVE_STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+
+
+def check_against_aws(plan: Plan, batch: Any) -> None:
+    """Read-only checks: the queues exist and are enabled, and a resumed run's head job is not still running."""
+    wanted = {plan.head_queue_arn: "head queue", plan.task_queue: "--queue"}
+    found = batch.describe_job_queues(jobQueues=list(wanted))["jobQueues"]
+    by_key = {q["jobQueueArn"]: q for q in found} | {q["jobQueueName"]: q for q in found}
+    for ref, what in wanted.items():
+        queue = by_key.get(ref)
+        if queue is None:
+            raise UsageError(f"{what}: queue '{ref}' does not exist in AWS; is the env applied? (runner infra apply)")
+        if queue.get("state") != "ENABLED":
+            raise UsageError(f"{what}: queue '{queue['jobQueueName']}' is {queue.get('state')}, not ENABLED")
+    found_definitions = batch.describe_job_definitions(jobDefinitions=[plan.head_definition])["jobDefinitions"]
+    if not found_definitions:
+        raise UsageError(
+            f"--env: head job definition '{plan.head_definition}' does not exist in AWS; is the env applied?"
+        )
+    plan.head_image = found_definitions[0]["containerProperties"].get("image")
+    if plan.existing is not None:
+        heads = [j.job_id for j in plan.existing.jobs if j.kind == "head"]
+        if heads:
+            jobs = batch.describe_jobs(jobs=heads[-1:])["jobs"]
+            if jobs and jobs[0]["status"] in ACTIVE_STATES:
+                raise UsageError(
+                    f"--resume: run '{plan.run}' head job {heads[-1]} is still {jobs[0]['status']}; "
+                    f"wait for it or cancel it first (runner cancel {plan.run})"
+                )
+
+
+def head_job_definition(plan: Plan, batch: Any) -> str:
+    """The head job definition to submit with: the env's, or one derived from it for `--head-image`."""
+    image = plan.request.head_image
+    if not image or image == plan.head_image:
+        return plan.head_definition
+    base = batch.describe_job_definitions(jobDefinitions=[plan.head_definition])["jobDefinitions"]
+    if not base:
+        raise UsageError(f"--env: head job definition '{plan.head_definition}' does not exist; apply the env first")
+    definition = base[0]
+    name = f"{definition['jobDefinitionName']}-{hashlib.sha256(image.encode()).hexdigest()[:10]}"
+    container = dict(definition["containerProperties"], image=image)
+    for current in batch.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")["jobDefinitions"]:
+        if current["containerProperties"] == container:
+            return str(current["jobDefinitionArn"])
+    kwargs: dict[str, Any] = {
+        "jobDefinitionName": name,
+        "type": "container",
+        "containerProperties": container,
+        "propagateTags": definition.get("propagateTags", True),
+        "tags": {**definition.get("tags", {}), "runner:derived-from": definition["jobDefinitionName"]},
+    }
+    for key in ("retryStrategy", "timeout", "platformCapabilities", "parameters"):
+        if definition.get(key):
+            kwargs[key] = definition[key]
+    return str(batch.register_job_definition(**kwargs)["jobDefinitionArn"])
+
+
+def launch(plan: Plan, s3: Any, batch: Any, store: RunStore) -> RunRecord:
+    """Stage the config and params, submit the head job and record the run (after `check_against_aws`)."""
+    definition = head_job_definition(plan, batch)
+    s3.put_object(
+        Bucket=plan.layout.bucket, Key=plan.layout.config_key, Body=plan.config.encode(), ContentType="text/plain"
+    )
+    if plan.params is not None:
+        s3.put_object(
+            Bucket=plan.layout.bucket,
+            Key=plan.layout.params_key(plan.params.suffix),
+            Body=plan.params.body,
+            ContentType="application/json" if plan.params.suffix == ".json" else "application/yaml",
+        )
+    previous = [j for j in plan.existing.jobs if j.kind == "head"] if plan.existing else []
+    response = batch.submit_job(
+        jobName=plan.job_name,
+        jobQueue=plan.head_queue_arn,
+        jobDefinition=definition,
+        containerOverrides={
+            "command": ["sh", "-c", plan.script],
+            "environment": [{"name": k, "value": v} for k, v in plan.environment.items()],
+        },
+        tags=plan.tags,
+        propagateTags=True,
+    )
+    job = JobRef(
+        job_id=response["jobId"],
+        job_name=plan.job_name,
+        kind="head",
+        retry_of=previous[-1].job_id if previous else None,
+    )
+    request = plan.request
+    extra_base = dict(plan.existing.extra) if plan.existing else {}
+    extra = extra_base | {
+        "pipeline": plan.pipeline,
+        "revision": request.revision or extra_base.get("revision"),
+        "profile": request.profile or extra_base.get("profile"),
+        "work_dir": plan.work_dir,
+        "config_uri": plan.layout.uri(plan.layout.config_key),
+        "params_uri": plan.params_uri,
+        "history_uri": plan.layout.uri(plan.layout.history_key),
+        "cache_uri": plan.layout.cache_uri,
+        "log_uris": [*extra_base.get("log_uris", []), plan.layout.uri(plan.layout.log_key(plan.nf_name))],
+        "nextflow_names": [*extra_base.get("nextflow_names", []), plan.nf_name],
+        "task_queue": plan.task_queue,
+        "extra_args": list(request.extra_args),
+        "resumes": extra_base.get("resumes", 0) + (1 if request.resume else 0),
+    }
+    if plan.existing is not None:
+        record = plan.existing
+        record.jobs.append(job)
+        record.job_definition = definition
+        record.command = plan.script
+        record.extra = extra
+    else:
+        record = RunRecord(
+            run=plan.run,
+            env=plan.env.name,
+            kind="nextflow",
+            queue=plan.head_queue_name,
+            job_definition=definition,
+            image=request.head_image or plan.head_image,
+            command=plan.script,
+            jobs=[job],
+            tags=plan.tags,
+            extra=extra,
+        )
+    record.image = request.head_image or plan.head_image
+    try:
+        store.save(record)
+    except Exception as exc:
+        # A head job nobody can find is worse than none: take it back.
+        batch.terminate_job(jobId=job.job_id, reason="runner could not record the run")
+        raise RunFailed(f"could not record run '{plan.run}' ({exc}); its head job {job.job_id} was terminated") from exc
+    return record
+
+
+def plan_summary(plan: Plan, record: RunRecord) -> dict[str, Any]:
+    head = record.jobs[-1]
+    return {
+        "run": plan.run,
+        "env": plan.env.name,
+        "head_job_id": head.job_id,
+        "head_job_name": head.job_name,
+        "head_queue": plan.head_queue_name,
+        "job_definition": record.job_definition,
+        "work_dir": plan.work_dir,
+        "config_uri": record.extra["config_uri"],
+        "params_uri": plan.params_uri,
+        "task_queue": plan.task_queue,
+        "nextflow_name": plan.nf_name,
+        "resume": plan.request.resume,
+    }
