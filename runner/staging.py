@@ -48,6 +48,7 @@ HASH_BLOCK = 1 * MiB
 DEFAULT_WORKERS = 16
 HASH_DIGITS = 32  # 128 bits of the SHA-256 in the key; the full digest is in the metadata
 LIST_BELOW = 16  # with fewer files than this, HEAD each one instead of listing
+LIST_PAGE = 1000  # keys per LIST request (S3's maximum)
 
 S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>.*)$")
 OTHER_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
@@ -397,7 +398,7 @@ def _listed(s3: Any, bucket: str, prefix: str, files: list[_File], workers: int)
         by_digit.setdefault(f.sha256[0], []).append(f)
 
     def page(digit: str) -> tuple[str, dict[str, int], str | None]:
-        resp = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}{digit}", MaxKeys=1000)
+        resp = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}{digit}", MaxKeys=LIST_PAGE)
         sizes = {o["Key"]: int(o["Size"]) for o in resp.get("Contents", [])}
         last = max(sizes) if resp.get("IsTruncated") and sizes else None
         return digit, sizes, last
