@@ -363,9 +363,9 @@ def check_s3_uris(
 
 @dataclass
 class StageReport:
-    uris: dict[str, str] = field(default_factory=dict)  # local path -> s3:// URI
-    uploaded: list[str] = field(default_factory=list)  # local paths sent this time
-    skipped: list[str] = field(default_factory=list)  # local paths whose content was already there
+    uris: dict[str, str] = field(default_factory=dict)  # local path, as the caller gave it -> s3:// URI
+    uploaded: list[str] = field(default_factory=list)  # resolved local paths sent this time
+    skipped: list[str] = field(default_factory=list)  # resolved local paths whose content was already there
     bytes_uploaded: int = 0
     multipart: list[str] = field(default_factory=list)  # local paths sent as multipart uploads
 
@@ -506,9 +506,11 @@ def stage(
     """Upload local files to content-addressed keys, skipping content already there; see the module docstring."""
     progress = progress or _Silent()
     prefix = _normalise_prefix(prefix)
-    files: dict[str, _File] = {}
+    files: dict[str, _File] = {}  # resolved path -> file
+    given: dict[str, str] = {}  # path as the caller wrote it -> resolved path
     for raw in paths:
         path = str(Path(raw).expanduser().resolve())
+        given[str(raw)] = path
         if path in files:
             continue
         try:
@@ -567,8 +569,9 @@ def stage(
             raise
 
     uploaded_keys = {f.key for f in missing}
+    for name, path in given.items():
+        report.uris[name] = f"s3://{bucket}/{files[path].key}"
     for f in todo:
-        report.uris[f.path] = f"s3://{bucket}/{f.key}"
         if f.key in uploaded_keys and unique[f.key] is f:
             report.uploaded.append(f.path)
             report.bytes_uploaded += f.size
@@ -591,7 +594,8 @@ def stage_files(
 ) -> dict[str, str]:
     """Upload local files to ``s3://bucket/<prefix><sha256[:32]>/<name>``; returns local path -> s3:// URI.
 
-    Paths are resolved to absolute paths (the dict's keys). Content already in the bucket is not sent again.
+    The dict's keys are the paths exactly as given (relative ones resolved against the current folder for
+    reading). Content already in the bucket is not sent again.
     """
     return stage(s3_client, bucket, paths, prefix=prefix, progress=progress, **options).uris
 

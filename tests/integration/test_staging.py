@@ -227,3 +227,13 @@ def test_progress_sees_every_byte(s3: Any, bucket: str, tmp_path: Path) -> None:
     assert events == {"begin": (21, total), "advanced": total, "done": 21}
     with staging.RichProgress() as bar:  # the CLI's bar runs the same protocol
         staging.stage(s3, bucket, all_paths, progress=bar)
+
+
+def test_result_is_keyed_by_the_paths_as_given(s3: Any, bucket: str, tmp_path: Path, monkeypatch) -> None:
+    (path,) = _files(tmp_path / "in", 1)
+    link = tmp_path / "link.fastq.gz"
+    link.symlink_to(path)
+    monkeypatch.chdir(tmp_path)
+    uris = staging.stage_files(s3, bucket, ["in/sample000.fastq.gz", str(link), str(path)])
+    assert set(uris) == {"in/sample000.fastq.gz", str(link), str(path)}
+    assert len(set(uris.values())) == 1  # one object: the symlink resolves to the same file
