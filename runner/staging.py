@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from runner.errors import UsageError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from runner.errors import RunFailed, UsageError
 
 MiB = 1024 * 1024
 DEFAULT_PREFIX = "staged/"
@@ -348,8 +350,11 @@ def check_s3_uris(
         return
     for uri in unique:
         _split(uri)  # malformed URIs are refused before any call
-    with ThreadPoolExecutor(max_workers=min(workers, len(unique))) as pool:
-        present = dict(zip(unique, pool.map(lambda u: _exists(s3_client, u), unique), strict=True))
+    try:
+        with ThreadPoolExecutor(max_workers=min(workers, len(unique))) as pool:
+            present = dict(zip(unique, pool.map(lambda u: _exists(s3_client, u), unique), strict=True))
+    except (ClientError, BotoCoreError) as exc:
+        raise RunFailed(f"checking s3:// paths failed: {exc}") from exc
     for uri in unique:
         if not present[uri]:
             origin = f"{where[uri]}: " if where and uri in where else ""
@@ -453,6 +458,7 @@ class _Uploader:
         with FileSlice(f.path, 0, f.size) as body:
             self.s3.put_object(Bucket=self.bucket, Key=f.key, Body=body, **self._extra(f))
         self.progress.advance(f.size)
+        self.progress.file_done(f.path, True)
 
     def part_size_for(self, size: int) -> int:
         part = max(self.part_size, MIN_PART_SIZE)
@@ -484,6 +490,7 @@ class _Uploader:
             UploadId=self._upload_ids[f.key],
             MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])},
         )
+        self.progress.file_done(f.path, True)
 
     def abort(self, f: _File) -> None:
         upload_id = self._upload_ids.get(f.key)
@@ -491,6 +498,60 @@ class _Uploader:
             # best effort; the bucket's lifecycle rule cleans up what is left
             with contextlib.suppress(Exception):
                 self.s3.abort_multipart_upload(Bucket=self.bucket, Key=f.key, UploadId=upload_id)
+
+
+def _check_and_upload(
+    s3_client: Any,
+    bucket: str,
+    prefix: str,
+    todo: list[_File],
+    pool: ThreadPoolExecutor,
+    progress: Progress,
+    workers: int,
+    multipart_threshold: int,
+    part_size: int,
+) -> list[_File]:
+    """Find what is already in the bucket, upload the rest; returns the files uploaded (one per key)."""
+    unique: dict[str, _File] = {}
+    for f in todo:
+        unique.setdefault(f.key, f)  # two paths with the same name and content: one object
+    candidates = list(unique.values())
+    # 1. what is already there: one LIST page per leading digit, then HEADs for what it left open
+    if len(candidates) >= LIST_BELOW:
+        present, unsettled = _listed(s3_client, bucket, prefix, candidates, workers)
+    else:
+        present, unsettled = set(), candidates
+    for f, here in zip(unsettled, pool.map(lambda f: _head_present(s3_client, bucket, f), unsettled), strict=True):
+        if here:
+            present.add(f.key)
+    missing = [f for f in candidates if f.key not in present]
+    sending = {id(f) for f in missing}
+    for f in todo:
+        if id(f) not in sending:
+            progress.advance(f.size)
+            progress.file_done(f.path, False)
+
+    # 2. upload the rest: small files as one PUT, large ones in parts; all on the same pool
+    uploader = _Uploader(s3_client, bucket, pool, progress, multipart_threshold, part_size)
+    singles = [pool.submit(uploader.put, f) for f in missing if f.size < multipart_threshold]
+    large = [f for f in missing if f.size >= multipart_threshold]
+    parts: dict[str, list[Future[dict[str, Any]]]] = {}
+    try:
+        for f in large:
+            parts[f.key] = uploader.multipart(f)
+        for f in large:
+            uploader.finish(f, [fut.result() for fut in parts[f.key]])
+        for single in singles:
+            single.result()
+    except BaseException:
+        for single in singles:
+            single.cancel()
+        for part in (p for ps in parts.values() for p in ps):
+            part.cancel()
+        for f in large:
+            uploader.abort(f)
+        raise
+    return missing
 
 
 def stage(
@@ -533,54 +594,24 @@ def stage(
             f.sha256 = digest
             f.key = staged_key(prefix, digest, f.path)
 
-        # 2. what is already there: one LIST page per leading digit, then HEADs for what it left open
-        unique: dict[str, _File] = {}
-        for f in todo:
-            unique.setdefault(f.key, f)  # two paths with the same name and content: one object
-        candidates = list(unique.values())
-        if len(candidates) >= LIST_BELOW:
-            present, unsettled = _listed(s3_client, bucket, prefix, candidates, workers)
-        else:
-            present, unsettled = set(), candidates
-        for f, here in zip(unsettled, pool.map(lambda f: _head_present(s3_client, bucket, f), unsettled), strict=True):
-            if here:
-                present.add(f.key)
-
-        # 3. upload the rest: small files as one PUT, large ones in parts; all on the same pool
-        uploader = _Uploader(s3_client, bucket, pool, progress, multipart_threshold, part_size)
-        missing = [f for f in candidates if f.key not in present]
-        singles = {f.key: pool.submit(uploader.put, f) for f in missing if f.size < multipart_threshold}
-        large = [f for f in missing if f.size >= multipart_threshold]
-        parts: dict[str, list[Future[dict[str, Any]]]] = {}
         try:
-            for f in large:
-                parts[f.key] = uploader.multipart(f)
-            for f in large:
-                uploader.finish(f, [fut.result() for fut in parts[f.key]])
-            for fut in singles.values():
-                fut.result()
-        except BaseException:
-            for single in singles.values():
-                single.cancel()
-            for part in (p for ps in parts.values() for p in ps):
-                part.cancel()
-            for f in large:
-                uploader.abort(f)
-            raise
+            missing = _check_and_upload(
+                s3_client, bucket, prefix, todo, pool, progress, workers, multipart_threshold, part_size
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise RunFailed(f"staging to s3://{bucket}/{prefix} failed: {exc}") from exc
 
-    uploaded_keys = {f.key for f in missing}
     for name, path in given.items():
         report.uris[name] = f"s3://{bucket}/{files[path].key}"
+    sent = {id(f) for f in missing}
     for f in todo:
-        if f.key in uploaded_keys and unique[f.key] is f:
+        if id(f) in sent:
             report.uploaded.append(f.path)
             report.bytes_uploaded += f.size
             if f.size >= multipart_threshold:
                 report.multipart.append(f.path)
         else:
             report.skipped.append(f.path)
-            progress.advance(f.size)
-        progress.file_done(f.path, f.path in report.uploaded)
     return report
 
 

@@ -14,7 +14,7 @@ import pytest
 from botocore.config import Config
 
 from runner import local, staging
-from runner.errors import UsageError
+from runner.errors import RunFailed, UsageError
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration
@@ -237,3 +237,9 @@ def test_result_is_keyed_by_the_paths_as_given(s3: Any, bucket: str, tmp_path: P
     uris = staging.stage_files(s3, bucket, ["in/sample000.fastq.gz", str(link), str(path)])
     assert set(uris) == {"in/sample000.fastq.gz", str(link), str(path)}
     assert len(set(uris.values())) == 1  # one object: the symlink resolves to the same file
+
+
+def test_missing_bucket_fails_the_run_not_the_input(s3: Any, tmp_path: Path) -> None:
+    paths = _files(tmp_path / "in", 2)
+    with pytest.raises(RunFailed, match=r"staging to s3://no-such-data-bucket/staged/ failed.*NoSuchBucket"):
+        staging.stage_files(s3, "no-such-data-bucket", paths)
