@@ -54,10 +54,27 @@ class Measured:
     maxrss_mib: float
     stdout: str
     returncode: int
+    cpu: float = 0.0  # user + system seconds of the tool's process
+    emulator_cpu: float = 0.0  # user + system seconds the emulator spent meanwhile
+
+
+EMULATOR_PID: int | None = None
+
+
+def process_cpu(pid: int | None) -> float:
+    """User + system CPU seconds of a running process (Linux /proc); 0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(cmd: list[str], env: dict[str, str], cwd: Path = REPO) -> Measured:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        emulator_before = process_cpu(EMULATOR_PID)
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -68,7 +85,14 @@ def measure(cmd: list[str], env: dict[str, str], cwd: Path = REPO) -> Measured:
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"bench: {shlex.join(cmd)} exited {proc.returncode}\n{stdout[-2000:]}\n{stderr[-4000:]}")
-    return Measured(seconds, usage.ru_maxrss / 1024, stdout, proc.returncode)
+    return Measured(
+        seconds,
+        usage.ru_maxrss / 1024,
+        stdout,
+        proc.returncode,
+        cpu=usage.ru_utime + usage.ru_stime,
+        emulator_cpu=process_cpu(EMULATOR_PID) - emulator_before,
+    )
 
 
 def aws_env(endpoint: str) -> dict[str, str]:
@@ -177,6 +201,12 @@ class StageRow:
     @property
     def again_s(self) -> float:
         return statistics.median(m.seconds for m in self.again)
+
+    def cpu(self, which: str) -> str:
+        runs = self.first if which == "first" else self.again
+        tool = statistics.median(m.cpu for m in runs)
+        emulator = statistics.median(m.emulator_cpu for m in runs)
+        return f"{tool:.1f} + {emulator:.1f} s"
 
     @property
     def maxrss_mib(self) -> float:
@@ -464,7 +494,8 @@ def render(args: argparse.Namespace, staging_rows: list[StageRow], sizes: dict[s
         "Everything runs against the embedded AWS (one moto server process on 127.0.0.1, started by the bench on a",
         "free port and stopped at the end). Each tool is a process of its own; times are wall clock of that process",
         "(start-up included), peak RSS from its rusage. The emulator shares the machine's CPUs with the tool, so",
-        "the numbers compare tools on equal terms here; they are not real-S3 throughput.",
+        "the numbers compare tools on equal terms here; they are not real-S3 throughput. On a busy machine wall",
+        "times swing; CPU seconds (the tool's process, and the emulator's while the tool ran) are steadier.",
         "",
         f"## Staging: {args.small:,} small files (1-32 KiB) + {args.large} x {args.large_mib} MiB "
         f"({sizes['bytes'] / MiB:,.0f} MiB, {sizes['files']:,} files)",
@@ -472,8 +503,9 @@ def render(args: argparse.Namespace, staging_rows: list[StageRow], sizes: dict[s
         f"Median of {args.repeat} rounds (each round runs every tool once, in rotated order, into a fresh bucket;",
         "first-upload times of every round in brackets).",
         "",
-        "| tool | first upload | re-stage, nothing changed | peak RSS | objects | vs aws s3 sync (first / re-stage) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| tool | first upload | re-stage, nothing changed | CPU tool + emulator, first / re-stage | peak RSS "
+        "| objects | vs aws s3 sync (first / re-stage) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     aws = next((r for r in staging_rows if r.tool == "aws s3 sync"), None)
     for row in staging_rows:
@@ -482,8 +514,8 @@ def render(args: argparse.Namespace, staging_rows: list[StageRow], sizes: dict[s
             ratio = f"{aws.first_s / row.first_s:.2f}x / {aws.again_s / row.again_s:.2f}x"
         runs = ", ".join(f"{m.seconds:.2f}" for m in row.first)
         lines.append(
-            f"| {row.tool} | **{row.first_s:.2f} s** ({runs}) | {row.again_s:.2f} s | {row.maxrss_mib:.0f} MiB | "
-            f"{row.objects:,} | {ratio} |"
+            f"| {row.tool} | **{row.first_s:.2f} s** ({runs}) | {row.again_s:.2f} s | "
+            f"{row.cpu('first')} / {row.cpu('again')} | {row.maxrss_mib:.0f} MiB | {row.objects:,} | {ratio} |"
         )
     lines += ["", "Commands (`$E` is the emulator's endpoint, `DIR` the generated files):", ""]
     lines += [f"- {row.tool}: `{row.command}`" for row in staging_rows]
@@ -597,6 +629,8 @@ def main(argv: list[str] | None = None) -> None:
         home = work / "home"
         port = free_port()
         info = local.up(home, port=port)
+        global EMULATOR_PID
+        EMULATOR_PID = info.pid
         try:
             staging_rows, sizes = bench_staging(args, info.endpoint, work)
             sub = bench_submission(args, info.endpoint, home, port, work)
