@@ -51,6 +51,7 @@ DEFAULT_WORKERS = 16
 HASH_DIGITS = 32  # 128 bits of the SHA-256 in the key; the full digest is in the metadata
 LIST_BELOW = 16  # with fewer files than this, HEAD each one instead of listing
 LIST_PAGE = 1000  # keys per LIST request (S3's maximum)
+NO_EXPECT_BELOW = 2 * MiB  # small PUTs skip the `Expect: 100-continue` round trip
 
 S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>.*)$")
 OTHER_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
@@ -500,6 +501,28 @@ class _Uploader:
                 self.s3.abort_multipart_upload(Bucket=self.bucket, Key=f.key, UploadId=upload_id)
 
 
+def _drop_expect(request: Any, **_: Any) -> None:
+    length = request.headers.get("Content-Length")
+    if length is not None and int(length) < NO_EXPECT_BELOW and "Expect" in request.headers:
+        del request.headers["Expect"]
+
+
+@contextmanager
+def _small_puts_without_expect(s3_client: Any) -> Iterator[None]:
+    """botocore asks for `100-continue` on every PutObject: a full round trip before the body is sent. For a small
+    body there is nothing to save by waiting, so staging drops the header for those (large parts keep it)."""
+    events = getattr(getattr(s3_client, "meta", None), "events", None)
+    if events is None:
+        yield
+        return
+    unique_id = f"runner-staging-no-expect-{id(s3_client)}-{threading.get_ident()}"
+    events.register("before-send.s3.PutObject", _drop_expect, unique_id=unique_id)
+    try:
+        yield
+    finally:
+        events.unregister("before-send.s3.PutObject", unique_id=unique_id)
+
+
 def _check_and_upload(
     s3_client: Any,
     bucket: str,
@@ -588,7 +611,7 @@ def stage(
     total = sum(f.size for f in todo)
     progress.begin(len(todo), total)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool, _small_puts_without_expect(s3_client):
         # 1. hash, in parallel (hashlib releases the GIL on large blocks)
         for f, digest in zip(todo, pool.map(lambda f: sha256_file(f.path), todo), strict=True):
             f.sha256 = digest

@@ -243,3 +243,27 @@ def test_missing_bucket_fails_the_run_not_the_input(s3: Any, tmp_path: Path) -> 
     paths = _files(tmp_path / "in", 2)
     with pytest.raises(RunFailed, match=r"staging to s3://no-such-data-bucket/staged/ failed.*NoSuchBucket"):
         staging.stage_files(s3, "no-such-data-bucket", paths)
+
+
+def test_small_puts_skip_the_continue_round_trip(s3: Any, bucket: str, tmp_path: Path) -> None:
+    paths = _files(tmp_path / "in", 2)
+    big = tmp_path / "big.bam"
+    big.write_bytes(os.urandom(6 * MiB))
+    seen: dict[str, list[Any]] = {"PutObject": [], "UploadPart": []}
+
+    def record(request: Any, event_name: str, **_: Any) -> None:
+        seen[event_name.rsplit(".", 1)[1]].append(request.headers.get("Expect"))
+
+    for op in seen:
+        s3.meta.events.register_last(f"before-send.s3.{op}", record, unique_id=f"test-record-{op}")
+    try:
+        staging.stage(s3, bucket, [*paths, big], multipart_threshold=5 * MiB, part_size=5 * MiB)
+    finally:
+        for op in seen:
+            s3.meta.events.unregister(f"before-send.s3.{op}", unique_id=f"test-record-{op}")
+    assert seen["PutObject"] == [None, None]
+    assert seen["UploadPart"] == [b"100-continue", b"100-continue"]
+    # the handler is gone afterwards: the caller's client is left as it was
+    s3.meta.events.register_last("before-send.s3.PutObject", record, unique_id="test-record2")
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"x")
+    assert seen["PutObject"][-1] == b"100-continue"
