@@ -34,13 +34,7 @@ variable "name_prefix" {
 ################################################################################
 
 variable "envs" {
-  description = <<-EOT
-    One entry per env (key = the folder under envs/). For each, a plan role (read-only plus the state object and
-    its lock file; trusted for pull requests and for `plan_branch`) and an apply role (trusted only for the
-    GitHub environment `github_environment`, or, when that is null, only for `refs/heads/<apply_branch>`).
-    `resource_prefix` is the env's `name` (every resource the platform creates starts with it); `region` its region;
-    `state_bucket`/`state_key` its S3 backend; `state_kms_key_arn` the state bucket's KMS key, if any.
-  EOT
+  description = "One entry per env (key = its folder under envs/): `region`, `resource_prefix` (the env's `name`: every resource the platform creates starts with it), the S3 backend's `state_bucket` and `state_key`, optional `state_kms_key_arn`; `github_environment` makes the apply role trust only jobs in that GitHub environment (else only `refs/heads/<apply_branch>`); the plan role trusts pull requests and `refs/heads/<plan_branch>` (drift checks)."
   type = map(object({
     region             = string
     resource_prefix    = string
