@@ -159,3 +159,46 @@ def test_path_rules() -> None:
     reasons, ignored = affected_envs(["envs/gone/main.tf", "envs/dev/x.tf", "README.md"], ["dev", "prod"])
     assert reasons == {"dev": ["envs/dev/x.tf"]}  # a deleted env has nothing left to plan
     assert ignored == ["README.md"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Drift reports (the plan JSON of a real drift is exercised in tests/integration/test_gitops.py)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _rc(address: str, *actions: str) -> dict[str, object]:
+    rtype = address.split(".")[0]
+    return {"address": address, "type": rtype, "mode": "managed", "change": {"actions": list(actions)}}
+
+
+DRIFT_PLAN = {
+    "resource_drift": [_rc("aws_s3_bucket_versioning.v", "update"), _rc("aws_iam_role.ignored", "update")],
+    "resource_changes": [
+        _rc("aws_s3_bucket_versioning.v", "update"),
+        _rc("aws_batch_job_queue.q", "create"),
+        _rc("aws_iam_role.ignored", "no-op"),
+    ],
+}
+
+
+def test_drift_separates_out_of_band_changes_from_unapplied_configuration() -> None:
+    from runner.gitops import DriftReport, render_drift
+    from runner.plan_summary import summarize
+
+    report = DriftReport(env="dev", summary=summarize(DRIFT_PLAN), git_sha="a" * 40)
+    assert report.drifted
+    # Drift the configuration does not care about (no planned change) is not reported as drift.
+    assert [c.address for c in report.changed_outside] == ["aws_s3_bucket_versioning.v"]
+    assert [c.address for c in report.pending] == ["aws_batch_job_queue.q"]
+    md = render_drift(report, "markdown")
+    assert md.startswith("## Drift check: `dev`: drift detected")
+    assert md.index("**Changed outside Terraform**") < md.index("`aws_s3_bucket_versioning.v` (update)")
+    assert md.index("**Configuration not yet applied**") < md.index("`aws_batch_job_queue.q` (create)")
+    assert "### What the next apply would do: `dev`" in md
+    text = render_drift(report, "text")
+    assert "changed outside terraform: aws_s3_bucket_versioning.v (update)" in text
+    assert json.loads(render_drift(report, "json"))["pending"] == [
+        {"address": "aws_batch_job_queue.q", "type": "aws_batch_job_queue", "action": "create"}
+    ]
+    clean = DriftReport(env="dev", summary=summarize({"resource_changes": []}))
+    assert not clean.drifted and "no drift" in render_drift(clean, "markdown")
