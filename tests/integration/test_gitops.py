@@ -102,7 +102,7 @@ def test_drift_is_0_when_clean_and_3_naming_what_changed_out_of_band(scratch: Pr
     finally:
         client.put_bucket_versioning(Bucket=f"{PREFIX}-keep", VersioningConfiguration={"Status": "Enabled"})
         client.put_bucket_tagging(Bucket=f"{PREFIX}-retag", Tagging={"TagSet": [{"Key": "Role", "Value": "retag"}]})
-    assert scratch.run("infra", "drift", "--env", "local", check=False).returncode == 0
+    # That the restore leaves no drift is checked at the end of the module (the last test's final drift check).
 
 
 def test_drift_on_an_unknown_env_is_exit_2(scratch: Project) -> None:
