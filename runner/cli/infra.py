@@ -86,18 +86,6 @@ def infra_destroy(env: EnvOpt = None, auto_approve: AutoApprove = False) -> None
     console.out.print(f"Destroyed {infra.env.name}.")
 
 
-@app.command("output")
-def infra_output(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
-    """Print the env's terraform outputs (--json as terraform gives them)."""
-    outputs = _infra(env).output()
-    if as_json:
-        console.print_json(outputs)
-        return
-    for name, item in sorted(outputs.items()):
-        value = "(sensitive)" if item.get("sensitive") else item.get("value")
-        console.out.print(f"{name} = {value}", markup=False)
-
-
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Report format: text, json or markdown.")]
 
 
@@ -128,3 +116,15 @@ def infra_drift(env: EnvOpt = None, fmt: FormatOpt = "text") -> None:
     console.out.print(render_drift(report, fmt), markup=False, soft_wrap=True)
     if report.drifted:
         raise typer.Exit(DRIFT_EXIT)
+
+
+@app.command("output")
+def infra_output(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
+    """Print the env's terraform outputs (--json as terraform gives them)."""
+    outputs = _infra(env).output()
+    if as_json:
+        console.print_json(outputs)
+        return
+    for name, item in sorted(outputs.items()):
+        value = "(sensitive)" if item.get("sensitive") else item.get("value")
+        console.out.print(f"{name} = {value}", markup=False)
