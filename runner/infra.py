@@ -33,16 +33,17 @@ class PlanRecord:
     git_sha: str | None
     has_changes: bool
     destroy: bool = False
+    git_tree: str | None = None  # the tree of git_sha: what a squash or merge commit of the same code shares
 
     @classmethod
     def load(cls, path: Path) -> PlanRecord:
         return cls(**json.loads(path.read_text()))
 
 
-def git_sha(root: Path) -> str | None:
+def git_sha(root: Path, rev: str = "HEAD") -> str | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", rev],
             capture_output=True,
             text=True,
             check=False,
@@ -51,6 +52,11 @@ def git_sha(root: Path) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
+
+
+def git_tree(root: Path) -> str | None:
+    """The tree hash of HEAD: equal for a PR head and its squash/merge commit when the branch was up to date."""
+    return git_sha(root, "HEAD^{tree}")
 
 
 class Infra:
@@ -105,6 +111,7 @@ class Infra:
             git_sha=git_sha(self.env.root),
             has_changes=result.has_changes,
             destroy=destroy,
+            git_tree=git_tree(self.env.root),
         )
         self.record_file.write_text(json.dumps(asdict(record), indent=2))
         return summarize(result.plan), record

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,9 +11,10 @@ import typer
 from runner import console
 from runner.cli.common import AutoApprove, EnvOpt, JsonOpt
 from runner.errors import UsageError
+from runner.gitops import DRIFT_EXIT, affected, check_drift, import_reviewed_plan, render_drift
 from runner.infra import Infra
 from runner.plan_summary import Summary, render, render_text
-from runner.project import resolve_env
+from runner.project import project_root, resolve_env
 
 app = typer.Typer(help="Terraform for one environment: envs/NAME.", no_args_is_help=True)
 
@@ -47,9 +49,23 @@ def _confirm(summary: Summary) -> bool:
 
 
 @app.command("apply")
-def infra_apply(env: EnvOpt = None, auto_approve: AutoApprove = False, as_json: JsonOpt = False) -> None:
+def infra_apply(
+    env: EnvOpt = None,
+    auto_approve: AutoApprove = False,
+    as_json: JsonOpt = False,
+    plan_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan-dir",
+            help="Apply the reviewed plan in DIR (NAME.tfplan + NAME.json from CI): refused unless it was made "
+            "for this checkout's git tree and is still current. Never plans.",
+        ),
+    ] = None,
+) -> None:
     """Apply the saved plan when current; otherwise plan and apply (never in a protected env)."""
     infra = _infra(env)
+    if plan_dir is not None:
+        import_reviewed_plan(infra, plan_dir)
     confirm = _confirm if sys.stdin.isatty() else None
     summary = infra.apply(auto_approve=auto_approve, confirm=confirm)
     if as_json:
@@ -68,6 +84,38 @@ def infra_destroy(env: EnvOpt = None, auto_approve: AutoApprove = False) -> None
         auto_approve = typer.confirm(f"Destroy every resource of {infra.env.name}?", default=False, err=True)
     infra.destroy(auto_approve=auto_approve)
     console.out.print(f"Destroyed {infra.env.name}.")
+
+
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Report format: text, json or markdown.")]
+
+
+@app.command("affected")
+def infra_affected(
+    base: Annotated[str, typer.Option("--base", help="Git ref the change is compared with (e.g. origin/main).")],
+    head: Annotated[str, typer.Option("--head", help="Git ref of the change.")] = "HEAD",
+    skip_emulator: Annotated[
+        bool, typer.Option("--skip-emulator", help="Leave out emulator envs (envs/local): CI plans real envs only.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the envs whose plan the changes on HEAD since BASE can alter (one per line)."""
+    result = affected(project_root(), base, head, skip_emulator=skip_emulator)
+    if as_json:
+        console.print_json(result.to_dict())
+        return
+    for name in result.envs:
+        console.out.print(name, markup=False)
+
+
+@app.command("drift")
+def infra_drift(env: EnvOpt = None, fmt: FormatOpt = "text") -> None:
+    """Plan without saving or locking; exit 0 when nothing would change, 3 on drift (resources named), 1 on error."""
+    if fmt not in ("text", "json", "markdown"):
+        raise UsageError(f"--format: '{fmt}' is not one of text, json, markdown")
+    report = check_drift(_infra(env))
+    console.out.print(render_drift(report, fmt), markup=False, soft_wrap=True)
+    if report.drifted:
+        raise typer.Exit(DRIFT_EXIT)
 
 
 @app.command("output")

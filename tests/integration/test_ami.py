@@ -28,10 +28,6 @@ def _tags(resource: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
 
 
-def _has_output(name: str) -> bool:
-    return any(f'output "{name}"' in p.read_text() for p in (REPO / "envs" / "local").glob("*.tf"))
-
-
 @pytest.fixture
 def scratch(tmp_path: Path) -> Iterator[Project]:
     """A project of its own (copy, runner home, emulator port), for tests that change images or settings."""
@@ -126,11 +122,6 @@ def test_list_shows_the_built_ami_as_pinned_by_the_tfvars(deployed: Deployment) 
     assert "envs/local/ami.auto.tfvars.json" in listed[0]["in_use_by"]
 
 
-@pytest.mark.xfail(
-    not _has_output("launch_template_id"),
-    reason="envs/local has no launch template until the platform modules (issue 3) are merged",
-    strict=True,
-)
 def test_launch_template_uses_the_built_ami(deployed: Deployment) -> None:
     ami_id = deployed.ami_build["ami_id"]
     ec2 = deployed.client("ec2")

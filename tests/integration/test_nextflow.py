@@ -167,19 +167,19 @@ def test_same_name_is_refused_and_resume_reuses_the_work_dir(deployed: Deploymen
 def test_head_image_override_uses_a_derived_definition(deployed: Deployment) -> None:
     project = deployed.project
     summary = project.run_json("nextflow", "run", "nextflow-io/hello", "--env", "local", "--name", "hello-img",
-                               "--head-image", "nextflow/nextflow:25.04.0", "--json")  # fmt: skip
+                               "--head-image", "nextflow/nextflow:24.10.4", "--json")  # fmt: skip
     batch = deployed.client("batch")
     job = batch.describe_jobs(jobs=[summary["head_job_id"]])["jobs"][0]
     base = deployed.output("job_definition_arns")["nextflow-head"]
     assert job["jobDefinition"] != base and job["jobQueue"] == deployed.output("job_queue_arns")["head"]
     derived = batch.describe_job_definitions(jobDefinitions=[job["jobDefinition"]])["jobDefinitions"][0]
     original = batch.describe_job_definitions(jobDefinitions=[base])["jobDefinitions"][0]
-    assert derived["containerProperties"]["image"] == "nextflow/nextflow:25.04.0"
+    assert derived["containerProperties"]["image"] == "nextflow/nextflow:24.10.4"
     assert derived["containerProperties"]["jobRoleArn"] == original["containerProperties"]["jobRoleArn"]
     assert derived["jobDefinitionName"].startswith(original["jobDefinitionName"] + "-")
     # a second run with the same image reuses the derived definition instead of registering another revision
     again = project.run_json("nextflow", "run", "nextflow-io/hello", "--env", "local", "--name", "hello-img2",
-                             "--head-image", "nextflow/nextflow:25.04.0", "--json")  # fmt: skip
+                             "--head-image", "nextflow/nextflow:24.10.4", "--json")  # fmt: skip
     assert again["job_definition"] == job["jobDefinition"]
 
 

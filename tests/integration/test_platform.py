@@ -215,11 +215,11 @@ def test_launch_template_user_data_is_mime_multipart_with_ecs_settings(deployed:
 
 def test_launch_template_uses_the_ami_and_tags_instances_and_volumes(deployed: Deployment) -> None:
     data = _launch_data(deployed)
-    assert data["ImageId"] == deployed.output("ami_id")
-    # ami_id null: the module found the ECS-optimised AL2023 image through the public SSM parameter.
+    # The session builds the AMI with Packer before applying: the template runs that image, not the stock one.
+    assert data["ImageId"] == deployed.output("ami_id") == deployed.ami_build["ami_id"]
     ssm = deployed.client("ssm")
     public = ssm.get_parameter(Name="/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id")
-    assert data["ImageId"] == public["Parameter"]["Value"]
+    assert data["ImageId"] != public["Parameter"]["Value"]
     specs = {s["ResourceType"]: {t["Key"]: t["Value"] for t in s["Tags"]} for s in data["TagSpecifications"]}
     for kind in ("instance", "volume"):
         assert specs[kind]["Environment"] == "local" and specs[kind]["Platform"] == "batch-local"

