@@ -43,7 +43,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
-from runner import jobdefs, resources, sheets
+from runner import jobdefs, resources, sheets, staging
 from runner.errors import RunFailed, UsageError
 from runner.runs import JobRef, RunRecord, RunStore, validate_run_name
 
@@ -608,37 +608,24 @@ class Submitter:
         if not uris:
             return
         try:
-            from runner import staging  # type: ignore[attr-defined,unused-ignore]
-
-            try:
-                staging.check_s3_uris(self.clients.s3, uris)
-            except UsageError as exc:
-                message = str(exc)
-                raise UsageError(message if message.startswith("--samples") else f"--samples: {message}") from None
-            return
-        except ImportError:
-            pass
-        for uri in uris:  # minimal fallback until runner.staging is present
-            bucket, _, key = uri[len("s3://") :].partition("/")
-            try:
-                self.clients.s3.head_object(Bucket=bucket, Key=key)
-            except ClientError:
-                raise UsageError(f"--samples: no such S3 object '{uri}'") from None
+            staging.check_s3_uris(self.clients.s3, uris)
+        except UsageError as exc:
+            message = str(exc)
+            raise UsageError(message if message.startswith("--samples") else f"--samples: {message}") from None
 
     def _stage(self, prep: Prepared) -> dict[str, str]:
+        """Upload the sheet's local files (runner.staging: concurrent, multipart, content-addressed, skips)."""
         if not prep.refs.local or prep.sheet is None:
             return {}
-        try:
-            from runner import staging  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:
-            raise RunFailed("the sheet names local files but runner.staging is not installed") from None
         by_path = {str(path): value for value, path in prep.refs.local.items()}
-        uris: dict[str, str] = staging.stage_files(
-            self.clients.s3, self.outputs["bucket_names"]["data"], list(by_path), "staged"
-        )
-        mapping = {by_path[path]: uri for path, uri in uris.items() if path in by_path}
+        data_bucket = self.outputs["bucket_names"]["data"]
+        report = staging.stage(self.clients.s3, data_bucket, list(by_path), prefix=staging.DEFAULT_PREFIX)
+        mapping = {by_path[path]: uri for path, uri in report.uris.items() if path in by_path}
         sheets.substitute(prep.sheet, mapping)
-        self.log(f"staged {len(mapping)} local files to s3://{self.outputs['bucket_names']['data']}/")
+        self.log(
+            f"staged {len(mapping)} local files to s3://{data_bucket}/{staging.DEFAULT_PREFIX}: "
+            f"{len(report.uploaded)} uploaded, {len(report.skipped)} already there"
+        )
         return mapping
 
     def _rows_env(

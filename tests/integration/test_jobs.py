@@ -242,3 +242,33 @@ def test_status_list_cancel_and_logs_on_the_emulator(deployed: Deployment, tmp_p
     # The emulator writes no log streams: a clear message and exit 1, not a traceback.
     logs = proj.run("logs", f"{job_id}:0", "--env", "local", check=False)
     assert logs.returncode == 1 and "log stream" in logs.stderr and "Traceback" not in logs.stderr
+
+
+def test_local_files_are_staged_once_and_reach_the_rows(deployed: Deployment, tmp_path: Path) -> None:
+    (tmp_path / "reads").mkdir()
+    for name in ("a", "b"):
+        (tmp_path / "reads" / f"{name}.fq.gz").write_bytes(f"@{name}\nACGT\n+\n!!!!\n".encode())
+    sheet = tmp_path / "local.csv"
+    sheet.write_text("sample,reads\nA,reads/a.fq.gz\nB,reads/b.fq.gz\n")
+    counted = Counted(deployed)
+    puts: list[str] = []
+    counted.clients.s3.meta.events.register(
+        "before-call.s3.PutObject", lambda params, **_: puts.append(params["url_path"])
+    )
+    data = deployed.output("bucket_names")["data"]
+    first = Submitter("local", values(deployed), counted.clients).submit(
+        SubmitOptions(command='echo "$READS"', image=IMAGE, samples=str(sheet)), cwd=tmp_path
+    )
+    assert sorted(first.staged) == ["reads/a.fq.gz", "reads/b.fq.gz"]
+    assert all(uri.startswith(f"s3://{data}/staged/") for uri in first.staged.values())
+    staged_puts = [p for p in puts if "/staged/" in p]
+    assert len(staged_puts) == 2
+    env = {e["name"]: e["value"] for e in counted.calls[-1]["containerOverrides"]["environment"]}
+    out = run_container(counted.calls[-1]["containerOverrides"]["command"], env, 1)
+    assert out == first.staged["reads/b.fq.gz"]
+    # Another run naming the same files uploads nothing again.
+    second = Submitter("local", values(deployed), counted.clients).submit(
+        SubmitOptions(command='echo "$READS"', image=IMAGE, samples=str(sheet), name="local-again"), cwd=tmp_path
+    )
+    assert second.staged == first.staged
+    assert len([p for p in puts if "/staged/" in p]) == 2, "the same content was uploaded twice"
