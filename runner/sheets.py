@@ -5,10 +5,9 @@ reaches the job's container as an environment variable: the name upper-cased wit
 digits and ``_`` turned into ``_`` (``fastq 1`` -> ``FASTQ_1``), plus ``SAMPLE_ID`` with the row's id and
 ``RUNNER_ROW`` with its 0-based row number.
 
-File references: a value that names an existing local file (relative to the current folder, else to the
-sheet's folder) is uploaded to the env's data bucket and replaced by its ``s3://`` URI before submission; a
-value that looks like a file path (it has a ``/`` and its last part an extension, e.g. ``reads/s1.fq.gz``)
-but does not exist is refused. ``s3://`` values are checked to exist.
+File references follow ``runner.staging.find_paths``: a value naming an existing local file (relative to the
+sheet's folder, or absolute) is uploaded to the env's data bucket and replaced by its ``s3://`` URI before
+submission; a value that clearly means a file but is not there is refused; ``s3://`` values must exist.
 """
 
 from __future__ import annotations
@@ -26,8 +25,6 @@ ID_COLUMNS = ("sample", "sample_id", "id")
 RESERVED_PREFIXES = ("AWS_BATCH_", "ECS_")
 RESERVED_NAMES = ("SAMPLE_ID", "RUNNER_ROW", "RUNNER_RUN", "RUNNER_ROWS", "RUNNER_MANIFEST_URI", "RUNNER_MANIFEST_URL")
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_]")
-_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-_PATHLIKE = re.compile(r"^[^\s]*/[^/\s]*\.[A-Za-z0-9]+$")
 FIELD = "--samples"
 
 
@@ -141,30 +138,16 @@ class FileRefs:
     s3: list[str] = field(default_factory=list)
 
 
-def file_refs(sheet: Sheet, cwd: Path | None = None) -> FileRefs:
-    """Local files and s3:// URIs named in the sheet; a missing local file is a UsageError."""
-    base = cwd or Path.cwd()
+def file_refs(sheet: Sheet) -> FileRefs:
+    """Local files and s3:// URIs named in the sheet (``runner.staging.find_paths``: relative paths against the
+    sheet's folder); a value that clearly names a missing file is a UsageError naming column, row and path."""
+    from runner import staging
+
+    found = staging.find_paths(sheet.rows, sheet.path.parent, skip_columns=[sheet.id_column], field_name=FIELD)
     refs = FileRefs()
-    seen_s3: set[str] = set()
-    for number, row in enumerate(sheet.rows, start=2):
-        for column in sheet.columns:
-            value = row[column]
-            if not value or column == sheet.id_column:
-                continue
-            if value.startswith("s3://"):
-                if value not in seen_s3:
-                    seen_s3.add(value)
-                    refs.s3.append(value)
-                continue
-            if _URI.match(value) or value in refs.local:
-                continue
-            candidate = Path(value).expanduser()
-            places = (candidate,) if candidate.is_absolute() else (base / candidate, sheet.path.parent / candidate)
-            found = next((c for c in places if c.is_file()), None)
-            if found is not None:
-                refs.local[value] = found.resolve()
-            elif _PATHLIKE.match(value) or value.startswith(("./", "../", "/", "~/")):
-                raise UsageError(f"{FIELD}: line {number}, column '{column}': no such file '{value}'")
+    for cell in found.local:
+        refs.local.setdefault(cell.value, Path(cell.path))
+    refs.s3 = found.s3_uris
     return refs
 
 

@@ -188,7 +188,7 @@ def prepare(options: SubmitOptions, outputs: dict[str, Any], cwd: Path | None = 
         if not (outputs.get("bucket_names") or {}).get(key):
             raise UsageError(f"--env: this env has no {key} bucket (bucket_names output); apply it first")
     sheet = sheets.read_sheet(options.samples) if options.samples else None
-    refs = sheets.file_refs(sheet, cwd) if sheet else sheets.FileRefs()
+    refs = sheets.file_refs(sheet) if sheet else sheets.FileRefs()
     if refs.local and not (outputs.get("bucket_names") or {}).get("data"):
         raise UsageError("--samples: the sheet names local files but this env has no data bucket to stage them")
     content = sheet.digest if sheet else None

@@ -37,8 +37,8 @@ CASES = {
     "vcpus beyond every compute environment": (["--vcpus", "64"], "--vcpus", "largest that fits is 16"),
     "gpus on a queue without gpu instances": (["--gpus", "1"], "--gpus", "no GPU instance types"),
     "unknown queue": (["--queue", "nope"], "--queue", "unknown queue 'nope'"),
-    "nonexistent local file": (["--samples", "{missing_file}"], "--samples", "no such file 'reads/ghost.fq.gz'"),
-    "nonexistent s3 object": (["--samples", "{missing_s3}"], "--samples", "s3://"),
+    "nonexistent local file": (["--samples", "{missing_file}"], "--samples", "'reads/ghost.fq.gz' does not exist"),
+    "nonexistent s3 object": (["--samples", "{missing_s3}"], "--samples", "not/there.fq.gz' does not exist"),
     "bad env var": (["--env-var", "NOEQUALS"], "--env-var", "KEY=VALUE"),
     "bad timeout": (["--timeout", "2 fortnights"], "--timeout", "duration"),
 }

@@ -106,12 +106,14 @@ def test_bad_sheets(tmp_path: Path, text: str, fragment: str) -> None:
 def test_file_refs(tmp_path: Path) -> None:
     (tmp_path / "reads").mkdir()
     (tmp_path / "reads" / "a.fq").write_text("@r\n")
-    sheet = sheets.read_sheet(write(tmp_path, "sample,r,u,t\nA,reads/a.fq,s3://b/k.fq,treated/control\n"))
-    refs = sheets.file_refs(sheet, cwd=tmp_path / "elsewhere")
-    assert refs.local == {"reads/a.fq": (tmp_path / "reads" / "a.fq").resolve()} and refs.s3 == ["s3://b/k.fq"]
+    sheet = sheets.read_sheet(write(tmp_path, "sample,r,u,t\nA,reads/a.fq,s3://bkt/k.fq,treated/control\n"))
+    refs = sheets.file_refs(sheet)  # relative to the sheet's folder, whatever the current one
+    assert refs.local == {"reads/a.fq": (tmp_path / "reads" / "a.fq").resolve()} and refs.s3 == ["s3://bkt/k.fq"]
     missing = sheets.read_sheet(write(tmp_path, "sample,r\nA,reads/ghost.fq.gz\n", "m.csv"))
-    with pytest.raises(UsageError, match=r"--samples: line 2, column 'r': no such file 'reads/ghost.fq.gz'"):
-        sheets.file_refs(missing, cwd=tmp_path)
+    with pytest.raises(
+        UsageError, match=r"--samples: column 'r', row 1: local file 'reads/ghost.fq.gz' does not exist"
+    ):
+        sheets.file_refs(missing)
 
 
 def test_prologue_is_posix_sh_and_picks_rows(tmp_path: Path) -> None:
