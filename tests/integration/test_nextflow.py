@@ -134,6 +134,11 @@ def test_run_stages_submits_the_head_job_and_records_the_run(deployed: Deploymen
     assert record.extra["params_uri"] == f"s3://{work}/runs/rna-it/params.yaml"
     assert record.image and record.image.startswith("nextflow/nextflow")
 
+    # `runner status` reports the run's head job like any other run (moto finishes jobs at submission)
+    status = json.loads(project.run("status", "rna-it", "--env", "local", "--json").stdout)
+    assert status["run"] == "rna-it" and status["state"] == "SUCCEEDED" and status["failures"] == []
+    assert [(j["job_id"], j["kind"]) for j in status["jobs"]] == [(summary["head_job_id"], "head")]
+
 
 def test_same_name_is_refused_and_resume_reuses_the_work_dir(deployed: Deployment) -> None:
     project = deployed.project
