@@ -52,13 +52,15 @@ class AwsContext:
             )
         return boto3.Session(region_name=self.region)
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            kwargs: dict[str, Any] = {"config": RETRY_CONFIG}
+    def client(self, service: str, config: Config | None = None, name: str | None = None) -> Any:
+        """A cached client; ``config`` replaces the adaptive-retry default (give such a client its own ``name``)."""
+        key = name or service
+        if key not in self._clients:
+            kwargs: dict[str, Any] = {"config": config or RETRY_CONFIG}
             if self.emulator is not None:
                 kwargs["endpoint_url"] = self.emulator.endpoint
-            self._clients[service] = self.session.client(service, **kwargs)  # type: ignore[call-overload]
-        return self._clients[service]
+            self._clients[key] = self.session.client(service, **kwargs)  # type: ignore[call-overload]
+        return self._clients[key]
 
     def subprocess_env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """Variables for terraform, packer or the AWS CLI run against this env."""

@@ -49,10 +49,8 @@ def _session(env_name: str | None, submitting: bool = False) -> Session:
     ctx = AwsContext(env)
     submit_client = ec2 = None
     if submitting:
-        submit_kwargs: dict[str, Any] = {"config": SUBMIT_CONFIG}
-        if ctx.emulator is not None:
-            submit_kwargs["endpoint_url"] = ctx.emulator.endpoint
-        submit_client, ec2 = ctx.session.client("batch", **submit_kwargs), ctx.client("ec2")
+        submit_client = ctx.client("batch", config=SUBMIT_CONFIG, name="batch-submit")
+        ec2 = ctx.client("ec2")
     clients = Clients(batch=ctx.client("batch"), submit=submit_client, s3=ctx.client("s3"), ec2=ec2)
     return Session(env_name=env.name, outputs=values, clients=clients, logs=lambda: ctx.client("logs"))
 
