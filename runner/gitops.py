@@ -39,8 +39,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from runner import git
 from runner.errors import RunFailed, UsageError
-from runner.infra import Infra, PlanRecord, git_sha, git_tree
+from runner.infra import Infra, PlanRecord
 from runner.plan_summary import Change, Summary, render_markdown, render_text, summarize
 from runner.project import available_envs, resolve_env
 
@@ -68,7 +69,7 @@ def _git(root: Path, *args: str) -> str:
 
 
 def resolve_commit(root: Path, ref: str, field_name: str) -> str:
-    sha = git_sha(root, f"{ref}^{{commit}}")
+    sha = git.sha(root, f"{ref}^{{commit}}")
     if sha is None:
         raise UsageError(
             f"{field_name}: '{ref}' is not a commit in {root} (shallow clone? fetch it, e.g. fetch-depth: 0)"
@@ -183,7 +184,7 @@ def check_drift(infra: Infra) -> DriftReport:
         result = infra.tf.plan(scratch, "-lock=false")
     finally:
         scratch.unlink(missing_ok=True)  # plan files can hold secrets; the summary is all we keep
-    return DriftReport(env=infra.env.name, summary=summarize(result.plan), git_sha=git_sha(infra.env.root))
+    return DriftReport(env=infra.env.name, summary=summarize(result.plan), git_sha=git.sha(infra.env.root))
 
 
 def render_drift(report: DriftReport, fmt: str) -> str:
@@ -237,7 +238,7 @@ def import_reviewed_plan(infra: Infra, plan_dir: Path) -> PlanRecord:
         raise UsageError(f"--plan-dir: {src_record.name} is not a plan record: {exc}") from None
     if record.env != name:
         raise UsageError(f"--plan-dir: {src_record.name} is a plan for '{record.env}', not '{name}'")
-    tree, head = git_tree(infra.env.root), git_sha(infra.env.root)
+    tree, head = git.tree(infra.env.root), git.sha(infra.env.root)
     if tree is None or record.git_tree is None:
         raise UsageError(
             f"--plan-dir: cannot tell which code the plan for '{name}' was made from "

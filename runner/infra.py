@@ -8,14 +8,13 @@ current; a stale one is refused, never silently re-planned. A protected env appl
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from runner import outputs
+from runner import git, outputs
 from runner.aws import AwsContext
 from runner.errors import UsageError
 from runner.plan_summary import Summary, summarize
@@ -38,25 +37,6 @@ class PlanRecord:
     @classmethod
     def load(cls, path: Path) -> PlanRecord:
         return cls(**json.loads(path.read_text()))
-
-
-def git_sha(root: Path, rev: str = "HEAD") -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", rev],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
-
-
-def git_tree(root: Path) -> str | None:
-    """The tree hash of HEAD: equal for a PR head and its squash/merge commit when the branch was up to date."""
-    return git_sha(root, "HEAD^{tree}")
 
 
 class Infra:
@@ -108,10 +88,10 @@ class Infra:
             lineage=identity[0] if identity else None,
             serial=identity[1] if identity else None,
             created=time.time(),
-            git_sha=git_sha(self.env.root),
+            git_sha=git.sha(self.env.root),
             has_changes=result.has_changes,
             destroy=destroy,
-            git_tree=git_tree(self.env.root),
+            git_tree=git.tree(self.env.root),
         )
         self.record_file.write_text(json.dumps(asdict(record), indent=2))
         return summarize(result.plan), record

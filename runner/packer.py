@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
+from runner import git
 from runner.aws import AwsContext
 from runner.errors import RunFailed, UsageError
 from runner.project import Env, runner_home
@@ -222,25 +223,6 @@ def template_path(root: Path) -> Path:
     return path
 
 
-def git_revision(root: Path) -> str:
-    """Short sha of the checkout (with -dirty for uncommitted changes to tracked files), else 'nogit'."""
-
-    def git(*args: str) -> str | None:
-        try:
-            proc = subprocess.run(
-                ["git", "-C", str(root), *args], capture_output=True, text=True, check=False, timeout=10
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    sha = git("rev-parse", "--short=7", "HEAD")
-    if not sha:
-        return "nogit"
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return f"{sha}-dirty" if dirty else sha
-
-
 def template_error(output: str) -> str:
     """The first error of `packer validate` output as one line: 'Unsupported block type (line 14)'."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
@@ -399,7 +381,7 @@ class Packer:
     def _build(
         self, settings: AmiSettings, binary: str, template: Path, notice: Callable[[str], None] | None
     ) -> BuildResult:
-        git_sha = git_revision(self.env.root)
+        git_sha = git.revision(self.env.root)
         self.validate(settings, binary, template, git_sha)
         if not settings.provisioned and notice is not None:
             notice(

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from runner import console
+from runner import console, git
 from runner.cli.common import EnvOpt, JsonOpt
-from runner.packer import ImageInfo, Images, Packer, git_revision
+from runner.packer import ImageInfo, Images, Packer
 from runner.project import resolve_env
 
 app = typer.Typer(
@@ -37,7 +37,7 @@ def ami_validate(env: EnvOpt = None) -> None:
     """`packer validate` of packer/batch-ami.pkr.hcl with the env's settings (no AWS call)."""
     packer = Packer(resolve_env(env))
     settings, binary, template = packer.prepare()
-    packer.validate(settings, binary, template, git_revision(packer.env.root))
+    packer.validate(settings, binary, template, git.revision(packer.env.root))
     console.out.print(f"{template.relative_to(packer.env.root)} is valid for env {packer.env.name}", markup=False)
 
 
