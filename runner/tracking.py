@@ -280,7 +280,11 @@ def resolve_target(store: RunStore, batch: Any, target: str, field_name: str = "
     job = jobs.get(target)
     if job is None:
         raise UsageError(f"{field_name}: no run or job '{target}' in this env")
-    owner = store.find_job(target)
+    # The runner tags every job it submits with its run: one record read, not a scan of every run.
+    tagged = job.get("tags", {}).get("runner:run")
+    owner = store.load(tagged) if tagged else None
+    if owner is None or target not in owner.job_ids():
+        owner = store.find_job(target)
     if owner is not None:
         return owner
     size = job.get("arrayProperties", {}).get("size")
