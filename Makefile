@@ -89,7 +89,7 @@ lint: setup ## ruff, mypy and terraform fmt
 	terraform fmt -check -recursive
 
 docs: setup ## Regenerate the input/output tables of the module READMEs
-	$(PY) -m runner.tfdocs
+	$(PY) -m runner.infra.tfdocs
 
 fmt: setup ## Format Python and terraform
 	$(VENV)/bin/ruff format runner tests

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runner.terraform import Terraform
+from runner.infra.terraform import Terraform
 from tests.helpers import Project, copy_project, free_port, require_tool
 
 

@@ -12,10 +12,10 @@ import click
 import typer
 from rich.markup import escape
 
-from runner import console
 from runner.cli import ami, infra, jobs, local
 from runner.cli import nextflow as nextflow_cli
-from runner.errors import RunnerError
+from runner.core import console
+from runner.core.errors import RunnerError
 
 app = typer.Typer(
     help="Run the batch-pipeline platform: emulator, infrastructure, AMIs and analysts' jobs.",

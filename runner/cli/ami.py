@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from runner import console, git
+from runner.ami.packer import ImageInfo, Images, Packer
 from runner.cli.common import EnvOpt, JsonOpt
-from runner.packer import ImageInfo, Images, Packer
-from runner.project import resolve_env
+from runner.core import console, git
+from runner.core.project import resolve_env
 
 app = typer.Typer(
     help="The compute AMI: build it with Packer, list and prune this project's images.", no_args_is_help=True

@@ -8,13 +8,13 @@ from typing import Annotated
 
 import typer
 
-from runner import console
 from runner.cli.common import AutoApprove, EnvOpt, JsonOpt
-from runner.errors import UsageError
-from runner.gitops import DRIFT_EXIT, affected, check_drift, import_reviewed_plan, render_drift
-from runner.infra import Infra
-from runner.plan_summary import Summary, render, render_text
-from runner.project import project_root, resolve_env
+from runner.core import console
+from runner.core.errors import UsageError
+from runner.core.project import project_root, resolve_env
+from runner.infra.gitops import DRIFT_EXIT, affected, check_drift, import_reviewed_plan, render_drift
+from runner.infra.plan_summary import Summary, render, render_text
+from runner.infra.plans import Infra
 
 app = typer.Typer(help="Terraform for one environment: envs/NAME.", no_args_is_help=True)
 
@@ -142,8 +142,8 @@ def infra_bootstrap(
     as_json: JsonOpt = False,
 ) -> None:
     """Create the env's versioned, encrypted, TLS-only state bucket and write envs/NAME/backend.hcl."""
-    from runner.aws import AwsContext
-    from runner.bootstrap import bootstrap, validate
+    from runner.aws.context import AwsContext
+    from runner.infra.bootstrap import bootstrap, validate
 
     resolved = resolve_env(env)
     validate(resolved, bucket, kms_key)

@@ -14,13 +14,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from runner import console, outputs, tracking
-from runner.aws import RETRY_CONFIG, AwsContext
+from runner.aws.context import RETRY_CONFIG, AwsContext
 from runner.cli.common import EnvOpt, JsonOpt
-from runner.errors import UsageError
-from runner.project import resolve_env
-from runner.runs import RunRecord, RunStore
-from runner.submit import Clients, SubmitOptions, Submitter, prepare
+from runner.core import console
+from runner.core.errors import UsageError
+from runner.core.project import resolve_env
+from runner.infra import outputs
+from runner.jobs import tracking
+from runner.jobs.runs import RunRecord, RunStore
+from runner.jobs.submit import Clients, SubmitOptions, Submitter, prepare
 
 SUBMIT_CONFIG = RETRY_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
 

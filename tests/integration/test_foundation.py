@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from runner.plan_summary import classify
+from runner.infra.plan_summary import classify
 from tests.conftest import Deployment
 from tests.helpers import Project, error_line
 from tests.integration.test_platform import assert_platform_gone

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from runner.terraform import Terraform, write_cli_config
+from runner.infra.terraform import Terraform, write_cli_config
 from tests.helpers import REPO, Project, free_port, require_tool
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from runner import submit as submit_mod
-from runner.submit import Clients, SubmitOptions, Submitter
+from runner.jobs import submit as submit_mod
+from runner.jobs.submit import Clients, SubmitOptions, Submitter
 from tests.conftest import Deployment
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from runner.nfconfig import Closure, parse
-from runner.runs import RunStore
+from runner.jobs.runs import RunStore
+from runner.nextflow.config import Closure, parse
 from tests.conftest import Deployment
 from tests.helpers import error_line
 

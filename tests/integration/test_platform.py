@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from runner import local
-from runner.terraform import Terraform
+from runner.infra.terraform import Terraform
+from runner.local import server as local
 from tests.conftest import Deployment
 from tests.helpers import require_tool
 

@@ -13,8 +13,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from runner import local, staging
-from runner.errors import RunFailed, UsageError
+from runner.core.errors import RunFailed, UsageError
+from runner.jobs import staging
+from runner.local import server as local
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from runner import local
-from runner.terraform import Terraform
+from runner.infra.terraform import Terraform
+from runner.local import server as local
 from tests import provider_schema
 from tests.helpers import REPO, Project, copy_project, error_line, require_tool
 
@@ -63,7 +63,7 @@ def test_dev_and_prod_lock_state_in_s3_and_prod_is_protected() -> None:
         text = (REPO / "envs" / env / "versions.tf").read_text()
         assert re.search(r'backend\s+"s3"', text)
         assert re.search(r"use_lockfile\s*=\s*true", text) and re.search(r"encrypt\s*=\s*true", text)
-    from runner.project import resolve_env
+    from runner.core.project import resolve_env
 
     assert resolve_env("prod", REPO).protected is True
     assert resolve_env("dev", REPO).protected is False

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from runner.bootstrap import backend_text, default_bucket, has_s3_backend, validate
-from runner.errors import UsageError
-from runner.project import resolve_env
+from runner.core.errors import UsageError
+from runner.core.project import resolve_env
+from runner.infra.bootstrap import backend_text, default_bucket, has_s3_backend, validate
 from tests.helpers import REPO
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.gitops import ALL, affected, affected_envs, envs_for_path
+from runner.infra.gitops import ALL, affected, affected_envs, envs_for_path
 from tests.helpers import error_line
 
 GIT_ENV = {
@@ -182,8 +182,8 @@ DRIFT_PLAN = {
 
 
 def test_drift_separates_out_of_band_changes_from_unapplied_configuration() -> None:
-    from runner.gitops import DriftReport, render_drift
-    from runner.plan_summary import summarize
+    from runner.infra.gitops import DriftReport, render_drift
+    from runner.infra.plan_summary import summarize
 
     report = DriftReport(env="dev", summary=summarize(DRIFT_PLAN), git_sha="a" * 40)
     assert report.drifted

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import local
-from runner.errors import UsageError
+from runner.core.errors import UsageError
+from runner.local import server as local
 
 
 def test_port_from_variable(monkeypatch) -> None:

@@ -1,4 +1,4 @@
-"""`runner.nextflow` without AWS: the generated config, input checks, run planning and the head job's program."""
+"""`runner.nextflow.pipeline` without AWS: generated config, input checks, run planning, the head job program."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from runner import nextflow as nf
-from runner.errors import UsageError
-from runner.nfconfig import Closure, flatten, parse
-from runner.project import Env
+from runner.core.errors import UsageError
+from runner.core.project import Env
+from runner.nextflow import pipeline as nf
+from runner.nextflow.config import Closure, flatten, parse
 from tests.helpers import require_tool
 
 ACCOUNT = "123456789012"
@@ -412,7 +412,7 @@ def _definition(image: str = "nextflow/nextflow:24.10.4") -> dict[str, Any]:
 
 
 def _existing(job_id: str = "job-1") -> Any:
-    from runner.runs import JobRef, RunRecord
+    from runner.jobs.runs import JobRef, RunRecord
 
     return RunRecord(
         run="rna-1",
@@ -493,7 +493,7 @@ def test_existing_run_without_resume_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_run_that_cannot_be_recorded_takes_its_head_job_back(tmp_path: Path) -> None:
-    from runner.errors import RunFailed
+    from runner.core.errors import RunFailed
 
     batch, stub = _stubbed("batch")
     s3, s3_stub = _stubbed("s3")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.nfconfig import Closure, ConfigSyntaxError, Scope, flatten, parse, quote, render
+from runner.nextflow.config import Closure, ConfigSyntaxError, Scope, flatten, parse, quote, render
 
 TREE = Scope(
     workDir="s3://bucket/nextflow/run-1",

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from runner.errors import RunFailed, UsageError
-from runner.packer import (
+from runner.ami.packer import (
     AmiSettings,
     ImageInfo,
     Packer,
@@ -22,7 +21,8 @@ from runner.packer import (
     template_error,
     write_tfvars,
 )
-from runner.project import Env
+from runner.core.errors import RunFailed, UsageError
+from runner.core.project import Env
 from tests.helpers import REPO
 
 TEMPLATE = REPO / "packer" / "batch-ami.pkr.hcl"

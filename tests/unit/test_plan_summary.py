@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.plan_summary import classify, render_markdown, render_text, summarize
+from runner.infra.plan_summary import classify, render_markdown, render_text, summarize
 
 PLAN = {
     "resource_changes": [

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import UsageError
-from runner.project import available_envs, resolve_env
+from runner.core.errors import UsageError
+from runner.core.project import available_envs, resolve_env
 
 
 def _project(tmp_path: Path) -> Path:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import resources, sheets
-from runner.errors import UsageError
-from runner.resources import Capacity, InstanceSpec, Request
+from runner.core.errors import UsageError
+from runner.jobs import resources, sheets
+from runner.jobs.resources import Capacity, InstanceSpec, Request
 
 
 @pytest.mark.parametrize(
@@ -119,7 +119,7 @@ def test_file_refs(tmp_path: Path) -> None:
 def test_prologue_is_posix_sh_and_picks_rows(tmp_path: Path) -> None:
     import subprocess
 
-    from runner.submit import PROLOGUE, row_line, script
+    from runner.jobs.submit import PROLOGUE, row_line, script
     from tests.helpers import require_tool
 
     path = tmp_path / "prologue.sh"

@@ -12,8 +12,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from runner import staging
-from runner.errors import UsageError
+from runner.core.errors import UsageError
+from runner.jobs import staging
 
 
 @pytest.fixture

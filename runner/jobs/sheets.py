@@ -5,7 +5,7 @@ reaches the job's container as an environment variable: the name upper-cased wit
 digits and ``_`` turned into ``_`` (``fastq 1`` -> ``FASTQ_1``), plus ``SAMPLE_ID`` with the row's id and
 ``RUNNER_ROW`` with its 0-based row number.
 
-File references follow ``runner.staging.find_paths``: a value naming an existing local file (relative to the
+File references follow ``runner.jobs.staging.find_paths``: a value naming an existing local file (relative to the
 sheet's folder, or absolute) is uploaded to the env's data bucket and replaced by its ``s3://`` URI before
 submission; a value that clearly means a file but is not there is refused; ``s3://`` values must exist.
 """
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.errors import UsageError
+from runner.core.errors import UsageError
 
 ID_COLUMNS = ("sample", "sample_id", "id")
 RESERVED_PREFIXES = ("AWS_BATCH_", "ECS_")
@@ -139,9 +139,9 @@ class FileRefs:
 
 
 def file_refs(sheet: Sheet) -> FileRefs:
-    """Local files and s3:// URIs named in the sheet (``runner.staging.find_paths``: relative paths against the
+    """Local files and s3:// URIs named in the sheet (``runner.jobs.staging.find_paths``: relative paths against the
     sheet's folder); a value that clearly names a missing file is a UsageError naming column, row and path."""
-    from runner import staging
+    from runner.jobs import staging
 
     found = staging.find_paths(sheet.rows, sheet.path.parent, skip_columns=[sheet.id_column], field_name=FIELD)
     refs = FileRefs()

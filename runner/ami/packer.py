@@ -28,10 +28,10 @@ from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
-from runner import git
-from runner.aws import AwsContext
-from runner.errors import RunFailed, UsageError
-from runner.project import Env, runner_home
+from runner.aws.context import AwsContext
+from runner.core import git
+from runner.core.errors import RunFailed, UsageError
+from runner.core.project import Env, runner_home
 
 BINARY_VAR = "PACKER_BINARY"
 TEMPLATE = Path("packer") / "batch-ami.pkr.hcl"

@@ -39,11 +39,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from runner import git
-from runner.errors import RunFailed, UsageError
-from runner.infra import Infra, PlanRecord
-from runner.plan_summary import Change, Summary, render_markdown, render_text, summarize
-from runner.project import available_envs, resolve_env
+from runner.core import git
+from runner.core.errors import RunFailed, UsageError
+from runner.core.project import available_envs, resolve_env
+from runner.infra.plan_summary import Change, Summary, render_markdown, render_text, summarize
+from runner.infra.plans import Infra, PlanRecord
 
 ALL = "*"
 GLOBAL_DIRS = ("modules", "packer")

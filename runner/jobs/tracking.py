@@ -20,8 +20,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from runner.errors import RunFailed, UsageError
-from runner.runs import JobRef, RunRecord, RunStore
+from runner.core.errors import RunFailed, UsageError
+from runner.jobs.runs import JobRef, RunRecord, RunStore
 
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")

@@ -1,7 +1,7 @@
 """Module READMEs: input and output tables generated from each module's variables.tf and outputs.tf.
 
 Each ``modules/NAME/README.md`` keeps its hand-written text; the tables live between the markers below and
-are rewritten by ``python -m runner.tfdocs`` (``make docs``). ``--check`` exits 1 naming every stale README, so a
+are rewritten by ``python -m runner.infra.tfdocs`` (``make docs``). ``--check`` exits 1 naming every stale README, so a
 test and CI catch a variable added without regenerating the docs.
 """
 
@@ -183,11 +183,11 @@ def write(root: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runner.tfdocs", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m runner.infra.tfdocs", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="Exit 1 when a README is stale; change nothing.")
     parser.add_argument("--root", type=Path, default=None, help="Project root (default: the current project).")
     args = parser.parse_args(argv)
-    from runner.project import project_root
+    from runner.core.project import project_root
 
     root = args.root or project_root()
     if args.check:

@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from runner.errors import RunFailed, UsageError
+from runner.core.errors import RunFailed, UsageError
 
 DEFAULT_PORT = 4566
 PORT_VAR = "RUNNER_LOCAL_PORT"
@@ -108,7 +108,7 @@ def up(home: Path, port: int | None = None, timeout: float = 60.0) -> ServerInfo
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "runner.emulator", "-H", HOST, "-p", str(port)],
+            [sys.executable, "-m", "runner.local.emulator", "-H", HOST, "-p", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from runner.errors import UsageError
+from runner.core.errors import UsageError
 
 ENV_NAME_VAR = "ENV"
 

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runner.errors import UsageError
-from runner.project import Env, runner_home
+from runner.core.errors import UsageError
+from runner.core.project import Env, runner_home
 
 OUTPUTS_FILE_VAR = "RUNNER_OUTPUTS_FILE"
 
@@ -48,7 +48,7 @@ def load(env: Env, home: Path | None = None, refresh: bool = False) -> dict[str,
     if path.exists() and not refresh:
         cached: dict[str, Any] = json.loads(path.read_text())
         return cached
-    from runner.infra import Infra
+    from runner.infra.plans import Infra
 
     values = Infra(env, home=home).output_values()
     if not values:

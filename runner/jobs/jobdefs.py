@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from runner.errors import UsageError
+from runner.core.errors import UsageError
 
 PREFIX = "runner-"
 SPOT_RECLAIM_PATTERN = "Host EC2*"

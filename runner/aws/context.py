@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from runner import local
-from runner.project import Env, runner_home
+from runner.core.project import Env, runner_home
+from runner.local import server as local
 
 RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 10},

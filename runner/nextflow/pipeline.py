@@ -4,7 +4,7 @@
 AWS CLI path, job role, spot retries, cost labels); nothing in it is hard-coded per env. `launch` runs a pipeline
 inside AWS: it validates everything first (exit 2, nothing staged or submitted), stages the configuration and the
 params file under ``s3://<work bucket>/runs/<run>/``, submits one head job on the env's ``head`` queue with the
-``nextflow-head`` job definition, and records the run (`runner.runs`) so status, logs and cancel work on it.
+``nextflow-head`` job definition, and records the run (`runner.jobs.runs`) so status, logs and cancel work on it.
 
 Resuming: the task cache lives in S3 (``NXF_CLOUDCACHE_PATH``) and the head job saves Nextflow's run history next
 to the run record when it ends, so a later head job for the same run (``--resume``) restores the history, reuses
@@ -24,11 +24,11 @@ from typing import Any
 
 import yaml
 
-from runner import local
-from runner.errors import RunFailed, UsageError
-from runner.nfconfig import Closure, Scope, render
-from runner.project import Env
-from runner.runs import JobRef, RunRecord, RunStore, validate_run_name
+from runner.core.errors import RunFailed, UsageError
+from runner.core.project import Env
+from runner.jobs.runs import JobRef, RunRecord, RunStore, validate_run_name
+from runner.local import server as local
+from runner.nextflow.config import Closure, Scope, render
 
 HEAD_QUEUE = "head"
 HEAD_DEFINITION = "nextflow-head"
@@ -97,7 +97,7 @@ def emulator_endpoint(env: Env, home: Path | None = None) -> str | None:
     """The embedded AWS endpoint for an emulator env (the running one, else where it will listen); None elsewhere."""
     if not env.emulator:
         return None
-    from runner.project import runner_home
+    from runner.core.project import runner_home
 
     info = local.status(home or runner_home(env.root))
     return info.endpoint if info else f"http://{local.HOST}:{local.configured_port()}"
@@ -124,7 +124,7 @@ def build_config(
     endpoint: str | None = None,
     pipeline: str | None = None,
 ) -> Scope:
-    """The awsbatch configuration of an env as a tree of scopes (see `runner.nfconfig`)."""
+    """The awsbatch configuration of an env as a tree of scopes (see `runner.nextflow.config`)."""
     labels: dict[str, str] = {"env": env.name}
     if run:
         labels["run"] = run

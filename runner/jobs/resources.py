@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from runner.errors import UsageError
+from runner.core.errors import UsageError
 
 MIN_RESERVE_MIB = 512
 RESERVE_FRACTION = 0.06

@@ -6,7 +6,7 @@ false) would then refuse every object request. Real AWS only applies a condition
 condition holds; since the emulator cannot tell, it leaves such statements out of its decision instead of
 applying them unconditionally. Unconditional statements are enforced exactly as moto does.
 
-Run as ``python -m runner.emulator -H 127.0.0.1 -p PORT`` (what `runner local up` does).
+Run as ``python -m runner.local.emulator -H 127.0.0.1 -p PORT`` (what `runner local up` does).
 """
 
 from __future__ import annotations
