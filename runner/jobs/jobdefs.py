@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from runner.aws.batch import Batch
 from runner.core.errors import UsageError
 
 PREFIX = "runner-"
@@ -91,24 +92,15 @@ class JobDefSpec:
         return f"{PREFIX}{self.content_hash}"
 
 
-def _latest_active(batch: Any, name: str) -> dict[str, Any] | None:
-    found: list[dict[str, Any]] = []
-    paginator = batch.get_paginator("describe_job_definitions")
-    for page in paginator.paginate(jobDefinitionName=name, status="ACTIVE"):
-        found.extend(d for d in page.get("jobDefinitions", []) if d.get("status", "ACTIVE") == "ACTIVE")
-    return max(found, key=lambda d: int(d.get("revision", 0)), default=None)
-
-
-def find_existing(batch: Any, ref: str, known: dict[str, str] | None = None) -> dict[str, Any]:
+def find_existing(batch: Batch, ref: str, known: dict[str, str] | None = None) -> dict[str, Any]:
     """``--job-definition``: a key of the env's ``job_definition_arns``, a name, ``name:rev`` or an ARN."""
     target = (known or {}).get(ref, ref)
     if target.startswith("arn:") or ":" in target:
-        found = batch.describe_job_definitions(jobDefinitions=[target]).get("jobDefinitions", [])
-        active = [d for d in found if d.get("status", "ACTIVE") == "ACTIVE"]
+        active = [d for d in batch.job_definitions([target]) if d.get("status", "ACTIVE") == "ACTIVE"]
         if active:
             return active[0]
     else:
-        latest = _latest_active(batch, target)
+        latest = batch.latest_definition(target)
         if latest:
             return latest
     keys = f" (env keys: {', '.join(sorted(known))})" if known else ""
@@ -125,10 +117,9 @@ def definition_resources(jobdef: dict[str, Any]) -> tuple[int, int, int]:
     return vcpus, memory, gpus
 
 
-def ensure(batch: Any, spec: JobDefSpec) -> tuple[str, bool]:
+def ensure(batch: Batch, spec: JobDefSpec) -> tuple[str, bool]:
     """ARN of the ACTIVE ``runner-<hash>`` definition for the spec, registering it if needed; (arn, created)."""
-    existing = _latest_active(batch, spec.name)
+    existing = batch.latest_definition(spec.name)
     if existing:
         return str(existing["jobDefinitionArn"]), False
-    resp = batch.register_job_definition(jobDefinitionName=spec.name, **spec.register_args())
-    return str(resp["jobDefinitionArn"]), True
+    return batch.register_job_definition(jobDefinitionName=spec.name, **spec.register_args()), True

@@ -373,8 +373,8 @@ def library_poll(endpoint: str, outputs: dict[str, Any], run: str) -> dict[str, 
     """API calls of one poll as `--watch` makes it (the run record already loaded): runner.jobs.tracking.run_status."""
     try:
         from runner import tracking  # type: ignore[attr-defined,unused-ignore]
-        from runner.jobs.runs import RunStore
         from runner.jobs.staging import counting_calls
+        from runner.session.runs import RunStore
 
         record = RunStore(client("s3", endpoint), outputs["bucket_names"]["work"]).load(run)
         if record is None:
