@@ -402,6 +402,29 @@ def resolve_after(batch: Batch, store: RunStore, after: str | None) -> list[JobR
     raise UsageError(f"--after: no run or job '{after}' in this env")
 
 
+def check_s3_inputs(s3: Any, uris: list[str]) -> None:
+    """The sheet's ``s3://`` inputs exist (a UsageError naming ``--samples`` and the first missing one)."""
+    if not uris:
+        return
+    try:
+        staging.check_s3_uris(s3, uris)
+    except UsageError as exc:
+        message = str(exc)
+        raise UsageError(message if message.startswith("--samples") else f"--samples: {message}") from None
+
+
+def stage_sheet_files(
+    s3: Any, bucket: str, sheet: sheets.Sheet, refs: sheets.FileRefs
+) -> tuple[dict[str, str], staging.StageReport]:
+    """Upload the sheet's local files (`runner.jobs.staging.stage`: concurrent, multipart, content-addressed,
+    skips what is there) and put their ``s3://`` URIs in the sheet; returns (value as written -> URI, report)."""
+    by_path = {str(path): value for value, path in refs.local.items()}
+    report = staging.stage(s3, bucket, list(by_path), prefix=staging.DEFAULT_PREFIX)
+    mapping = {by_path[path]: uri for path, uri in report.uris.items() if path in by_path}
+    sheets.substitute(sheet, mapping)
+    return mapping, report
+
+
 def submission_token(*parts: Any) -> str:
     """The per-submission tag the gateway finds a job by: the same inputs, the same token."""
     return _hash(*parts)[:32]
@@ -486,7 +509,7 @@ class Submitter:
         if checked.already:
             return checked
         resources.check_fits(request, resources.queue_capacity(self.batch, self.ec2, prep.queue_name), prep.queue_key)
-        self._check_s3(prep.refs.s3)
+        check_s3_inputs(self.s3, prep.refs.s3)
         checked.after = resolve_after(self.batch, self.store, options.after)
         spans = split(len(prep.sheet) if prep.sheet else 1)
         checked.parts = [
@@ -606,24 +629,11 @@ class Submitter:
             gpus=prep.options.gpus if prep.options.gpus is not None else d_gpus,
         )
 
-    def _check_s3(self, uris: list[str]) -> None:
-        if not uris:
-            return
-        try:
-            staging.check_s3_uris(self.s3, uris)
-        except UsageError as exc:
-            message = str(exc)
-            raise UsageError(message if message.startswith("--samples") else f"--samples: {message}") from None
-
     def _stage(self, prep: Prepared) -> dict[str, str]:
-        """Upload the sheet's local files (runner.jobs.staging: concurrent, multipart, content-addressed, skips)."""
         if not prep.refs.local or prep.sheet is None:
             return {}
-        by_path = {str(path): value for value, path in prep.refs.local.items()}
         data_bucket = str(self.outputs.data_bucket)
-        report = staging.stage(self.s3, data_bucket, list(by_path), prefix=staging.DEFAULT_PREFIX)
-        mapping = {by_path[path]: uri for path, uri in report.uris.items() if path in by_path}
-        sheets.substitute(prep.sheet, mapping)
+        mapping, report = stage_sheet_files(self.s3, data_bucket, prep.sheet, prep.refs)
         self.log(
             f"staged {len(mapping)} local files to s3://{data_bucket}/{staging.DEFAULT_PREFIX}: "
             f"{len(report.uploaded)} uploaded, {len(report.skipped)} already there"
