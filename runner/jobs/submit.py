@@ -445,25 +445,20 @@ class SubmitResult:
     payload: str = "inline"
 
 
+@dataclass
 class Submitter:
     """Submission for one env: `plan` (local), `check` (read-only AWS), `apply` (writes); `submit` does all three."""
 
-    def __init__(
-        self,
-        env_name: str,
-        outputs: Outputs,
-        batch: Batch,
-        s3: Any,
-        ec2: Any = None,
-        log: Callable[[str], None] = lambda _msg: None,
-    ) -> None:
-        self.env_name = env_name
-        self.outputs = outputs
-        self.batch = batch
-        self.s3 = s3
-        self.ec2 = ec2
-        self.log = log
-        self.store = RunStore(s3, outputs.work_bucket)
+    env_name: str
+    outputs: Outputs
+    batch: Batch
+    s3: Any
+    ec2: Any = None
+    log: Callable[[str], None] = lambda _msg: None
+
+    @property
+    def store(self) -> RunStore:
+        return RunStore(self.s3, self.outputs.work_bucket)
 
     @classmethod
     def for_session(cls, session: Session, log: Callable[[str], None] = lambda _msg: None) -> Submitter:

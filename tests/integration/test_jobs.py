@@ -69,13 +69,12 @@ def job_env(job: dict[str, Any]) -> dict[str, str]:
 
 
 def test_single_job_lands_with_resources_retry_and_timeout(deployed: Deployment) -> None:
-    out = json.loads(
-        deployed.project.run(
-            "submit", "--env", "local", "--image", IMAGE, "--command", "echo hello $GREETING",
-            "--vcpus", "2", "--memory", "4GiB", "--retries", "2", "--timeout", "2h",
-            "--env-var", "GREETING=world", "--name", "single-one", "--json",
-        ).stdout
+    single = (
+        "submit", "--env", "local", "--image", IMAGE, "--command", "echo hello $GREETING",
+        "--vcpus", "2", "--memory", "4GiB", "--retries", "2", "--timeout", "2h",
+        "--env-var", "GREETING=world", "--name", "single-one", "--json",
     )  # fmt: skip
+    out = json.loads(deployed.project.run(*single).stdout)
     assert out["submitted"] == 1 and len(out["jobs"]) == 1 and out["jobs"][0]["array_size"] is None
     batch = deployed.client("batch")
     job = batch.describe_jobs(jobs=[out["jobs"][0]["job_id"]])["jobs"][0]
@@ -97,13 +96,7 @@ def test_single_job_lands_with_resources_retry_and_timeout(deployed: Deployment)
     assert run_container(job["container"]["command"], env, None) == "hello world"
 
     # The same job definition is reused by hash; the same run is not submitted again.
-    again = json.loads(
-        deployed.project.run(
-            "submit", "--env", "local", "--image", IMAGE, "--command", "echo hello $GREETING",
-            "--vcpus", "2", "--memory", "4GiB", "--retries", "2", "--timeout", "2h",
-            "--env-var", "GREETING=world", "--name", "single-one", "--json",
-        ).stdout
-    )  # fmt: skip
+    again = json.loads(deployed.project.run(*single).stdout)
     assert again["already_submitted"] is True and again["submitted"] == 0
     assert again["jobs"] == out["jobs"]
 
