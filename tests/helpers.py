@@ -53,10 +53,10 @@ class Project:
     root: Path
     port: int
     extra_env: dict[str, str] = field(default_factory=dict)
+    home: Path = field(init=False)  # its RUNNER_HOME
 
-    @property
-    def home(self) -> Path:
-        return self.root / ".runner"
+    def __post_init__(self) -> None:
+        self.home = self.root / ".runner"
 
     @property
     def endpoint(self) -> str:

@@ -6,7 +6,8 @@ A command that works on an env opens it with ``common.session(env)`` once and re
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import fields
+from typing import Annotated, Any
 
 import typer
 
@@ -32,3 +33,9 @@ def session(env: str | None) -> Session:
 
 def interval(value: float | None) -> float:
     return value if value is not None else tracking.poll_interval()
+
+
+def matching(request_type: type, params: dict[str, Any]) -> dict[str, Any]:
+    """The command's parameters (``ctx.params``) that are fields of a request dataclass, by name."""
+    names = {f.name for f in fields(request_type)}
+    return {k: v for k, v in params.items() if k in names}

@@ -78,17 +78,7 @@ def nextflow_run(
 ) -> None:
     """Run a pipeline with its head job on the env's head queue; extra nextflow args go after `--`."""
     session = common.session(env)
-    request = nf.RunRequest(
-        pipeline=pipeline,
-        name=name,
-        revision=revision,
-        params_file=params_file,
-        profile=profile,
-        resume=resume,
-        head_image=head_image,
-        queue=queue,
-        extra_args=list(ctx.args),
-    )
+    request = nf.RunRequest(**common.matching(nf.RunRequest, ctx.params), extra_args=list(ctx.args))
     nf.plan_run(session.env, session.outputs, request, store=None)  # everything checkable offline, before AWS
     endpoint = session.aws.endpoint_for_jobs
     plan = nf.plan_run(session.env, session.outputs, request, store=session.store, endpoint=endpoint)

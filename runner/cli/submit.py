@@ -17,6 +17,7 @@ from runner.jobs.submit import Checked, SubmitOptions, SubmitResult, Submitter, 
 
 
 def submit(
+    ctx: typer.Context,
     command: Annotated[str | None, typer.Option("--command", "-c", help="Shell command run with /bin/sh -c.")] = None,
     image: Annotated[str | None, typer.Option("--image", "-i", help="Container image.")] = None,
     vcpus: Annotated[int | None, typer.Option("--vcpus", help="vCPUs per job (default 1).")] = None,
@@ -45,21 +46,7 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit one job, or one array job per up to 10,000 sample-sheet rows (idempotent by run name)."""
-    options = SubmitOptions(
-        command=command,
-        image=image,
-        vcpus=vcpus,
-        memory=memory,
-        gpus=gpus,
-        samples=samples,
-        name=name,
-        queue=queue,
-        job_definition=job_definition,
-        retries=retries,
-        timeout=timeout,
-        after=after,
-        env_vars=list(env_var or []),
-    )
+    options = SubmitOptions(**common.matching(SubmitOptions, ctx.params), env_vars=list(env_var or []))
     session = common.session(env)
     prepared = prepare(options, session.outputs, Path.cwd())  # every local check before any AWS call
     submitter = Submitter.for_session(session, log=console.note)

@@ -15,6 +15,7 @@ from typing import Any
 
 from runner.aws.batch import Batch
 from runner.core.errors import UsageError
+from runner.jobs.resources import Request
 
 PREFIX = "runner-"
 SPOT_RECLAIM_PATTERN = "Host EC2*"
@@ -34,19 +35,16 @@ def retry_strategy(retries: int | None) -> dict[str, Any] | None:
     }
 
 
-def resource_requirements(vcpus: int, memory_mib: int, gpus: int = 0) -> list[dict[str, str]]:
-    reqs = [{"type": "VCPU", "value": str(vcpus)}, {"type": "MEMORY", "value": str(memory_mib)}]
-    if gpus:
-        reqs.append({"type": "GPU", "value": str(gpus)})
-    return reqs
+def resource_requirements(vcpus: int | None, memory_mib: int | None, gpus: int | None = 0) -> list[dict[str, str]]:
+    """Batch's resourceRequirements; a value that is None (or no GPUs) is left out."""
+    wanted = (("VCPU", vcpus), ("MEMORY", memory_mib), ("GPU", gpus or None))
+    return [{"type": kind, "value": str(value)} for kind, value in wanted if value is not None]
 
 
 @dataclass(frozen=True)
 class JobDefSpec:
     image: str
-    vcpus: int
-    memory_mib: int
-    gpus: int = 0
+    resources: Request
     retries: int | None = None
     timeout_s: int | None = None
     job_role_arn: str | None = None
@@ -57,7 +55,9 @@ class JobDefSpec:
         props: dict[str, Any] = {
             "image": self.image,
             "command": ["/bin/sh", "-c", "echo 'runner: no command given'; exit 2"],
-            "resourceRequirements": resource_requirements(self.vcpus, self.memory_mib, self.gpus),
+            "resourceRequirements": resource_requirements(
+                self.resources.vcpus, self.resources.memory_mib, self.resources.gpus
+            ),
         }
         if self.job_role_arn:
             props["jobRoleArn"] = self.job_role_arn

@@ -260,13 +260,7 @@ class JobSpec:
             "command": self.command,
             "environment": [{"name": k, "value": v} for k, v in {**self.environment, **extra_env}.items()],
         }
-        reqs = []
-        if self.vcpus is not None:
-            reqs.append({"type": "VCPU", "value": str(self.vcpus)})
-        if self.memory_mib is not None:
-            reqs.append({"type": "MEMORY", "value": str(self.memory_mib)})
-        if self.gpus:
-            reqs.append({"type": "GPU", "value": str(self.gpus)})
+        reqs = jobdefs.resource_requirements(self.vcpus, self.memory_mib, self.gpus)
         if reqs:
             overrides["resourceRequirements"] = reqs
         req: dict[str, Any] = {
@@ -491,9 +485,7 @@ class Submitter:
         if existing_def is None:
             jobdef = jobdefs.JobDefSpec(
                 image=str(options.image),
-                vcpus=request.vcpus,
-                memory_mib=request.memory_mib,
-                gpus=request.gpus,
+                resources=request,
                 retries=options.retries,
                 timeout_s=prep.timeout_s,
                 job_role_arn=self.outputs.job_role_arn,

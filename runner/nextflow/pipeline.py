@@ -230,18 +230,16 @@ def nextflow_run_name(run: str, attempt: int) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def head_script(
-    *,
-    layout: RunLayout,
-    params_uri: str | None,
-    params_name: str | None,
-    aws_cli_path: str,
-    nextflow_args: list[str],
-    nf_name: str,
-    resume: bool,
-) -> str:
+def params_file_name(params_uri: str | None) -> str | None:
+    """The params file's name in the head job's launch folder (its extension tells Nextflow the format)."""
+    return ("params" + Path(params_uri).suffix) if params_uri else None
+
+
+def head_script(plan: Plan) -> str:
     """The POSIX sh program of the head job: fetch, run nextflow (forwarding SIGTERM), save history and log."""
     q = shlex.quote
+    layout, params_uri, params_name = plan.layout, plan.params_uri, params_file_name(plan.params_uri)
+    aws_cli_path, nf_name = plan.aws_cli_path, plan.nf_name
     lines = [
         "set -eu",
         'launch_dir="${RUNNER_LAUNCH_DIR:-/tmp/nextflow-launch}"',
@@ -257,7 +255,7 @@ def head_script(
     ]
     if params_uri and params_name:
         lines.append(f"copy {q(params_uri)} {q(params_name)}")
-    if resume:
+    if plan.request.resume:
         lines += [
             "mkdir -p .nextflow",
             f"copy {q(layout.uri(layout.history_key))} .nextflow/history"
@@ -266,7 +264,7 @@ def head_script(
     lines += [
         "nf_pid=''",
         """trap '[ -n "$nf_pid" ] && kill -TERM "$nf_pid" 2>/dev/null || true' TERM INT""",
-        " ".join(q(a) for a in nextflow_args) + " &",
+        " ".join(q(a) for a in plan.nextflow_args) + " &",
         "nf_pid=$!",
         "status=0",
         'wait "$nf_pid" || status=$?',
@@ -297,12 +295,16 @@ class Plan:
     task_queue: str
     work_dir: str
     nextflow_args: list[str]
-    script: str
+    aws_cli_path: str
     environment: dict[str, str]
     tags: dict[str, str]
     existing: RunRecord | None
     request: RunRequest
     head_image: str | None = None  # the image the head job runs (known after `check_against_aws`)
+
+    @property
+    def script(self) -> str:
+        return head_script(self)
 
     @property
     def job_name(self) -> str:
@@ -363,7 +365,7 @@ def plan_run(
         params_uri: str | None = layout.uri(layout.params_key(params.suffix))
     else:
         params_uri = existing.extra.get("params_uri") if existing is not None else None
-    params_name = ("params" + Path(params_uri).suffix) if params_uri else None
+    params_name = params_file_name(params_uri)
     nf_name = nextflow_run_name(run, attempt)
     revision = request.revision or (existing.extra.get("revision") if existing is not None else None)
     profile = request.profile or (existing.extra.get("profile") if existing is not None else None)
@@ -380,15 +382,6 @@ def plan_run(
         args.append("-resume")
     args += extra
 
-    script = head_script(
-        layout=layout,
-        params_uri=params_uri,
-        params_name=params_name,
-        aws_cli_path=aws_cli_path,
-        nextflow_args=args,
-        nf_name=nf_name,
-        resume=request.resume,
-    )
     environment = {
         "NXF_ANSI_LOG": "false",
         "NXF_WORK": wdir,
@@ -422,7 +415,7 @@ def plan_run(
         task_queue=task_queue,
         work_dir=wdir,
         nextflow_args=args,
-        script=script,
+        aws_cli_path=aws_cli_path,
         environment=environment,
         tags=tags,
         existing=existing,
