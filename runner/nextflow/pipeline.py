@@ -126,6 +126,9 @@ def build_config(
 ) -> Scope:
     """The awsbatch configuration of an env as a tree of scopes (see `runner.nextflow.config`)."""
     labels: dict[str, str] = {"env": env.name}
+    if outputs.get("name"):
+        # Task jobs carry Platform = <env name prefix>: the head role submits and cancels only jobs tagged so.
+        labels["Platform"] = str(outputs["name"])
     if run:
         labels["run"] = run
     if pipeline:
