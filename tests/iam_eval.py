@@ -23,7 +23,7 @@ ALLOW, DENY, IMPLICIT_DENY = "Allow", "Deny", "ImplicitDeny"
 Context = Mapping[str, str | Sequence[str]]
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
@@ -42,7 +42,7 @@ def _matches_any(patterns: Iterable[str], value: str, case_sensitive: bool = Tru
 def _lookup(context: Context, key: str) -> list[str] | None:
     for k, v in context.items():
         if k.lower() == key.lower():
-            return [str(x) for x in _as_list(v)]
+            return [str(x) for x in as_list(v)]
     return None
 
 
@@ -73,7 +73,7 @@ def _condition_holds(raw_op: str, block: Mapping[str, Any], context: Context) ->
     if op not in _KNOWN:
         raise ValueError(f"condition operator {raw_op} is not supported by the test evaluator")
     for key, values in block.items():
-        expected = [str(v) for v in _as_list(values)]
+        expected = [str(v) for v in as_list(values)]
         actual = _lookup(context, key)
         if op == "Null":
             wants_absent = expected[0].lower() == "true"
@@ -95,14 +95,14 @@ def _condition_holds(raw_op: str, block: Mapping[str, Any], context: Context) ->
 
 def statement_applies(statement: Mapping[str, Any], action: str, resource: str, context: Context) -> bool:
     if "Action" in statement:
-        if not _matches_any(_as_list(statement["Action"]), action, case_sensitive=False):
+        if not _matches_any(as_list(statement["Action"]), action, case_sensitive=False):
             return False
-    elif _matches_any(_as_list(statement["NotAction"]), action, case_sensitive=False):
+    elif _matches_any(as_list(statement["NotAction"]), action, case_sensitive=False):
         return False
     if "Resource" in statement:
-        if not _matches_any(_as_list(statement["Resource"]), resource):
+        if not _matches_any(as_list(statement["Resource"]), resource):
             return False
-    elif _matches_any(_as_list(statement["NotResource"]), resource):
+    elif _matches_any(as_list(statement["NotResource"]), resource):
         return False
     return all(_condition_holds(op, block, context) for op, block in statement.get("Condition", {}).items())
 
@@ -118,7 +118,7 @@ def document(raw: Any) -> dict[str, Any]:
 def statements(policies: Iterable[Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for policy in policies:
-        out += [dict(s) for s in _as_list(document(policy)["Statement"])]
+        out += [dict(s) for s in as_list(document(policy)["Statement"])]
     return out
 
 
@@ -167,6 +167,7 @@ __all__ = [
     "DENY",
     "IMPLICIT_DENY",
     "allowed",
+    "as_list",
     "decide",
     "document",
     "managed_policy",
