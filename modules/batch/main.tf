@@ -204,9 +204,32 @@ data "aws_iam_policy_document" "tasks_assume" {
   }
 }
 
+# Shared by the job and head roles: the listed external buckets (read only) and the buckets' KMS key.
+data "aws_iam_policy_document" "shared_reads" {
+  dynamic "statement" {
+    for_each = length(var.external_read_buckets) == 0 ? [] : ["external"]
+    content {
+      sid       = "ReadExternalBuckets"
+      actions   = concat(["s3:ListBucket", "s3:GetBucketLocation"], local.object_read_actions)
+      resources = concat(local.external_buckets, local.external_objects)
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "UseBucketKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+    }
+  }
+}
+
 # Job containers: read inputs (data bucket, listed external buckets, results), write only outputs (results, work
 # scratch), never touch the run records under runs/ except reading row manifests.
 data "aws_iam_policy_document" "job_buckets" {
+  source_policy_documents = [data.aws_iam_policy_document.shared_reads.json]
+
   statement {
     sid       = "ListDataAndResults"
     actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
@@ -249,15 +272,6 @@ data "aws_iam_policy_document" "job_buckets" {
     resources = local.scratch_objects
   }
 
-  dynamic "statement" {
-    for_each = length(var.external_read_buckets) == 0 ? [] : ["external"]
-    content {
-      sid       = "ReadExternalBuckets"
-      actions   = concat(["s3:ListBucket", "s3:GetBucketLocation"], local.object_read_actions)
-      resources = concat(local.external_buckets, local.external_objects)
-    }
-  }
-
   # Belt and braces: whatever is added above later, the inputs and the run records stay untouched.
   statement {
     sid       = "NeverWriteRunRecordsOrDeleteInputs"
@@ -265,19 +279,12 @@ data "aws_iam_policy_document" "job_buckets" {
     actions   = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectTagging", "s3:DeleteObjectTagging", "s3:PutObjectAcl", "s3:RestoreObject"]
     resources = ["${local.work_arn}/runs/*", "${local.data_arn}/*"]
   }
-
-  dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
-    content {
-      sid       = "UseBucketKey"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-    }
-  }
 }
 
 # Head jobs (Nextflow): read everything of the env, write the work dir, their run's cache/history/log and results.
 data "aws_iam_policy_document" "head_buckets" {
+  source_policy_documents = [data.aws_iam_policy_document.shared_reads.json]
+
   statement {
     sid       = "ListEnvBuckets"
     actions   = ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]
@@ -294,24 +301,6 @@ data "aws_iam_policy_document" "head_buckets" {
     sid       = "WriteWorkDirRunStateAndResults"
     actions   = concat(local.object_write_actions, ["s3:DeleteObject"])
     resources = concat(["${local.results_arn}/*"], local.scratch_objects, local.head_run_objects)
-  }
-
-  dynamic "statement" {
-    for_each = length(var.external_read_buckets) == 0 ? [] : ["external"]
-    content {
-      sid       = "ReadExternalBuckets"
-      actions   = concat(["s3:ListBucket", "s3:GetBucketLocation"], local.object_read_actions)
-      resources = concat(local.external_buckets, local.external_objects)
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
-    content {
-      sid       = "UseBucketKey"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-    }
   }
 }
 
@@ -421,13 +410,24 @@ data "aws_iam_policy_document" "head" {
     for_each = length(var.head_job_definition_patterns) == 0 ? [] : ["nextflow"]
     content {
       sid       = "RegisterNextflowJobDefinitions"
-      actions   = ["batch:RegisterJobDefinition", "batch:TagResource"]
+      actions   = ["batch:RegisterJobDefinition"]
       resources = [for p in var.head_job_definition_patterns : "${local.batch_arn_prefix}:job-definition/${p}"]
       condition {
         test     = "StringEquals"
         variable = "batch:AWSLogsGroup"
         values   = [local.log_group_name]
       }
+    }
+  }
+
+  # Nextflow tags the definitions it registers (nextflow.io/createdAt, /version): a TagResource, whose request
+  # context has no batch:AWSLogsGroup to test.
+  dynamic "statement" {
+    for_each = length(var.head_job_definition_patterns) == 0 ? [] : ["nextflow"]
+    content {
+      sid       = "TagNextflowJobDefinitions"
+      actions   = ["batch:TagResource"]
+      resources = [for p in var.head_job_definition_patterns : "${local.batch_arn_prefix}:job-definition/${p}"]
     }
   }
 
