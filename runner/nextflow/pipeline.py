@@ -89,6 +89,9 @@ def build_config(
 
     ``endpoint``: the AWS endpoint when it is not AWS's own (the embedded AWS, `AwsContext.endpoint_for_jobs`)."""
     labels: dict[str, str] = {"env": env.name}
+    if outputs.get("name"):
+        # Task jobs carry Platform = <env name prefix>: the head role submits and cancels only jobs tagged so.
+        labels["Platform"] = str(outputs["name"])
     if run:
         labels["run"] = run
     if pipeline:

@@ -64,7 +64,12 @@ def test_config_values_come_from_the_outputs(tmp_path: Path) -> None:
     assert flat["aws.batch.logsGroup"] == OUTPUTS["log_group_name"]
     assert flat["aws.batch.maxSpotAttempts"] == nf.MAX_SPOT_ATTEMPTS > 0
     assert flat["process.maxRetries"] == nf.MAX_RETRIES
-    assert flat["process.resourceLabels"] == {"env": "dev", "run": "rna-1", "pipeline": "nf-core/rnaseq"}
+    assert flat["process.resourceLabels"] == {
+        "env": "dev",
+        "Platform": "batch-dev",  # the head role submits and cancels only jobs carrying it
+        "run": "rna-1",
+        "pipeline": "nf-core/rnaseq",
+    }
     assert isinstance(flat["process.errorStrategy"], Closure)
     for code in nf.RETRY_EXIT_CODES:
         assert str(code) in flat["process.errorStrategy"].text
@@ -79,7 +84,7 @@ def test_emulator_env_gets_the_endpoint_settings(tmp_path: Path) -> None:
     assert flat["aws.client.endpoint"] == "http://127.0.0.1:5999"
     assert flat["aws.client.s3PathStyleAccess"] is True
     assert flat["workDir"] == "s3://batch-dev-work/nextflow/work"
-    assert flat["process.resourceLabels"] == {"env": "local"}
+    assert flat["process.resourceLabels"] == {"env": "local", "Platform": "batch-dev"}
 
 
 def test_config_queue_choice(tmp_path: Path) -> None:
