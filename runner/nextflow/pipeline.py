@@ -89,9 +89,9 @@ def build_config(
 
     ``endpoint``: the AWS endpoint when it is not AWS's own (the embedded AWS, `AwsContext.endpoint_for_jobs`)."""
     labels: dict[str, str] = {"env": env.name}
-    if outputs.get("name"):
+    if outputs.name_or_none:
         # Task jobs carry Platform = <env name prefix>: the head role submits and cancels only jobs tagged so.
-        labels["Platform"] = str(outputs["name"])
+        labels["Platform"] = outputs.name_or_none
     if run:
         labels["run"] = run
     if pipeline:

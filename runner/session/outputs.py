@@ -76,6 +76,10 @@ class Outputs:
         return str(self.require("name"))
 
     @property
+    def name_or_none(self) -> str | None:
+        return self._optional("name")
+
+    @property
     def region(self) -> str:
         return str(self.require("region"))
 
