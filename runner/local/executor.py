@@ -21,6 +21,7 @@ import itertools
 import logging
 import os
 import queue
+import re
 import threading
 import time
 import uuid
@@ -28,7 +29,7 @@ from collections import defaultdict
 from typing import Any
 
 from moto.batch.exceptions import ClientException
-from moto.batch.models import JOB_NAME_REGEX, BatchBackend
+from moto.batch.models import BatchBackend
 
 from runner.local import docker, policy, shim
 from runner.local.jobs import LocalJob, now_ms
@@ -40,6 +41,7 @@ LABEL = docker.EMULATOR_LABEL
 WORKERS_VAR = "RUNNER_LOCAL_WORKERS"
 PULL_TIMEOUT_VAR = "RUNNER_LOCAL_PULL_TIMEOUT"
 DUMMY_KEY = "testing"
+JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")  # Batch: 1-128 letters, digits, - and _
 
 
 class Executor:
@@ -90,8 +92,8 @@ class Executor:
         tags: dict[str, str] | None,
         retry_strategy: dict[str, Any] | None,
     ) -> tuple[str, str, str]:
-        if JOB_NAME_REGEX.match(job_name) is None:
-            raise ClientException("Job name should match valid pattern")
+        if JOB_NAME.match(job_name or "") is None:
+            raise ClientException("jobName: 1-128 letters, digits, hyphens and underscores, starting alphanumeric")
         job_def = backend.get_job_definition(job_def_id)
         if job_def is None:
             raise ClientException(f"Job definition {job_def_id} does not exist")

@@ -129,7 +129,9 @@ def up(home: Path, port: int | None = None, timeout: float = 60.0) -> ServerInfo
         raise UsageError(f"{PORT_VAR}: port {port} on {HOST} is already taken by another process")
     state = _state_dir(home)
     log_path = state / "moto.log"
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", BATCH_VAR: mode}
+    # The emulator needs no credentials: the user's own never enter it (nor, through it, a job's container).
+    env = {k: v for k, v in os.environ.items() if k not in USER_CREDENTIALS}
+    env.update({"MOTO_IAM_LOAD_MANAGED_POLICIES": "true", BATCH_VAR: mode})
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "runner.local.emulator", "-H", HOST, "-p", str(port)],
@@ -216,3 +218,4 @@ def aws_environment(info: ServerInfo, region: str) -> dict[str, str]:
 
 # A developer's real profile or session must never leak into an emulator run.
 SHADOWED_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE")
+USER_CREDENTIALS = (*SHADOWED_VARIABLES, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
