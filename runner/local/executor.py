@@ -53,7 +53,7 @@ class Executor:
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
         self.fresh: list[LocalJob] = []
-        self.runnable: dict[str, LocalJob] = {}
+        self.runnable: dict[str, dict[str, LocalJob]] = defaultdict(dict)  # queue arn -> RUNNABLE jobs in order
         self.dependants: dict[str, list[LocalJob]] = defaultdict(list)
         self.used: dict[str, float] = defaultdict(float)
         self.deadlines: list[tuple[float, int, str, LocalJob, int]] = []
@@ -233,13 +233,13 @@ class Executor:
         job.status = status
         if status == "RUNNABLE":
             job.runnable_epoch += 1
-            self.runnable[job.job_id] = job
+            self.runnable[job.job_queue.arn][job.job_id] = job
             for action in getattr(job.job_queue, "job_state_time_limit_actions", None) or []:
                 if str(action.get("state", "RUNNABLE")).upper() == "RUNNABLE":
                     when = time.monotonic() + float(action.get("maxTimeSeconds", 0))
                     self._deadline(when, "runnable", job, job.runnable_epoch)
         else:
-            self.runnable.pop(job.job_id, None)
+            self.runnable[job.job_queue.arn].pop(job.job_id, None)
         if job.parent is not None:
             self._refresh_parent(job.parent)
 
@@ -329,11 +329,13 @@ class Executor:
 
     def _dispatch(self) -> None:
         free = self.size - self.busy
-        if free <= 0 or not self.runnable:
+        if free <= 0:
             return
-        candidates = []
-        for job in self.runnable.values():
-            q = job.job_queue
+        views = []
+        for jobs in self.runnable.values():
+            if not jobs:
+                continue
+            q = next(iter(jobs.values())).job_queue
             if str(q.state).upper() != "ENABLED":
                 continue
             slots = tuple(
@@ -344,9 +346,9 @@ class Executor:
                 )
                 for ce in q.environments
             )
-            candidates.append(policy.Candidate(job.job_id, int(q.priority), job.seq, job.vcpus, slots))
-        for key, ce_name in policy.place(candidates, self.used, free):
-            job = self.runnable[key]
+            views.append(policy.QueueView(int(q.priority), slots, ((k, j.vcpus) for k, j in jobs.items())))
+        for key, ce_name in policy.place(views, self.used, free):
+            job = next(jobs[key] for jobs in self.runnable.values() if key in jobs)
             job.ce_name = ce_name
             self.used[ce_name] += job.vcpus
             self.busy += 1

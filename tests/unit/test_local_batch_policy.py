@@ -7,7 +7,7 @@ import pytest
 from runner.core.errors import UsageError
 from runner.local import policy, server
 from runner.local.logs import stream_target
-from runner.local.policy import Candidate, Slot
+from runner.local.policy import QueueView, Slot
 
 RULES = [
     {"onStatusReason": "Host EC2*", "action": "RETRY"},
@@ -57,26 +57,31 @@ def test_parameters_replace_refs_in_the_command() -> None:
     assert got == ["run", "a", "--x=1", "Ref::unknown"]
 
 
-def _cand(key: str, priority: int, order: int, vcpus: float, *envs: Slot) -> Candidate:
-    return Candidate(key, priority, order, vcpus, envs)
-
-
 def test_placement_respects_max_vcpus_priority_and_order() -> None:
     small, big = Slot("small", 2), Slot("big", 4)
-    jobs = [
-        _cand("low-1", 1, 0, 1, small),
-        _cand("high-1", 10, 3, 2, small, big),
-        _cand("high-2", 10, 4, 4, small, big),
-        _cand("low-2", 1, 1, 1, small),
-    ]
+    low = QueueView(1, (small,), [("low-1", 1), ("low-2", 1)])
+    high = QueueView(10, (small, big), [("high-1", 2), ("high-2", 4)])
     # high-1 takes small (2/2), high-2 spills to big (4/4); no room for the low-priority ones.
-    assert policy.place(jobs, {}, free_workers=10) == [("high-1", "small"), ("high-2", "big")]
+    assert policy.place([low, high], {}, free_workers=10) == [("high-1", "small"), ("high-2", "big")]
     # Room already used elsewhere counts; a job too big for every environment waits while smaller ones start.
-    assert policy.place([_cand("huge", 1, 0, 8, small), jobs[0]], {"small": 1}, 10) == [("low-1", "small")]
+    waiting = QueueView(1, (small,), [("huge", 8), ("low-1", 1)])
+    assert policy.place([waiting], {"small": 1}, 10) == [("low-1", "small")]
     # Free workers bound how many start at once; disabled environments take nothing; no cap = unmanaged.
-    assert policy.place(jobs, {}, free_workers=1) == [("high-1", "small")]
-    assert policy.place([_cand("a", 1, 0, 1, Slot("off", 8, enabled=False))], {}, 4) == []
-    assert len(policy.place([_cand(str(i), 1, i, 1, Slot("any", None)) for i in range(5)], {}, 4)) == 4
+    assert policy.place([low, high], {}, free_workers=1) == [("high-1", "small")]
+    assert policy.place([QueueView(1, (Slot("off", 8, enabled=False),), [("a", 1)])], {}, 4) == []
+    assert len(policy.place([QueueView(1, (Slot("any", None),), [(str(i), 1) for i in range(5)])], {}, 4)) == 4
+
+
+def test_placement_stops_reading_a_queue_whose_environments_are_full() -> None:
+    read: list[int] = []
+
+    def jobs():
+        for i in range(10_000):
+            read.append(i)
+            yield str(i), 1.0
+
+    assert len(policy.place([QueueView(1, (Slot("ce", 3),), jobs())], {}, free_workers=100)) == 3
+    assert len(read) == 4  # three placed, the fourth found the environment full: the other 9,996 never read
 
 
 def test_log_stream_names_follow_batch() -> None:
