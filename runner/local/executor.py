@@ -408,6 +408,9 @@ class Executor:
             image_path = self._image_path(job.image)
         except (docker.EngineError, OSError) as exc:
             reason = f"{policy.PULL_PREFIX}{getattr(exc, 'message', str(exc))}"
+            recipe = job.image.removeprefix("batch-platform/").split(":")[0]
+            if job.image.startswith("batch-platform/"):
+                reason += f" (build it offline: runner local image build {recipe})"
             with self.lock:
                 self._end_attempt(job, None, reason, reason)
             return
