@@ -22,6 +22,7 @@ import logging
 import os
 import queue
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -553,7 +554,9 @@ class Executor:
         with self.cond:
             self.stopping = True
             self.cond.notify_all()
-        return docker.remove_labelled(self.engine, f"{LABEL}={self.ident}")
+        removed = docker.remove_labelled(self.engine, f"{LABEL}={self.ident}")
+        shutil.rmtree(self.shim_dir, ignore_errors=True)
+        return removed
 
 
 # ---------------------------------------------------------------------------------------------------------------
