@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from runner.ami.packer import ImageInfo, Images, Packer
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console, git
 from runner.core.project import resolve_env
+
+if TYPE_CHECKING:  # Packer is imported by the commands that use it: `runner --help` stays fast
+    from runner.ami.packer import ImageInfo
 
 app = typer.Typer(
     help="The compute AMI: build it with Packer, list and prune this project's images.", no_args_is_help=True
@@ -20,6 +22,8 @@ app = typer.Typer(
 @app.command("build")
 def ami_build(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     """Build the env's AMI with Packer and write its id to envs/NAME/ami.auto.tfvars.json."""
+    from runner.ami.packer import Packer
+
     packer = Packer(resolve_env(env))
     result = packer.build(
         notice=lambda msg: console.err.print(f"[bold yellow]notice:[/bold yellow] {msg}", soft_wrap=True)
@@ -35,6 +39,8 @@ def ami_build(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
 @app.command("validate")
 def ami_validate(env: EnvOpt = None) -> None:
     """`packer validate` of packer/batch-ami.pkr.hcl with the env's settings (no AWS call)."""
+    from runner.ami.packer import Packer
+
     packer = Packer(resolve_env(env))
     settings, binary, template = packer.prepare()
     packer.validate(settings, binary, template, git.revision(packer.env.root))
@@ -66,6 +72,8 @@ def _print_images(images: list[ImageInfo]) -> None:
 @app.command("list")
 def ami_list(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     """This project's AMIs for the env, newest first, with the launch templates that use them."""
+    from runner.ami.packer import Images
+
     images = Images(resolve_env(env)).list_images()
     if as_json:
         console.print_json([i.to_dict() for i in images])
@@ -83,6 +91,8 @@ def ami_prune(
     as_json: JsonOpt = False,
 ) -> None:
     """Deregister all but the newest N AMIs and delete their snapshots; never one a launch template uses."""
+    from runner.ami.packer import Images
+
     result = Images(resolve_env(env)).prune(keep, dry_run=dry_run)
     if as_json:
         console.print_json(result.to_dict())

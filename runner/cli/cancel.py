@@ -7,11 +7,12 @@ from rich.markup import escape
 from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt, TargetArg
 from runner.core import console
-from runner.jobs import tracking
 
 
 def cancel(target: TargetArg, env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     """Cancel the run's queued jobs and terminate its running ones."""
+    from runner.jobs import tracking
+
     session = common.session(env)
     record = tracking.resolve_target(session.store, session.batch, target)
     done = tracking.cancel(session.batch, record)

@@ -7,12 +7,12 @@ A command that works on an env opens it with ``common.session(env)`` once and re
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from runner.jobs import tracking
-from runner.session import Session, open_session
+if TYPE_CHECKING:  # boto3 and the jobs code load when a command opens its env, not for `runner --help`
+    from runner.session import Session
 
 EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="Environment: a folder under envs/ (default: $ENV).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -28,10 +28,14 @@ TargetArg = Annotated[str, typer.Argument(metavar="RUN_OR_JOB", help="A run name
 
 def session(env: str | None) -> Session:
     """The env of ``--env`` opened for this command (outputs and clients come on first use)."""
+    from runner.session import open_session
+
     return open_session(env)
 
 
 def interval(value: float | None) -> float:
+    from runner.jobs import tracking
+
     return value if value is not None else tracking.poll_interval()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,14 +12,17 @@ from runner.cli.common import AutoApprove, EnvOpt, JsonOpt
 from runner.core import console
 from runner.core.errors import UsageError
 from runner.core.project import project_root, resolve_env
-from runner.infra.gitops import DRIFT_EXIT, affected, check_drift, import_reviewed_plan, render_drift
-from runner.infra.plan_summary import Summary, render, render_text
-from runner.infra.plans import Infra
+
+if TYPE_CHECKING:  # terraform code is imported by the commands that run it: `runner --help` stays fast
+    from runner.infra.plan_summary import Summary
+    from runner.infra.plans import Infra
 
 app = typer.Typer(help="Terraform for one environment: envs/NAME.", no_args_is_help=True)
 
 
 def _infra(env: str | None) -> Infra:
+    from runner.infra.plans import Infra
+
     return Infra(resolve_env(env))
 
 
@@ -38,12 +41,16 @@ def infra_plan(
     """Plan the env, save the plan for apply, and print a summary."""
     if fmt not in ("text", "json", "markdown"):
         raise UsageError(f"--format: '{fmt}' is not one of text, json, markdown")
+    from runner.infra.plan_summary import render
+
     infra = _infra(env)
     summary, _record = infra.plan(destroy=destroy)
     console.out.print(render(summary, infra.env.name, fmt), markup=False)
 
 
 def _confirm(summary: Summary) -> bool:
+    from runner.infra.plan_summary import render_text
+
     console.err.print(render_text(summary, "this env"), markup=False)
     return typer.confirm("Apply these changes?", default=False, err=True)
 
@@ -65,6 +72,8 @@ def infra_apply(
     """Apply the saved plan when current; otherwise plan and apply (never in a protected env)."""
     infra = _infra(env)
     if plan_dir is not None:
+        from runner.infra.gitops import import_reviewed_plan
+
         import_reviewed_plan(infra, plan_dir)
     confirm = _confirm if sys.stdin.isatty() else None
     summary = infra.apply(auto_approve=auto_approve, confirm=confirm)
@@ -99,6 +108,8 @@ def infra_affected(
     as_json: JsonOpt = False,
 ) -> None:
     """List the envs whose plan the changes on HEAD since BASE can alter (one per line)."""
+    from runner.infra.gitops import affected
+
     result = affected(project_root(), base, head, skip_emulator=skip_emulator)
     if as_json:
         console.print_json(result.to_dict())
@@ -112,6 +123,8 @@ def infra_drift(env: EnvOpt = None, fmt: FormatOpt = "text") -> None:
     """Plan without saving or locking; exit 0 when nothing would change, 3 on drift (resources named), 1 on error."""
     if fmt not in ("text", "json", "markdown"):
         raise UsageError(f"--format: '{fmt}' is not one of text, json, markdown")
+    from runner.infra.gitops import DRIFT_EXIT, check_drift, render_drift
+
     report = check_drift(_infra(env))
     console.out.print(render_drift(report, fmt), markup=False, soft_wrap=True)
     if report.drifted:

@@ -12,7 +12,6 @@ from runner.cli import common, render
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
 from runner.core.errors import UsageError
-from runner.jobs import tracking
 
 NUMBERS = ("jobs", "total", "succeeded", "failed", "running", "queued")
 
@@ -28,6 +27,8 @@ def list_runs(
     as_json: JsonOpt = False,
 ) -> None:
     """This env's runs with their jobs and counts, newest first."""
+    from runner.jobs import tracking
+
     if status_filter is not None:
         status_filter = status_filter.upper()
     tracking.parse_since(since)  # validate before any AWS call

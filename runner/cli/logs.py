@@ -9,7 +9,6 @@ import typer
 from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
-from runner.jobs import tracking
 
 DEFAULT_LOG_GROUP = "/aws/batch/job"
 
@@ -21,6 +20,8 @@ def logs(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a job's CloudWatch log stream (RUN[:INDEX] works for a one-job run)."""
+    from runner.jobs import tracking
+
     session = common.session(env)
     job_id = tracking.job_of(session.store, job)
     group = session.outputs.log_group or DEFAULT_LOG_GROUP

@@ -10,9 +10,8 @@ import typer
 from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
-from runner.nextflow import pipeline as nf
-from runner.nextflow.config import Closure, flatten
-from runner.session.runs import validate_run_name
+
+DEFAULT_TASK_QUEUE = "default"  # runner.nextflow.pipeline.DEFAULT_TASK_QUEUE (imported by the commands only)
 
 app = typer.Typer(help="Nextflow pipelines on the env's AWS Batch queues.", no_args_is_help=True)
 
@@ -31,10 +30,14 @@ def nextflow_config(
     run: Annotated[
         str | None, typer.Option("--run", help="Run name: work dir nextflow/RUN and the cost label.")
     ] = None,
-    queue: QueueOpt = nf.DEFAULT_TASK_QUEUE,
+    queue: QueueOpt = DEFAULT_TASK_QUEUE,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the awsbatch configuration of an env (queue, S3 work dir, CLI path, roles, spot retries, labels)."""
+    from runner.nextflow import pipeline as nf
+    from runner.nextflow.config import Closure, flatten
+    from runner.session.runs import validate_run_name
+
     session = common.session(env)
     if run is not None:
         validate_run_name(run, "--run")
@@ -73,10 +76,12 @@ def nextflow_run(
     head_image: Annotated[
         str | None, typer.Option("--head-image", help="Image of the head job (default: the env's Nextflow image).")
     ] = None,
-    queue: QueueOpt = nf.DEFAULT_TASK_QUEUE,
+    queue: QueueOpt = DEFAULT_TASK_QUEUE,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a pipeline with its head job on the env's head queue; extra nextflow args go after `--`."""
+    from runner.nextflow import pipeline as nf
+
     session = common.session(env)
     request = nf.RunRequest(**common.matching(nf.RunRequest, ctx.params), extra_args=list(ctx.args))
     nf.plan_run(session.env, session.outputs, request, store=None)  # everything checkable offline, before AWS

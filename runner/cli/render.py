@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -11,9 +11,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from runner.core import console
-from runner.jobs import tracking
-from runner.session import Session
-from runner.session.runs import RunRecord
+
+if TYPE_CHECKING:  # imported by the commands that render, when they run (see tests/unit/test_cli_imports.py)
+    from runner.jobs import tracking
+    from runner.session import Session
+    from runner.session.runs import RunRecord
 
 STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "STARTING": "cyan", "RUNNABLE": "yellow"}
 
@@ -23,6 +25,8 @@ def styled(state: str) -> str:
 
 
 def counts_text(status: tracking.RunStatus) -> str:
+    from runner.jobs import tracking
+
     parts = [
         f"[{STYLE.get(s, 'default')}]{s.lower()} {status.counts[s]}[/]" for s in tracking.STATUSES if status.counts[s]
     ]
@@ -30,6 +34,8 @@ def counts_text(status: tracking.RunStatus) -> str:
 
 
 def plain_counts(status: tracking.RunStatus) -> str:
+    from runner.jobs import tracking
+
     return ", ".join(f"{s.lower()} {status.counts[s]}" for s in tracking.STATUSES if status.counts[s])
 
 
@@ -40,6 +46,8 @@ def print_table(table: Table) -> None:
 
 
 def render_status(status: tracking.RunStatus, limit: int = 20) -> None:
+    from runner.jobs import tracking
+
     console.out.print(f"run [bold]{escape(status.run)}[/]: {styled(status.state)}")
     table = Table()
     table.add_column("status")
@@ -95,6 +103,8 @@ def watch(session: Session, record: RunRecord, interval: float, as_json: bool) -
 
 
 def _watch_until_done(session: Session, record: RunRecord, interval: float, as_json: bool) -> tracking.RunStatus:
+    from runner.jobs import tracking
+
     samples = session.store.sample_ids(record)
     if as_json or not console.err.is_terminal:
         last: dict[str, Any] = {}

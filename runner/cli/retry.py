@@ -11,8 +11,6 @@ from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
 from runner.core.errors import UsageError
-from runner.jobs import tracking
-from runner.jobs.submit import Submitter
 
 
 def retry(
@@ -22,6 +20,8 @@ def retry(
     as_json: JsonOpt = False,
 ) -> None:
     """Resubmit only the failed rows of a run as a new array job, linked in the run record."""
+    from runner.jobs import tracking
+
     if not failed:
         raise UsageError("--failed: required (only failed rows are resubmitted: runner retry RUN --failed)")
     session = common.session(env)
@@ -35,6 +35,8 @@ def retry(
         else:
             console.out.print(f"{run}: nothing failed; nothing to retry")
         return
+    from runner.jobs.submit import Submitter  # submission code only when something is resubmitted
+
     rows = st.failed_rows()
     refs = Submitter.for_session(session, log=console.note).retry_failed(
         record, rows, retry_of=sorted({f.job_id for f in st.failures})

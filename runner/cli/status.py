@@ -8,7 +8,6 @@ import typer
 
 from runner.cli import common, render
 from runner.cli.common import EnvOpt, IntervalOpt, JsonOpt, TargetArg
-from runner.jobs import tracking
 
 
 def status(
@@ -21,6 +20,8 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Counts by status, failed indices with their reasons; exit 1 when any job failed."""
+    from runner.jobs import tracking
+
     session = common.session(env)
     record = tracking.resolve_target(session.store, session.batch, target)
     if watch:

@@ -4,7 +4,7 @@ checks and prints what would be submitted."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -12,8 +12,9 @@ from rich.markup import escape
 from runner.cli import common, render
 from runner.cli.common import EnvOpt, IntervalOpt, JsonOpt
 from runner.core import console
-from runner.jobs.resources import format_mib
-from runner.jobs.submit import Checked, SubmitOptions, SubmitResult, Submitter, prepare
+
+if TYPE_CHECKING:  # the submission code loads when `runner submit` runs, not for every command
+    from runner.jobs.submit import Checked, SubmitResult
 
 
 def submit(
@@ -46,6 +47,8 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit one job, or one array job per up to 10,000 sample-sheet rows (idempotent by run name)."""
+    from runner.jobs.submit import SubmitOptions, Submitter, prepare
+
     options = SubmitOptions(**common.matching(SubmitOptions, ctx.params), env_vars=list(env_var or []))
     session = common.session(env)
     prepared = prepare(options, session.outputs, Path.cwd())  # every local check before any AWS call
@@ -112,6 +115,8 @@ def print_result(
 
 
 def print_plan(checked: Checked, env_name: str, as_json: bool) -> None:
+    from runner.jobs.resources import format_mib
+
     plan = checked.summary(env_name)
     if as_json:
         console.print_json(plan)

@@ -26,7 +26,6 @@ from runner.aws.context import AwsContext
 from runner.core.errors import UsageError
 from runner.core.project import Env
 from runner.infra import outputs as cache
-from runner.infra.plans import Infra
 
 OUTPUTS_FILE_VAR = "RUNNER_OUTPUTS_FILE"
 HEAD_QUEUE = "head"
@@ -194,6 +193,8 @@ def load(env: Env, aws: AwsContext, refresh: bool = False) -> Outputs:
         published = from_parameter(env, aws)
         if published:
             return Outputs(published)
+    from runner.infra.plans import Infra  # terraform only when no published outputs exist
+
     values = Infra(env, home=aws.home).output_values()
     if not values:
         raise UsageError(f"--env: '{env.name}' has no outputs; apply it first (runner infra apply --env {env.name})")

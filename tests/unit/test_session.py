@@ -14,6 +14,7 @@ from runner.aws.context import AwsContext
 from runner.core.errors import UsageError
 from runner.core.project import Env
 from runner.infra import outputs as cache
+from runner.infra.plans import Infra
 from runner.session import outputs as contract
 from runner.session.outputs import Outputs
 
@@ -25,7 +26,7 @@ def test_outputs_come_from_file_then_cache_then_ssm_then_terraform(
     (tmp_path / "envs" / "dev" / "terraform.tfvars").write_text('name = "batch-dev"\n')
     env = Env("dev", tmp_path)
     asked: list[str] = []
-    monkeypatch.setattr(contract.Infra, "output_values", lambda _self: asked.append("terraform") or {})
+    monkeypatch.setattr(Infra, "output_values", lambda _self: asked.append("terraform") or {})
     monkeypatch.delenv(contract.OUTPUTS_FILE_VAR, raising=False)
     with mock_aws():
         aws = AwsContext(env, home=tmp_path)

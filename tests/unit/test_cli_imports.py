@@ -1,0 +1,51 @@
+"""Commands import only what they use: `runner --help` and the analysts' verbs never load Packer, Nextflow,
+HCL or terraform code (issue 14.4). A behaviour test on ``sys.modules`` in a fresh interpreter, not a timing test
+(start-up times are measured by `make bench`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("hcl2", "runner.ami.packer", "runner.nextflow.pipeline", "runner.infra.terraform", "runner.infra.plans")
+
+PROBE = """
+import json, sys
+from runner.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def loaded(*args: str) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    last = proc.stderr.strip().splitlines()[-1]
+    return set(json.loads(last))
+
+
+def test_help_loads_no_aws_sdk_and_no_heavy_module() -> None:
+    modules = loaded("--help")
+    assert "runner.cli.status" in modules  # the probe really ran the CLI
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+    assert "boto3" not in modules and "botocore" not in modules  # `--help` opens no env
+
+
+@pytest.mark.parametrize("verb", ["status", "submit", "list", "logs", "cancel", "retry"])
+def test_analyst_verbs_load_no_platform_code(verb: str) -> None:
+    modules = loaded(verb, "--help")
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_a_group_loads_its_own_code_only_when_a_command_runs() -> None:
+    """`runner nextflow --help` lists its commands without loading the pipeline module."""
+    assert "runner.nextflow.pipeline" not in loaded("nextflow", "--help")
+    assert "runner.ami.packer" not in loaded("ami", "--help")
+    assert "runner.infra.terraform" not in loaded("infra", "--help")
