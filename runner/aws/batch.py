@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
@@ -20,6 +21,7 @@ from runner.aws import retry
 from runner.core.errors import RunFailed
 
 DESCRIBE_CHUNK = 100
+DESCRIBE_WORKERS = 8  # describe_jobs calls in flight when more than 100 ids are asked for
 TOKEN_TAG = "runner:submission"
 SUBMIT_ATTEMPTS = 8
 ACTIVE_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
@@ -62,12 +64,14 @@ class Batch:
     # -- jobs: reads ----------------------------------------------------------------------------------------------
 
     def describe_jobs(self, job_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Job id -> description, 100 ids per call; unknown ids are absent."""
-        found: dict[str, dict[str, Any]] = {}
-        for chunk in chunks(list(dict.fromkeys(job_ids))):
-            for job in self.client.describe_jobs(jobs=chunk).get("jobs", []):
-                found[job["jobId"]] = job
-        return found
+        """Job id -> description, 100 ids per call (concurrent calls beyond 100 ids); unknown ids are absent."""
+        parts = list(chunks(list(dict.fromkeys(job_ids))))
+        if len(parts) > 1:
+            with ThreadPoolExecutor(max_workers=min(DESCRIBE_WORKERS, len(parts))) as pool:
+                pages = list(pool.map(lambda chunk: self.client.describe_jobs(jobs=chunk), parts))
+        else:
+            pages = [self.client.describe_jobs(jobs=chunk) for chunk in parts]
+        return {job["jobId"]: job for page in pages for job in page.get("jobs", [])}
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         return self.describe_jobs([job_id]).get(job_id)
@@ -84,12 +88,16 @@ class Batch:
                 return found
             kwargs["nextToken"] = token
 
-    def failed_children(self, parent_id: str) -> list[dict[str, Any]]:
-        """The FAILED children of an array job, described (for their reasons) 100 at a time."""
-        summaries = self.list_jobs(arrayJobId=parent_id, jobStatus="FAILED")
-        ids = [j["jobId"] for j in summaries if j.get("status", "FAILED") == "FAILED"]
-        detail = self.describe_jobs(ids)
-        return [detail.get(i, {"jobId": i}) for i in ids]
+    def failed_children(self, parent_id: str, describe: int | None = None) -> list[dict[str, Any]]:
+        """The FAILED children of an array job, in index order; the first ``describe`` of them (all when None)
+        described for their reasons (concurrently, 100 per call), the others as listed (id, index, no reason)."""
+        summaries = [
+            j for j in self.list_jobs(arrayJobId=parent_id, jobStatus="FAILED") if j.get("status", "FAILED") == "FAILED"
+        ]
+        summaries.sort(key=lambda j: int(j["jobId"].rsplit(":", 1)[1]) if ":" in j["jobId"] else 0)
+        wanted = [j["jobId"] for j in summaries[:describe]] if describe is not None else [j["jobId"] for j in summaries]
+        detail = self.describe_jobs(wanted)
+        return [detail.get(j["jobId"], j) for j in summaries]
 
     def find_job(self, queue: str, name: str, token: str | None = None) -> str | None:
         """The newest parent or single job on the queue with exactly this name (and this submission token)."""

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # imported by the commands that render, when they run (see te
     from runner.session import Session
     from runner.session.runs import RunRecord
 
+SHOWN = 20  # failed rows a status table shows (their reasons are the ones described)
 STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "STARTING": "cyan", "RUNNABLE": "yellow"}
 
 
@@ -45,7 +46,7 @@ def print_table(table: Table) -> None:
     target.print(table)
 
 
-def render_status(status: tracking.RunStatus, limit: int = 20) -> None:
+def render_status(status: tracking.RunStatus, limit: int = SHOWN) -> None:
     from runner.jobs import tracking
 
     console.out.print(f"run [bold]{escape(status.run)}[/]: {styled(status.state)}")
@@ -73,7 +74,7 @@ def render_status(status: tracking.RunStatus, limit: int = 20) -> None:
                 "-" if f.row is None else str(f.row),
                 escape(f.sample or "-"),
                 "-" if f.exit_code is None else str(f.exit_code),
-                escape(f.reason),
+                escape(f.reason if f.reason is not None else "-"),
             )
         print_table(failed)
         if len(status.failures) > limit:
@@ -105,7 +106,8 @@ def watch(session: Session, record: RunRecord, interval: float, as_json: bool) -
 def _watch_until_done(session: Session, record: RunRecord, interval: float, as_json: bool) -> tracking.RunStatus:
     from runner.jobs import tracking
 
-    samples = session.store.sample_ids(record)
+    samples = tracking.sample_loader(session.store, record)
+    reasons = None if as_json else SHOWN
     if as_json or not console.err.is_terminal:
         last: dict[str, Any] = {}
 
@@ -115,7 +117,7 @@ def _watch_until_done(session: Session, record: RunRecord, interval: float, as_j
                 last.update(status.counts)
                 console.note(f"{status.run}: {status.state} ({plain_counts(status)})")
 
-        return tracking.watch(session.batch, record, report, interval=interval, samples=samples)
+        return tracking.watch(session.batch, record, report, interval=interval, samples=samples, reasons=reasons)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -135,4 +137,4 @@ def _watch_until_done(session: Session, record: RunRecord, interval: float, as_j
                 counts=counts_text(status),
             )
 
-        return tracking.watch(session.batch, record, update, interval=interval, samples=samples)
+        return tracking.watch(session.batch, record, update, interval=interval, samples=samples, reasons=reasons)

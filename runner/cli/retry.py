@@ -28,7 +28,7 @@ def retry(
     record = session.store.load(run)
     if record is None:
         raise UsageError(f"RUN: no run '{run}' in this env (runner list --env {session.name})")
-    st = tracking.run_status(session.batch, record, session.store.sample_ids(record))
+    st = tracking.run_status(session.batch, record, reasons=0)  # the failed rows; their reasons are not shown
     if not st.failures:
         if as_json:
             console.print_json({"run": run, "retried": [], "job": None})

@@ -27,4 +27,6 @@ def status(
     if watch:
         render.finish(render.watch(session, record, common.interval(interval), as_json), as_json)
         return
-    render.finish(tracking.run_status(session.batch, record, session.store.sample_ids(record)), as_json)
+    samples = tracking.sample_loader(session.store, record)
+    reasons = None if as_json else render.SHOWN  # reasons are described for the failures that are shown
+    render.finish(tracking.run_status(session.batch, record, samples, reasons=reasons), as_json)

@@ -9,7 +9,8 @@ Plan, check, apply (nothing changes in AWS until everything is validated; no Usa
    ``--after`` names a run or job and its dependencies fit every part. The result, a `Checked`, is what
    ``runner submit --dry-run`` prints;
 3. ``Submitter.apply``, the writes: stage local files, register the ``runner-<hash>`` job definition, write the
-   rows and the run record (``runs/<run>/run.json``, state ``submitting``), submit each part, record its job id.
+   rows and the run record (``runs/<run>/run.json``, state ``submitting``), submit each part, then write the
+   record once more with every job id (twice per submit, whatever the number of parts).
 
 Rows reach the container through a ``/bin/sh`` prologue, so any image with ``/bin/sh`` works. Each row is one
 line ``export NAME='value' ...`` (POSIX-quoted); the prologue picks line ``AWS_BATCH_JOB_ARRAY_INDEX`` and
@@ -448,14 +449,19 @@ class Submitter:
     s3: Any
     ec2: Any = None
     log: Callable[[str], None] = lambda _msg: None
+    run_store: RunStore | None = None  # the session's (with its local sheet cache); default: one on the work bucket
 
     @property
     def store(self) -> RunStore:
-        return RunStore(self.s3, self.outputs.work_bucket)
+        if self.run_store is None:
+            self.run_store = RunStore(self.s3, self.outputs.work_bucket)
+        return self.run_store
 
     @classmethod
     def for_session(cls, session: Session, log: Callable[[str], None] = lambda _msg: None) -> Submitter:
-        return cls(session.name, session.outputs, session.batch, session.s3, session.ec2, log=log)
+        return cls(
+            session.name, session.outputs, session.batch, session.s3, session.ec2, log=log, run_store=session.store
+        )
 
     def submit(self, options: SubmitOptions, cwd: Path | None = None) -> SubmitResult:
         return self.apply(self.check(self.plan(options, cwd)))
@@ -553,7 +559,7 @@ class Submitter:
             }
         )
         if prep.sheet is not None:
-            record.samples_key = self.store.save_sheet(prep.run, sheet_to_json(prep.sheet))
+            self.store.save_sheet(record, sheet_to_json(prep.sheet))
         self.store.save(record)
 
         submitted = 0
@@ -568,7 +574,6 @@ class Submitter:
             job_id, created_job = self.batch.submit(req, submission_token(prep.run, prep.spec_hash, part.name))
             submitted += int(created_job)
             record.jobs.append(JobRef(job_id=job_id, job_name=part.name, array_size=part.array_size, rows=part.rows))
-            self.store.save(record)
             size = part.array_size
             self.log(f"submitted {part.name}: {job_id}" + (f" (array of {size})" if size else ""))
         record.extra["state"] = "submitted"

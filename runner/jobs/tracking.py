@@ -1,8 +1,10 @@
 """Tracking: status, watch, logs, list, cancel and the failed rows `retry --failed` resubmits.
 
-Polling is cheap by design: one ``describe_jobs`` per 100 parent jobs gives every array's counts through
-``arrayProperties.statusSummary``; children are listed (``list_jobs`` by array id and FAILED status) and
-described (batches of 100) only when failures need explaining. Every Batch call goes through the gateway
+Polling is cheap by design and its cost does not grow with the run: one ``describe_jobs`` per 100 parent jobs
+gives every array's counts through ``arrayProperties.statusSummary`` (a watch polls with that call only); children
+are listed (``list_jobs`` by array id and FAILED status) only when a status shows failures, and described
+(concurrently, 100 per call) only as many as are shown. The sample sheet is read only to name failed samples
+(through `RunStore.load_sheet`, cached on this machine). Every Batch call goes through the gateway
 (`runner.aws.batch.Batch`). A retry job supersedes the failed rows it
 resubmits: a run's counts are per row, taking each row's latest job.
 """
@@ -16,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -43,8 +46,16 @@ class Failure:
     index: int | None
     row: int | None
     sample: str | None
-    reason: str
+    reason: str | None  # None: not described (only the failures a status shows are)
     exit_code: int | None
+
+
+Samples = list[str] | Callable[[], list[str] | None] | None  # sample ids per row, or how to read them when needed
+
+
+def sample_loader(store: RunStore, record: RunRecord) -> Callable[[], list[str] | None]:
+    """The run's sample ids, read (once) only when a failure is shown."""
+    return cache(lambda: store.sample_ids(record))
 
 
 @dataclass
@@ -151,9 +162,14 @@ def _row_of(ref: JobRef, index: int | None) -> int | None:
 
 
 def run_status(
-    batch: Batch, record: RunRecord, samples: list[str] | None = None, with_failures: bool = True
+    batch: Batch,
+    record: RunRecord,
+    samples: Samples = None,
+    with_failures: bool = True,
+    reasons: int | None = None,
 ) -> RunStatus:
-    """Counts per row (latest job of each row) and, when asked, the failed rows with reasons."""
+    """Counts per row (latest job of each row) and, when asked, the failed rows; the reasons of the first
+    ``reasons`` failed children of each job (all when None) are described, the others have reason None."""
     if not record.jobs:
         raise RunFailed(
             f"run '{record.run}' has no submitted job yet (its submit was interrupted): run the same "
@@ -171,14 +187,14 @@ def run_status(
             if not js.counts["FAILED"]:
                 continue
             job = described.get(js.ref.job_id, {})
-            children = batch.failed_children(js.ref.job_id) if js.ref.array_size else [job]
+            children = batch.failed_children(js.ref.job_id, reasons) if js.ref.array_size else [job]
             for child in children:
                 index = _index_of(child) if js.ref.array_size else None
-                reason, code = _reason(child)
+                described_child = "attempts" in child or "statusReason" in child or "container" in child
+                reason, code = _reason(child) if described_child else (None, None)
                 row = _row_of(js.ref, index)
                 js.failed_indices.append(index if index is not None else 0)
-                sample = samples[row] if samples is not None and row is not None and row < len(samples) else None
-                failures.append(Failure(js.ref.job_id, index, row, sample, reason, code))
+                failures.append(Failure(js.ref.job_id, index, row, None, reason, code))
     counts: Counter[str] = Counter()
     for js in jobs:
         counts.update(js.counts)
@@ -190,6 +206,11 @@ def run_status(
             for row in js.ref.rows if js.ref.rows is not None else [None]:
                 retried_at[row] = n
     failures = [f for f in failures if retried_at.get(f.row, -1) <= position[f.job_id]]
+    if failures:
+        ids = samples() if callable(samples) else samples
+        if ids is not None:
+            for f in failures:
+                f.sample = ids[f.row] if f.row is not None and f.row < len(ids) else None
     return RunStatus(run=record.run, jobs=jobs, counts=counts, failures=failures)
 
 
@@ -213,7 +234,8 @@ def watch(
     interval: float = 5.0,
     max_interval: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
-    samples: list[str] | None = None,
+    samples: Samples = None,
+    reasons: int | None = None,
 ) -> RunStatus:
     """Poll until every row is SUCCEEDED or FAILED (interval grows 1.5x per quiet poll, up to max_interval)."""
     delay = interval
@@ -228,7 +250,7 @@ def watch(
             delay = min(max_interval, max(delay, 1.0) * 2)
             continue
         if status.done:
-            final = run_status(batch, record, samples, with_failures=True)
+            final = run_status(batch, record, samples, with_failures=True, reasons=reasons)
             on_update(final)
             return final
         on_update(status)

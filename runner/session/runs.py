@@ -10,6 +10,11 @@ one place that names the keys of a run::
     runs/<run>/rows/<job>.sh       a job's rows manifest, when they do not fit inline
     runs/<run>/nextflow.config     a Nextflow run: generated config, params, launch history, task cache, logs
 
+The record does not grow with the sheet: a job's rows (array index -> sheet row) are stored as ranges
+(``{"ranges": [[start, end], ...]}``; a 10,000-row part is one range), and the sheet itself is a separate object,
+read only when a sample name is shown and then cached on this machine by its ETag
+(``RUNNER_HOME/cache/samples/<bucket>/<etag>.json``): it is fetched at most once per machine.
+
 `is_job_id` is the one rule that tells a job id (``<uuid>`` or ``<uuid>:<index>``) from a run name.
 """
 
@@ -19,6 +24,8 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
+from pathlib import Path
 from typing import Any
 
 from runner.core.errors import UsageError
@@ -76,22 +83,45 @@ class RunRecord:
     resources: dict[str, Any] = field(default_factory=dict)  # vcpus, memory_mib, gpus
     spec_hash: str = ""  # hash of everything that defines the run (idempotency)
     samples_key: str | None = None  # work-bucket key of the rows (JSON) when a sheet was given
+    samples_etag: str | None = None  # its ETag when written: the local cache key (read it at most once)
     sample_count: int | None = None
     jobs: list[JobRef] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific (e.g. nextflow pipeline, work dir)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        data = asdict(self)
+        for job in data["jobs"]:
+            if job["rows"] is not None:
+                job["rows"] = {"ranges": to_ranges(job["rows"])}
+        return json.dumps(data, indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> RunRecord:
         data = json.loads(text)
-        jobs = [JobRef(**j) for j in data.pop("jobs", [])]
+        jobs = []
+        for job in data.pop("jobs", []):
+            rows = job.get("rows")
+            if isinstance(rows, dict):  # ranges (records before ranges hold a plain list)
+                job["rows"] = from_ranges(rows["ranges"])
+            jobs.append(JobRef(**job))
         return cls(**data, jobs=jobs)
 
     def job_ids(self) -> list[str]:
         return [j.job_id for j in self.jobs]
+
+
+def to_ranges(rows: list[int]) -> list[list[int]]:
+    """Rows as [start, end) ranges of consecutive values, in order: ``[0..9999]`` -> ``[[0, 10000]]``."""
+    ranges: list[list[int]] = []
+    for _, group in groupby(enumerate(rows), key=lambda pair: pair[1] - pair[0]):
+        values = [v for _, v in group]
+        ranges.append([values[0], values[-1] + 1])
+    return ranges
+
+
+def from_ranges(ranges: list[list[int]]) -> list[int]:
+    return [row for start, end in ranges for row in range(start, end)]
 
 
 @dataclass(frozen=True)
@@ -139,6 +169,11 @@ class RunLayout:
         return f"{self.prefix}logs/{nf_name}.log"
 
 
+def _etag(response: dict[str, Any]) -> str | None:
+    etag = str(response.get("ETag", "")).strip('"')
+    return etag if re.fullmatch(r"[0-9A-Za-z-]+", etag) else None
+
+
 def _missing(exc: Exception) -> bool:
     """A 404, with or without the modelled error (some emulators, HEAD-less paths)."""
     return getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey")
@@ -147,9 +182,10 @@ def _missing(exc: Exception) -> bool:
 class RunStore:
     """The runs of one env, in its work bucket."""
 
-    def __init__(self, s3: Any, bucket: str) -> None:
+    def __init__(self, s3: Any, bucket: str, cache_dir: Path | None = None) -> None:
         self.s3 = s3
         self.bucket = bucket
+        self.cache_dir = cache_dir  # RUNNER_HOME/cache/samples: sheets by ETag (None: no local cache)
 
     def layout(self, run: str) -> RunLayout:
         return RunLayout(bucket=self.bucket, run=run)
@@ -175,18 +211,46 @@ class RunStore:
     def save(self, record: RunRecord) -> None:
         self.put(self.layout(record.run).record_key, record.to_json().encode(), "application/json")
 
-    def save_sheet(self, run: str, sheet: dict[str, Any]) -> str:
-        """The sample sheet as submitted (JSON: columns, id_column, env_names, rows, source); returns its key."""
-        key = self.layout(run).samples_key
-        self.put(key, json.dumps(sheet).encode(), "application/json")
+    def save_sheet(self, record: RunRecord, sheet: dict[str, Any]) -> str:
+        """The sample sheet as submitted (JSON: columns, id_column, env_names, rows, source), noted in the record
+        (key and ETag) and kept in this machine's cache; returns its key."""
+        key = self.layout(record.run).samples_key
+        body = json.dumps(sheet).encode()
+        response = self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+        record.samples_key, record.samples_etag = key, _etag(response)
+        self._cache_sheet(record.samples_etag, body)
         return key
 
+    def _cached_sheet(self, etag: str | None) -> Path | None:
+        if self.cache_dir is None or not etag:
+            return None
+        return self.cache_dir / self.bucket / f"{etag}.json"
+
+    def _cache_sheet(self, etag: str | None, body: bytes) -> None:
+        path = self._cached_sheet(etag)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part")
+        partial.write_bytes(body)
+        partial.replace(path)
+
     def load_sheet(self, record: RunRecord) -> dict[str, Any] | None:
+        """The run's sheet: from this machine's cache when its ETag is there, else one GET (then cached)."""
         if not record.samples_key:
             return None
-        body = self._get(record.samples_key)
-        if body is None:
-            return None
+        cached = self._cached_sheet(record.samples_etag)
+        if cached is not None and cached.is_file():
+            body = cached.read_bytes()
+        else:
+            try:
+                response = self.s3.get_object(Bucket=self.bucket, Key=record.samples_key)
+            except Exception as exc:
+                if _missing(exc):
+                    return None
+                raise
+            body = response["Body"].read()
+            self._cache_sheet(_etag(response), body)
         sheet: dict[str, Any] = json.loads(body)
         return sheet
 

@@ -58,7 +58,7 @@ class Session:
 
     @cached_property
     def store(self) -> RunStore:
-        return RunStore(self.s3, self.outputs.work_bucket)
+        return RunStore(self.s3, self.outputs.work_bucket, cache_dir=self.aws.home / "cache" / "samples")
 
 
 def open_session(env_name: str | None) -> Session:
