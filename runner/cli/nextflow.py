@@ -88,6 +88,7 @@ def nextflow_run(
     endpoint = session.aws.endpoint_for_jobs
     plan = nf.plan_run(session.env, session.outputs, request, store=session.store, endpoint=endpoint)
     nf.check_against_aws(plan, session.batch)
+    nf.check_inputs(plan, session.s3)  # the input: sheet and its files, before anything is written or submitted
     record = nf.launch(plan, session.store, session.batch)
     summary = nf.plan_summary(plan, record)
     if as_json:

@@ -6,7 +6,7 @@ first upload:
 1. ``find_paths``: which cells are local files (relative to the sheet's folder, or absolute) and which are
    ``s3://`` URIs. A cell that clearly names a file that is not there is a ``UsageError`` naming the column, the
    row and the path: no AWS call has been made.
-2. ``check_s3_uris``: concurrent HEADs; the first missing object (sorted) is a ``UsageError``.
+2. ``check_s3_uris``: concurrent HEADs; every missing or unreadable object, sorted, in one ``UsageError``.
 3. ``stage``: each local file is hashed (SHA-256, streamed in 1 MiB blocks: memory stays bounded whatever
    the size) and uploaded to a content-addressed key::
 
@@ -268,27 +268,29 @@ def _split(uri: str) -> tuple[str, str]:
     return match["bucket"], match["key"]
 
 
-def _exists(s3: Any, uri: str) -> bool:
+def _problem(s3: Any, uri: str) -> str | None:
+    """None when the object (or something under a folder) is there and readable, else what is wrong with it."""
     bucket, key = _split(uri)
     try:
         if key == "" or key.endswith("/"):  # a folder: something must be under it
             resp = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
-            return bool(resp.get("KeyCount", 0))
+            return None if resp.get("KeyCount", 0) else "does not exist"
         s3.head_object(Bucket=bucket, Key=key)
-        return True
+        return None
     except Exception as exc:
         if _error_code(exc) in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
-            return False
+            return "does not exist"
         if _error_code(exc) in ("403", "AccessDenied"):
-            raise UsageError(f"s3 object '{uri}' is not readable with the current credentials (403)") from None
+            return "is not readable with the current credentials (403)"
         raise
 
 
 def check_s3_uris(
     s3_client: Any, uris: Iterable[str], workers: int = DEFAULT_WORKERS, where: dict[str, str] | None = None
 ) -> None:
-    """Concurrent HEADs (a LIST of one key for ``s3://bucket/folder/``); the first missing URI, in sorted order,
-    raises ``UsageError``. ``where`` optionally maps a URI to the place it came from (``column 'r1', row 3``)."""
+    """Concurrent HEADs (a LIST of one key for ``s3://bucket/folder/``); every missing or unreadable URI, in
+    sorted order, in one ``UsageError``. ``where`` optionally maps a URI to the place it came from
+    (``column 'r1', row 3``)."""
     unique = sorted(set(uris))
     if not unique:
         return
@@ -296,13 +298,18 @@ def check_s3_uris(
         _split(uri)  # malformed URIs are refused before any call
     try:
         with ThreadPoolExecutor(max_workers=min(workers, len(unique))) as pool:
-            present = dict(zip(unique, pool.map(lambda u: _exists(s3_client, u), unique), strict=True))
+            problems = dict(zip(unique, pool.map(lambda u: _problem(s3_client, u), unique), strict=True))
     except (ClientError, BotoCoreError) as exc:
         raise RunFailed(f"checking s3:// paths failed: {exc}") from exc
-    for uri in unique:
-        if not present[uri]:
-            origin = f"{where[uri]}: " if where and uri in where else ""
-            raise UsageError(f"{origin}s3 object '{uri}' does not exist")
+    found = [
+        f"{where[uri] + ': ' if where and uri in where else ''}s3 object '{uri}' {problem}"
+        for uri, problem in problems.items()
+        if problem is not None
+    ]
+    if len(found) == 1:
+        raise UsageError(found[0])
+    if found:
+        raise UsageError(f"{len(found)} s3:// inputs are missing or unreadable: " + "; ".join(found))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import yaml
 from runner.aws.batch import ACTIVE_STATUSES, Batch
 from runner.core.errors import RunFailed, UsageError
 from runner.core.project import Env
+from runner.nextflow import inputs
 from runner.nextflow.config import Closure, Scope, render
 from runner.session.outputs import Outputs
 from runner.session.runs import JobRef, RunLayout, RunRecord, RunStore, validate_run_name
@@ -304,6 +305,8 @@ class Plan:
     existing: RunRecord | None
     request: RunRequest
     head_image: str | None = None  # the image the head job runs (known after `check_against_aws`)
+    input: inputs.InputSheet | None = None  # the params' `input:` sheet (checked before anything is submitted)
+    data_bucket: str | None = None  # where its local files are staged
 
     @property
     def script(self) -> str:
@@ -331,6 +334,7 @@ def plan_run(
         raise UsageError(f"--head-image: '{request.head_image}' is not an image reference")
     extra = check_extra_args(request.extra_args)
     params = read_params(request.params_file) if request.params_file is not None else None
+    input_sheet = inputs.read_input(params.values, outputs) if params is not None else None
     run = validate_run_name(request.name) if request.name else default_run_name(pipeline)
     if request.resume and not request.name:
         raise UsageError("--resume: name the run to resume with --name RUN")
@@ -423,6 +427,8 @@ def plan_run(
         tags=tags,
         existing=existing,
         request=request,
+        input=input_sheet,
+        data_bucket=outputs.data_bucket,
     )
 
 
@@ -452,6 +458,24 @@ def check_against_aws(plan: Plan, batch: Batch) -> None:
                     f"--resume: run '{plan.run}' head job {heads[-1]} is still {job['status']}; "
                     f"wait for it or cancel it first (runner cancel {plan.run})"
                 )
+
+
+def check_inputs(plan: Plan, s3: Any) -> None:
+    """Read-only: the ``input:`` sheet and every s3:// file it names exist and are readable."""
+    if plan.input is not None:
+        inputs.check_input(plan.input, s3)
+
+
+def stage_inputs(plan: Plan, store: RunStore) -> None:
+    """A local ``input:`` sheet and its files go to S3; the params staged with the run point at the staged sheet."""
+    if plan.input is None or plan.input.kind != "local" or plan.params is None:
+        return
+    uri = inputs.stage_input(plan.input, store.s3, store, plan.layout, plan.data_bucket)
+    if uri is None:
+        return
+    values = {**plan.params.values, inputs.INPUT_PARAM: uri}
+    body = json.dumps(values, indent=2) if plan.params.suffix == ".json" else yaml.safe_dump(values, sort_keys=False)
+    plan.params = Params(body=body.encode(), suffix=plan.params.suffix, values=values)
 
 
 def head_job_definition(plan: Plan, batch: Batch) -> str:
@@ -484,6 +508,7 @@ def head_job_definition(plan: Plan, batch: Batch) -> str:
 def launch(plan: Plan, store: RunStore, batch: Batch) -> RunRecord:
     """Stage the config and params, submit the head job and record the run (after `check_against_aws`)."""
     definition = head_job_definition(plan, batch)
+    stage_inputs(plan, store)
     store.put(plan.layout.config_key, plan.config.encode(), "text/plain")
     if plan.params is not None:
         kind = "application/json" if plan.params.suffix == ".json" else "application/yaml"

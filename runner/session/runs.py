@@ -9,6 +9,7 @@ one place that names the keys of a run::
     runs/<run>/samples.json        the sample sheet as submitted (columns, id column, rows)
     runs/<run>/rows/<job>.sh       a job's rows manifest, when they do not fit inline
     runs/<run>/nextflow.config     a Nextflow run: generated config, params, launch history, task cache, logs
+    runs/<run>/input/<sheet>       a Nextflow run's local ``input:`` sheet, staged
 
 The record does not grow with the sheet: a job's rows (array index -> sheet row) are stored as ranges
 (``{"ranges": [[start, end], ...]}``; a 10,000-row part is one range), and the sheet itself is a separate object,
@@ -156,6 +157,10 @@ class RunLayout:
 
     def params_key(self, suffix: str) -> str:
         return f"{self.prefix}params{suffix}"
+
+    def input_key(self, name: str) -> str:
+        """A Nextflow run's ``input:`` sheet, staged (its local files replaced by their s3:// URIs)."""
+        return f"{self.prefix}input/{name}"
 
     @property
     def history_key(self) -> str:

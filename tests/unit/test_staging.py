@@ -122,7 +122,7 @@ def test_malformed_uri_refused_before_any_call() -> None:
         staging.check_s3_uris(s3, ["s3://ok-bucket/a", "s3://B/x"])
 
 
-def test_missing_uri_is_the_first_in_sorted_order() -> None:
+def test_every_missing_uri_is_listed_in_one_error() -> None:
     s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     stub = Stubber(s3)
     uris = ["s3://bkt-1/c", "s3://bkt-1/a", "s3://bkt-1/b"]
@@ -133,5 +133,9 @@ def test_missing_uri_is_the_first_in_sorted_order() -> None:
             stub.add_client_error(
                 "head_object", "404", http_status_code=404, expected_params={"Bucket": "bkt-1", "Key": key}
             )
-    with stub, pytest.raises(UsageError, match=r"s3 object 's3://bkt-1/b' does not exist"):
+    with stub, pytest.raises(UsageError) as info:
         staging.check_s3_uris(s3, uris, workers=1)
+    assert str(info.value) == (
+        "2 s3:// inputs are missing or unreadable: s3 object 's3://bkt-1/b' does not exist; "
+        "s3 object 's3://bkt-1/c' does not exist"
+    )
