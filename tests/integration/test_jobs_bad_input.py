@@ -150,3 +150,30 @@ def test_dry_run_prints_the_plan_and_changes_nothing(deployed: Deployment, tmp_p
     done = deployed.project.run_json(*args, "--json")
     assert [(j["job_name"], j["array_size"]) for j in done["jobs"]] == [("dry-one", 3)]
     assert sorted(done["staged"]) == [f"reads/r{i}.fq.gz" for i in range(3)]
+
+
+def test_every_missing_s3_input_is_listed_before_anything_is_submitted(deployed: Deployment, tmp_path: Path) -> None:
+    """A sheet naming local files, one present and two missing s3:// objects, and an https:// URL (passes
+    through): one error lists both missing objects with their cells; nothing staged, registered or submitted."""
+    data = deployed.output("bucket_names")["data"]
+    deployed.client("s3").put_object(Bucket=data, Key="in/present.fa", Body=b">c\nACGT\n")
+    (tmp_path / "reads").mkdir()
+    (tmp_path / "reads" / "a.fq.gz").write_bytes(b"@a\nACGT\n")
+    path = sheet(
+        tmp_path,
+        "sample,reads,ref,extra\n"
+        f"S1,reads/a.fq.gz,s3://{data}/in/present.fa,https://example.org/a.fa\n"
+        f"S2,reads/a.fq.gz,s3://{data}/in/gone-1.fa,-\n"
+        f"S3,reads/a.fq.gz,s3://{data}/in/gone-2.fa,-\n",
+    )
+    before = all_jobs(deployed), job_definitions(deployed), staged_objects(deployed)
+    proc = deployed.project.run(
+        "submit", "--env", "local", "--image", IMAGE, "--command", "true", "--samples", path, "--name", "gone-s3",
+        check=False,
+    )  # fmt: skip
+    line = error_line(proc)
+    assert proc.returncode == 2 and line.startswith("error: --samples: 2 s3:// inputs are missing or unreadable")
+    assert f"s3://{data}/in/gone-1.fa' does not exist" in line and f"s3://{data}/in/gone-2.fa' does not exist" in line
+    assert "present.fa" not in line and "Traceback" not in proc.stderr
+    assert (all_jobs(deployed), job_definitions(deployed), staged_objects(deployed)) == before
+    assert not run_record_exists(deployed, "gone-s3")

@@ -44,6 +44,19 @@ def _store(deployed: Deployment) -> RunStore:
     return RunStore(deployed.client("s3"), deployed.output("bucket_names")["work"])
 
 
+@pytest.fixture(scope="module", autouse=True)
+def example_inputs(deployed: Deployment) -> None:
+    """The example params' `input:` sheet and the fastq files it names, in the data bucket (as the example's
+    comment tells users to do): `runner nextflow run` checks them before it submits anything."""
+    s3 = deployed.client("s3")
+    data = deployed.output("bucket_names")["data"]
+    sheet = (deployed.project.root / "examples" / "rnaseq-samplesheet.csv").read_text()
+    s3.put_object(Bucket=data, Key="rnaseq/samplesheet.csv", Body=sheet.encode())
+    for uri in {v for line in sheet.splitlines()[1:] for v in line.split(",") if v.startswith("s3://")}:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        s3.put_object(Bucket=bucket, Key=key, Body=b"@r\nACGT\n+\nIIII\n")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # runner nextflow config
 # ---------------------------------------------------------------------------------------------------------------
@@ -346,3 +359,78 @@ def test_head_job_definition_mounts_the_amis_aws_cli(deployed: Deployment) -> No
     # the task job definition mounts nothing: Nextflow mounts the CLI into task containers itself (cliPath)
     default = batch.describe_job_definitions(jobDefinitions=[deployed.output("job_definition_arns")["default"]])
     assert not default["jobDefinitions"][0]["containerProperties"].get("mountPoints")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The input: sheet, checked before anything is submitted (issue 12.2)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_input_sheet_naming_missing_s3_objects_submits_nothing(deployed: Deployment, tmp_path: Path) -> None:
+    """An s3:// `input:` sheet (nf-core rnaseq layout, multi-lane) that names two missing fastq files and an
+    https:// one (passes through): exit 2, one line listing both, no head job, nothing under runs/."""
+    s3 = deployed.client("s3")
+    data = deployed.output("bucket_names")["data"]
+    s3.put_object(Bucket=data, Key="nfin/present_R1.fastq.gz", Body=b"@r\nACGT\n+\nIIII\n")
+    sheet = (
+        "sample,fastq_1,fastq_2,strandedness\n"
+        f"WT_REP1,s3://{data}/nfin/present_R1.fastq.gz,,auto\n"
+        f"WT_REP1,s3://{data}/nfin/missing_L2_R1.fastq.gz,,auto\n"
+        f"RAP1,https://example.org/RAP1_R1.fastq.gz,s3://{data}/nfin/missing_R2.fastq.gz,reverse\n"
+    )
+    s3.put_object(Bucket=data, Key="nfin/samplesheet.csv", Body=sheet.encode())
+    params = _write(tmp_path, "params.yaml", f"input: s3://{data}/nfin/samplesheet.csv\noutdir: s3://{data}/out\n")
+    jobs_before = len(_head_jobs(deployed))
+    proc = deployed.project.run(
+        "nextflow", "run", "nf-core/rnaseq", "--env", "local", "--name", "nf-gone", "--params-file", params,
+        check=False,
+    )  # fmt: skip
+    line = error_line(proc)
+    assert proc.returncode == 2 and line.startswith("error: --params-file: 2 s3:// inputs are missing"), line
+    assert "column 'fastq_1', row 2: s3 object" in line and f"s3://{data}/nfin/missing_L2_R1.fastq.gz" in line
+    assert "column 'fastq_2', row 3: s3 object" in line and f"s3://{data}/nfin/missing_R2.fastq.gz" in line
+    assert "present_R1" not in line and "example.org" not in line
+    assert len(_head_jobs(deployed)) == jobs_before
+    assert _run_keys(deployed, "nf-gone") == []
+
+    missing_sheet = _write(tmp_path, "p2.yaml", f"input: s3://{data}/nfin/no-such-sheet.csv\n")
+    proc = deployed.project.run(
+        "nextflow", "run", "nf-core/rnaseq", "--env", "local", "--name", "nf-gone", "--params-file", missing_sheet,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "input sheet: s3 object" in error_line(proc) and "does not exist" in proc.stderr
+    assert len(_head_jobs(deployed)) == jobs_before
+
+
+def test_local_input_sheet_and_its_files_are_staged(deployed: Deployment, tmp_path: Path) -> None:
+    """A local `input:` sheet naming local fastq files (relative to the sheet): the files go to the data bucket,
+    the sheet (rewritten with their s3:// URIs) next to the run, and the staged params point at it."""
+    reads = tmp_path / "reads"
+    reads.mkdir()
+    for name in ("A_L1_R1.fastq.gz", "A_L2_R1.fastq.gz"):
+        (reads / name).write_bytes(f"@{tmp_path.name}{name}\nACGT\n+\nIIII\n".encode())
+    _write(
+        tmp_path,
+        "samplesheet.csv",
+        "sample,fastq_1,fastq_2,strandedness\nA,reads/A_L1_R1.fastq.gz,,auto\nA,reads/A_L2_R1.fastq.gz,,auto\n"
+        "B,https://example.org/B_R1.fastq.gz,,auto\n",
+    )
+    params = _write(tmp_path, "params.json", json.dumps({"input": str(tmp_path / "samplesheet.csv"), "x": 1}))
+    summary = deployed.project.run_json(
+        "nextflow", "run", "nf-core/rnaseq", "--env", "local", "--name", "nf-local-in", "--params-file", params,
+        "--json",
+    )  # fmt: skip
+    work = deployed.output("bucket_names")["work"]
+    data = deployed.output("bucket_names")["data"]
+    staged_params = json.loads(_get(deployed, "runs/nf-local-in/params.json"))
+    assert staged_params == {"input": f"s3://{work}/runs/nf-local-in/input/samplesheet.csv", "x": 1}
+    lines = _get(deployed, "runs/nf-local-in/input/samplesheet.csv").decode().splitlines()
+    assert lines[0] == "sample,fastq_1,fastq_2,strandedness" and lines[3] == "B,https://example.org/B_R1.fastq.gz,,auto"
+    s3 = deployed.client("s3")
+    for line, name in zip(lines[1:3], ("A_L1_R1.fastq.gz", "A_L2_R1.fastq.gz"), strict=True):
+        sample, uri, empty, strandedness = line.split(",")
+        assert (sample, empty, strandedness) == ("A", "", "auto")
+        assert uri.startswith(f"s3://{data}/staged/") and uri.endswith(name)
+        key = uri.removeprefix(f"s3://{data}/")
+        assert s3.get_object(Bucket=data, Key=key)["Body"].read() == (reads / name).read_bytes()
+    assert summary["head_job_id"]
