@@ -99,6 +99,14 @@ class Batch:
         detail = self.describe_jobs(wanted)
         return [detail.get(j["jobId"], j) for j in summaries]
 
+    def jobs_since(self, queue: str, created_after_ms: int) -> list[dict[str, Any]]:
+        """Every parent or single job on the queue created after the time (any status: a ``list_jobs`` filter
+        lists them all), described (tags included), concurrently 100 per call."""
+        since = [{"name": "AFTER_CREATED_AT", "values": [str(created_after_ms)]}]
+        ids = [j["jobId"] for j in self.list_jobs(jobQueue=queue, filters=since) if not is_array_child(j)]
+        described = self.describe_jobs(ids)
+        return [described[i] for i in dict.fromkeys(ids) if i in described]
+
     def find_job(self, queue: str, name: str, token: str | None = None) -> str | None:
         """The newest parent or single job on the queue with exactly this name (and this submission token)."""
         named = [

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
+
+if TYPE_CHECKING:
+    from runner.nextflow.pipeline import RunRequest
+    from runner.session import Session
 
 DEFAULT_TASK_QUEUE = "default"  # runner.nextflow.pipeline.DEFAULT_TASK_QUEUE (imported by the commands only)
 
@@ -84,6 +88,14 @@ def nextflow_run(
 
     session = common.session(env)
     request = nf.RunRequest(**common.matching(nf.RunRequest, ctx.params), extra_args=list(ctx.args))
+    launch(session, request, as_json)
+
+
+def launch(session: Session, request: RunRequest, as_json: bool) -> None:
+    """Check offline, then against AWS (queues, the input: sheet), then stage, submit the head job and record."""
+    from runner.nextflow import pipeline as nf
+
+    resume = request.resume
     nf.plan_run(session.env, session.outputs, request, store=None)  # everything checkable offline, before AWS
     endpoint = session.aws.endpoint_for_jobs
     plan = nf.plan_run(session.env, session.outputs, request, store=session.store, endpoint=endpoint)

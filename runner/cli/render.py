@@ -79,7 +79,38 @@ def render_status(status: tracking.RunStatus, limit: int = SHOWN) -> None:
         print_table(failed)
         if len(status.failures) > limit:
             console.out.print(f"... and {len(status.failures) - limit} more (--json lists all)")
-        console.out.print(f"Retry the failed rows: runner retry {escape(status.run)} --failed")
+        if status.kind == "nextflow":
+            console.out.print(
+                f"Resume it: runner retry {escape(status.run)} (nextflow -resume: finished tasks are reused)"
+            )
+        else:
+            console.out.print(f"Retry the failed rows: runner retry {escape(status.run)} --failed")
+    if status.tasks is not None:
+        render_tasks(status, limit)
+
+
+def render_tasks(status: tracking.RunStatus, limit: int = SHOWN) -> None:
+    """A Nextflow run's task jobs: counts by status, then the failed ones with their reasons."""
+    from runner.jobs import tracking
+
+    counts = status.task_counts
+    parts = [f"[{STYLE.get(s, 'default')}]{s.lower()} {counts[s]}[/]" for s in tracking.STATUSES if counts[s]]
+    console.out.print(f"Nextflow tasks: {len(status.tasks or [])}" + (f" ({', '.join(parts)})" if parts else ""))
+    if not status.task_failures:
+        return
+    failed = Table(title=f"{len(status.task_failures)} failed tasks", title_justify="left", box=None, pad_edge=False)
+    for column in ("task", "job id", "exit", "reason"):
+        failed.add_column(column)
+    for f in status.task_failures[:limit]:
+        failed.add_row(
+            escape(f.sample or "-"),
+            f.job_id,
+            "-" if f.exit_code is None else str(f.exit_code),
+            escape(f.reason or "-"),
+        )
+    print_table(failed)
+    if len(status.task_failures) > limit:
+        console.out.print(f"... and {len(status.task_failures) - limit} more (--json lists all)")
 
 
 def finish(status: tracking.RunStatus, as_json: bool) -> None:

@@ -1,4 +1,4 @@
-"""`runner retry RUN --failed`: resubmit only the failed rows of a run."""
+"""`runner retry RUN --failed`: resubmit the failed rows of a run; on a Nextflow run, `runner retry RUN` resumes it."""
 
 from __future__ import annotations
 
@@ -15,19 +15,32 @@ from runner.core.errors import UsageError
 
 def retry(
     run: Annotated[str, typer.Argument(metavar="RUN", help="The run whose failed rows to resubmit.")],
-    failed: Annotated[bool, typer.Option("--failed", help="Resubmit only the failed rows (required).")] = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Resubmit only the failed rows (required; a Nextflow run is resumed).")
+    ] = False,
     env: EnvOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Resubmit only the failed rows of a run as a new array job, linked in the run record."""
+    """Resubmit only the failed rows of a run as a new array job, linked in the run record; a Nextflow run is
+    resumed instead (nextflow -resume)."""
     from runner.jobs import tracking
 
-    if not failed:
-        raise UsageError("--failed: required (only failed rows are resubmitted: runner retry RUN --failed)")
     session = common.session(env)
     record = session.store.load(run)
     if record is None:
         raise UsageError(f"RUN: no run '{run}' in this env (runner list --env {session.name})")
+    if record.kind == "nextflow":
+        from runner.cli import nextflow as nextflow_cli
+        from runner.nextflow.pipeline import resume_request
+
+        console.note(
+            f"{run} is a Nextflow run: retrying it means resuming it (nextflow -resume in its work directory; "
+            "finished tasks are reused)"
+        )
+        nextflow_cli.launch(session, resume_request(record), as_json)
+        return
+    if not failed:
+        raise UsageError("--failed: required (only failed rows are resubmitted: runner retry RUN --failed)")
     st = tracking.run_status(session.batch, record, reasons=0)  # the failed rows; their reasons are not shown
     if not st.failures:
         if as_json:

@@ -4,8 +4,14 @@ Polling is cheap by design and its cost does not grow with the run: one ``descri
 gives every array's counts through ``arrayProperties.statusSummary`` (a watch polls with that call only); children
 are listed (``list_jobs`` by array id and FAILED status) only when a status shows failures, and described
 (concurrently, 100 per call) only as many as are shown. The sample sheet is read only to name failed samples
-(through `RunStore.load_sheet`, cached on this machine). Every Batch call goes through the gateway
-(`runner.aws.batch.Batch`). A retry job supersedes the failed rows it
+(through `RunStore.load_sheet`, cached on this machine).
+
+A Nextflow run's task jobs are found by the labels its generated config gives them (``resourceLabels``, which
+Nextflow sets as tags on every task job: ``run`` and ``env``): the jobs on the run's task queue created since the
+run began, described, those tagged with this run kept. Batch cannot filter by tag, so this costs one list and one
+describe per 100 jobs on that queue; a status shows them, a watch's polls do not fetch them.
+
+Every Batch call goes through the gateway (`runner.aws.batch.Batch`). A retry job supersedes the failed rows it
 resubmits: a run's counts are per row, taking each row's latest job.
 """
 
@@ -72,6 +78,16 @@ class RunStatus:
     jobs: list[JobStatus]
     counts: Counter[str]  # per row (or job), latest attempt
     failures: list[Failure] = field(default_factory=list)
+    kind: str = "jobs"  # jobs | nextflow
+    tasks: list[JobStatus] | None = None  # a Nextflow run's task jobs (None: not a Nextflow run, or not fetched)
+    task_failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def task_counts(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for task in self.tasks or []:
+            counts[task.status] += 1
+        return counts
 
     @property
     def total(self) -> int:
@@ -118,6 +134,19 @@ class RunStatus:
                 for j in self.jobs
             ],
             "failures": [f.__dict__ for f in self.failures],
+            **({"kind": self.kind} if self.kind != "jobs" else {}),
+            **({"tasks": self._tasks_dict()} if self.tasks is not None else {}),
+        }
+
+    def _tasks_dict(self) -> dict[str, Any]:
+        counts = self.task_counts
+        return {
+            "counts": {s: counts[s] for s in STATUSES if counts[s]},
+            "total": len(self.tasks or []),
+            "jobs": [
+                {"job_id": t.ref.job_id, "job_name": t.ref.job_name, "status": t.status} for t in self.tasks or []
+            ],
+            "failures": [f.__dict__ for f in self.task_failures],
         }
 
 
@@ -206,12 +235,51 @@ def run_status(
             for row in js.ref.rows if js.ref.rows is not None else [None]:
                 retried_at[row] = n
     failures = [f for f in failures if retried_at.get(f.row, -1) <= position[f.job_id]]
+    tasks, task_failures = nextflow_tasks(batch, record) if with_failures and record.kind == "nextflow" else (None, [])
     if failures:
         ids = samples() if callable(samples) else samples
         if ids is not None:
             for f in failures:
                 f.sample = ids[f.row] if f.row is not None and f.row < len(ids) else None
-    return RunStatus(run=record.run, jobs=jobs, counts=counts, failures=failures)
+    return RunStatus(
+        run=record.run,
+        jobs=jobs,
+        counts=counts,
+        failures=failures,
+        kind=record.kind,
+        tasks=tasks,
+        task_failures=task_failures,
+    )
+
+
+def _epoch_ms(stamp: str) -> int:
+    return int(datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp() * 1000)
+
+
+TASK_SLACK_MS = 5 * 60 * 1000  # clock skew between the analyst's machine and AWS
+
+
+def nextflow_tasks(batch: Batch, record: RunRecord) -> tuple[list[JobStatus] | None, list[Failure]]:
+    """The task jobs Nextflow submitted for this run (tagged ``run`` = the run by the generated config's
+    ``resourceLabels``), with the failed ones' reasons; (None, []) when the record names no task queue."""
+    queue = record.extra.get("task_queue")
+    if not queue:
+        return None, []
+    head_ids = set(record.job_ids())
+    tasks: list[JobStatus] = []
+    failures: list[Failure] = []
+    for job in batch.jobs_since(queue, _epoch_ms(record.created_at) - TASK_SLACK_MS):
+        tags = job.get("tags") or {}
+        if tags.get("run") != record.run or job["jobId"] in head_ids or tags.get("env", record.env) != record.env:
+            continue
+        status = job.get("status", "UNKNOWN")
+        ref = JobRef(job_id=job["jobId"], job_name=job.get("jobName", ""), kind="task")
+        tasks.append(JobStatus(ref=ref, status=status, counts=Counter({status: 1})))
+        if status == "FAILED":
+            reason, code = _reason(job)
+            failures.append(Failure(job["jobId"], None, None, ref.job_name, reason, code))
+    tasks.sort(key=lambda t: t.ref.job_name)
+    return tasks, failures
 
 
 def poll_interval(default: float = 5.0) -> float:

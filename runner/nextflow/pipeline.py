@@ -160,6 +160,23 @@ class Params:
     values: dict[str, Any]
 
 
+def resume_request(record: RunRecord) -> RunRequest:
+    """`runner retry RUN` on a Nextflow run: the same pipeline, revision, profile, params, task queue and extra
+    args, resumed (``-resume`` in the same work directory: finished tasks are reused)."""
+    extra = record.extra
+    if record.kind != "nextflow" or not extra.get("pipeline"):
+        raise UsageError(f"RUN: run '{record.run}' is not a Nextflow run")
+    return RunRequest(
+        pipeline=str(extra["pipeline"]),
+        name=record.run,
+        revision=extra.get("revision"),
+        profile=extra.get("profile"),
+        resume=True,
+        queue=str(extra.get("task_queue") or DEFAULT_TASK_QUEUE),
+        extra_args=list(extra.get("extra_args") or []),
+    )
+
+
 def validate_pipeline(pipeline: str) -> str:
     pipeline = pipeline.strip()
     if not pipeline:
