@@ -317,6 +317,9 @@ def watch(
             sleep(delay)
             delay = min(max_interval, max(delay, 1.0) * 2)
             continue
+        if status.done and not status.failed and record.kind != "nextflow":
+            on_update(status)  # nothing to explain: the last poll is the final status
+            return status
         if status.done:
             final = run_status(batch, record, samples, with_failures=True, reasons=reasons)
             on_update(final)
