@@ -130,8 +130,7 @@ def test_status_transitions_until_done(batch: tuple[Any, Stubber]) -> None:
         parent("PENDING", runnable=4),
         parent("RUNNING", running=2, runnable=2),
         parent("RUNNING", succeeded=3, running=1),
-        parent("SUCCEEDED", succeeded=4),
-        parent("SUCCEEDED", succeeded=4),  # the final look with failure details
+        parent("SUCCEEDED", succeeded=4),  # nothing failed: the last poll is the final status, one call per poll
     ]
     for job in sequence:
         stub.add_response("describe_jobs", {"jobs": [job]}, {"jobs": [PARENT]})
@@ -150,8 +149,7 @@ def test_backoff_is_capped() -> None:
     with Stubber(client) as stub:
         for _ in range(8):
             stub.add_response("describe_jobs", {"jobs": [parent("RUNNING", running=4)]}, {"jobs": [PARENT]})
-        for _ in range(2):
-            stub.add_response("describe_jobs", {"jobs": [parent("SUCCEEDED", succeeded=4)]}, {"jobs": [PARENT]})
+        stub.add_response("describe_jobs", {"jobs": [parent("SUCCEEDED", succeeded=4)]}, {"jobs": [PARENT]})
         sleeps: list[float] = []
         tracking.watch(Batch(client), record(), lambda s: None, interval=5, max_interval=30, sleep=sleeps.append)
     assert max(sleeps) == 30 and sleeps[0] == 5
