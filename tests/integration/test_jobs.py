@@ -264,3 +264,81 @@ def test_local_files_are_staged_once_and_reach_the_rows(deployed: Deployment, tm
     )
     assert second.staged == first.staged
     assert len([p for p in puts if "/staged/" in p]) == 2, "the same content was uploaded twice"
+
+
+class ApiCalls:
+    """Every AWS call made through these clients, by operation (a botocore ``before-call`` hook)."""
+
+    def __init__(self, *clients: Any) -> None:
+        self.names: list[str] = []
+        self.writes: list[str] = []  # PutObject keys
+        for client in clients:
+            client.meta.events.register("before-call", self._count)
+            client.meta.events.register("before-parameter-build.s3.PutObject", self._write)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.names.append(model.name)
+
+    def _write(self, params: dict[str, Any], **_: Any) -> None:
+        self.writes.append(params["Key"])
+
+    def during(self, action: Any, *args: Any) -> tuple[Any, list[str]]:
+        """(what ``action(*args)`` returned, the calls it made)."""
+        start = len(self.names)
+        result = action(*args)
+        return result, self.names[start:]
+
+
+def test_tracking_cost_does_not_grow_with_the_run(deployed: Deployment, tmp_path: Path) -> None:
+    """A 100-row and a 20,000-row run (two array parts), instant mode: the same calls per status and per watch
+    poll (at most 2), a record of the same size (rows as ranges), run.json written twice per submit whatever the
+    number of parts, and the sheet fetched at most once per machine (cached by ETag) and only when needed."""
+    from runner.jobs import tracking
+    from runner.session.runs import RunStore
+
+    counted = Counted(deployed)
+    calls = ApiCalls(counted.batch, counted.s3)
+    work = deployed.output("bucket_names")["work"]
+    submitted: dict[int, Any] = {}
+    for rows in (100, 20_000):
+        sheet = write_sheet(tmp_path / f"cost{rows}.csv", rows)
+        start = len(calls.writes)
+        options = SubmitOptions(command="true", image=IMAGE, samples=str(sheet), name=f"cost-{rows}")
+        submitted[rows] = counted.submitter().submit(options).record
+        assert calls.writes[start:].count(f"runs/cost-{rows}/run.json") == 2, "a marker, then the final record"
+    assert [j.array_size for j in submitted[20_000].jobs] == [10_000, 10_000]
+
+    store = RunStore(counted.s3, work, cache_dir=tmp_path / "other-machine")
+    batch = Batch(counted.batch)
+    per_status: dict[int, list[str]] = {}
+    per_poll: dict[int, list[list[str]]] = {}
+    sizes: dict[int, int] = {}
+    for rows in (100, 20_000):
+        record, per_status[rows] = calls.during(store.load, f"cost-{rows}")
+        samples = tracking.sample_loader(store, record)
+        per_status[rows] += calls.during(tracking.run_status, batch, record, samples)[1]
+        polls: list[list[str]] = []
+        mark = [len(calls.names)]
+
+        def on_update(_status: tracking.RunStatus, polls: list[list[str]] = polls, mark: list[int] = mark) -> None:
+            polls.append(calls.names[mark[0] :])
+            mark[0] = len(calls.names)
+
+        final = tracking.watch(batch, record, on_update, interval=0, sleep=lambda _s: None, samples=samples)
+        assert final.done and final.counts["SUCCEEDED"] == rows
+        per_poll[rows] = polls
+        body = counted.s3.get_object(Bucket=work, Key=f"runs/cost-{rows}/run.json")["Body"].read()
+        sizes[rows] = len(body)
+    assert per_status[100] == per_status[20_000] == ["GetObject", "DescribeJobs"], per_status
+    assert all(len(poll) <= 2 for poll in per_poll[100] + per_poll[20_000]), per_poll
+    assert per_poll[100] == per_poll[20_000] == [["DescribeJobs"]]
+    assert abs(sizes[20_000] - sizes[100]) < 1024, sizes  # one more part, not 19,900 more row numbers
+
+    # The sheet: read only to name failed samples; on a machine that has not seen it, one GET, then never again.
+    record = store.load("cost-20000")
+    assert record is not None and record.samples_etag
+    ids, first = calls.during(store.sample_ids, record)
+    _, again = calls.during(store.sample_ids, record)
+    assert first == ["GetObject"] and again == []
+    assert ids[19_999] == "S19999"
+    assert (tmp_path / "other-machine" / work / f"{record.samples_etag}.json").is_file()
