@@ -65,7 +65,8 @@ def test_failed_rows_status_exit_codes_and_retry(failing: Project, tmp_path: Pat
     assert retried["retried_rows"] == [0, 1, 2, 3] and retried["jobs"][0]["array_size"] == 4
     record = json.loads(failing.client("s3").get_object(Bucket="fail-work", Key="runs/doomed/run.json")["Body"].read())
     assert [j["kind"] for j in record["jobs"]] == ["submit", "retry"]
-    assert record["jobs"][1]["rows"] == [0, 1, 2, 3] and record["jobs"][1]["retry_of"] == record["jobs"][0]["job_id"]
+    assert record["jobs"][1]["rows"] == {"ranges": [[0, 4]]}  # rows as ranges: the record does not grow with rows
+    assert record["jobs"][1]["retry_of"] == record["jobs"][0]["job_id"]
 
     # Those rows now count by the retry (which failed again here): still 4 rows, not 8.
     after = json.loads(failing.run("status", "doomed", "--env", "local", "--json", check=False).stdout)
@@ -87,3 +88,46 @@ def test_memory_above_the_largest_usable_type_is_refused(failing: Project) -> No
         ]
         == []
     )
+
+
+def test_failed_nextflow_tasks_show_their_reasons(failing: Project) -> None:
+    """A Nextflow run whose task jobs failed (every job fails on this emulator). Nextflow cannot run here: the
+    head job and the task jobs are submitted directly, tagged as the generated config's ``resourceLabels`` tag
+    them (``run``, ``env``), and the run recorded as `runner nextflow run` records it."""
+    from runner.session.runs import JobRef, RunRecord, RunStore
+
+    batch = failing.client("batch")
+    definition = batch.register_job_definition(
+        jobDefinitionName="nf-task",
+        type="container",
+        containerProperties={"image": IMAGE, "vcpus": 1, "memory": 512, "command": ["true"]},
+    )["jobDefinitionArn"]
+
+    def submit(name: str, tags: dict[str, str]) -> str:
+        job = batch.submit_job(jobName=name, jobQueue="fail-q", jobDefinition=definition, tags=tags)
+        return str(job["jobId"])
+
+    head = submit("nf-fail-head", {"runner:run": "nf-fail", "runner:kind": "nextflow-head"})
+    labels = {"env": "local", "run": "nf-fail", "pipeline": "nf-core/rnaseq"}
+    tasks = {submit(f"nf-NFCORE_RNASEQ_STEP_({i})", labels) for i in range(3)}
+    submit("nf-NFCORE_RNASEQ_STEP_(other)", {**labels, "run": "another-run"})
+    RunStore(failing.client("s3"), "fail-work").save(
+        RunRecord(
+            run="nf-fail",
+            env="local",
+            kind="nextflow",
+            queue="fail-q",
+            jobs=[JobRef(job_id=head, job_name="nf-fail-head", kind="head")],
+            extra={"pipeline": "nf-core/rnaseq", "task_queue": "fail-q"},
+        )
+    )
+    proc = failing.run("status", "nf-fail", "--env", "local", "--json", check=False)
+    assert proc.returncode == 1, proc.stderr  # the head job failed
+    status = json.loads(proc.stdout)
+    assert status["tasks"]["counts"] == {"FAILED": 3} and status["tasks"]["total"] == 3
+    failures = status["tasks"]["failures"]
+    assert {f["job_id"] for f in failures} == tasks
+    assert all(f["reason"] and f["sample"].startswith("nf-NFCORE_RNASEQ_STEP_(") for f in failures), failures
+    text = failing.run("status", "nf-fail", "--env", "local", check=False).stdout
+    assert "Nextflow tasks: 3 (failed 3)" in text and "3 failed tasks" in text
+    assert "Resume it: runner retry nf-fail" in text and "--failed" not in text

@@ -434,3 +434,58 @@ def test_local_input_sheet_and_its_files_are_staged(deployed: Deployment, tmp_pa
         key = uri.removeprefix(f"s3://{data}/")
         assert s3.get_object(Bucket=data, Key=key)["Body"].read() == (reads / name).read_bytes()
     assert summary["head_job_id"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Nextflow runs are tracked like any run (issue 12.5)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def submit_task(deployed: Deployment, name: str, labels: dict[str, str]) -> str:
+    """A task job as Nextflow's awsbatch executor submits it: on the run's task queue, named ``nf-<task>``, tagged
+    with the generated config's ``resourceLabels``. Nextflow cannot run here, so the test submits it directly."""
+    job = deployed.client("batch").submit_job(
+        jobName=name,
+        jobQueue=deployed.output("job_queue_names")["default"],
+        jobDefinition=deployed.output("job_definition_arns")["nextflow-head"],
+        containerOverrides={"command": ["true"]},
+        tags=labels,
+        propagateTags=True,
+    )
+    return str(job["jobId"])
+
+
+def test_status_lists_the_task_jobs_of_a_nextflow_run_and_retry_resumes_it(deployed: Deployment) -> None:
+    project = deployed.project
+    first = project.run_json(
+        "nextflow", "run", "nf-core/rnaseq", "--env", "local", "--name", "nf-tasks", "--revision", "3.14.0",
+        "--params-file", PARAMS, "--json", "--", "--skip_fastqc",
+    )  # fmt: skip
+    config = parse(_get(deployed, "runs/nf-tasks/nextflow.config").decode())
+    labels = config["process.resourceLabels"]  # what Nextflow tags every task job with
+    assert labels["run"] == "nf-tasks" and labels["env"] == "local"
+    tasks = sorted(
+        submit_task(deployed, f"nf-NFCORE_RNASEQ_{step}", labels) for step in ("FASTQC_(A)", "SALMON_(A)", "MULTIQC")
+    )
+    submit_task(deployed, "nf-NFCORE_RNASEQ_FASTQC_(B)", {**labels, "run": "someone-elses-run"})
+
+    status = json.loads(project.run("status", "nf-tasks", "--env", "local", "--json").stdout)
+    assert status["kind"] == "nextflow" and status["state"] == "SUCCEEDED"
+    assert [j["kind"] for j in status["jobs"]] == ["head"]
+    assert status["tasks"]["total"] == 3 and status["tasks"]["counts"] == {"SUCCEEDED": 3}
+    assert sorted(t["job_id"] for t in status["tasks"]["jobs"]) == tasks
+    assert status["tasks"]["failures"] == []
+    text = project.run("status", "nf-tasks", "--env", "local").stdout
+    assert "Nextflow tasks: 3 (succeeded 3)" in text
+
+    retried = project.run("retry", "nf-tasks", "--env", "local", "--json")
+    assert "Nextflow run: retrying it means resuming it" in retried.stderr
+    summary = json.loads(retried.stdout)
+    assert summary["resume"] is True and summary["head_job_id"] != first["head_job_id"]
+    job = deployed.client("batch").describe_jobs(jobs=[summary["head_job_id"]])["jobs"][0]
+    script = job["container"]["command"][2]
+    assert "nextflow run nf-core/rnaseq -c nextflow.config -params-file params.yaml -r 3.14.0" in script
+    assert "-resume" in script and "--skip_fastqc" in script
+    record = _store(deployed).load("nf-tasks")
+    assert record is not None and [j.kind for j in record.jobs] == ["head", "head"]
+    assert record.extra["work_dir"] == first["work_dir"]
