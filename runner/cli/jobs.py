@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from runner.aws.context import RETRY_CONFIG, AwsContext
+from runner.cli import cost as cost_cli
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
 from runner.core.errors import UsageError
@@ -172,11 +173,13 @@ def _plain_counts(status: tracking.RunStatus) -> str:
     return ", ".join(f"{s.lower()} {status.counts[s]}" for s in tracking.STATUSES if status.counts[s])
 
 
-def _finish(status: tracking.RunStatus, as_json: bool) -> None:
+def _finish(status: tracking.RunStatus, as_json: bool, footer: Callable[[], str] | None = None) -> None:
     if as_json:
         console.print_json(status.to_dict())
     else:
         render_status(status)
+        if footer is not None and status.done:
+            console.out.print(escape(footer()))
     if status.failed:
         raise typer.Exit(1)
 
@@ -291,12 +294,16 @@ def status(
     """Counts by status, failed indices with their reasons; exit 1 when any job failed."""
     session = _session(env)
     record = _record(session, target)
+
+    def cost_line() -> str:
+        return cost_cli.summary_line(session.env_name, session.clients.batch, record, None)
+
     if watch:
         final = _watch(session, record, _interval(interval), as_json)
-        _finish(final, as_json)
+        _finish(final, as_json, cost_line)
         return
     samples = tracking.load_samples(session.clients.s3, session.outputs["bucket_names"]["work"], record)
-    _finish(tracking.run_status(session.clients.batch, record, samples), as_json)
+    _finish(tracking.run_status(session.clients.batch, record, samples), as_json, cost_line)
 
 
 def logs(
