@@ -52,7 +52,9 @@ def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def attempt(start_min: float, stop_min: float, reason: str | None = None, code: int | None = 0, ci: str = "TBD"):
+def attempt(
+    start_min: float, stop_min: float, reason: str | None = None, code: int | None = 0, ci: str = "TBD"
+) -> dict[str, Any]:
     return {
         "startedAt": ms(T0 + timedelta(minutes=start_min)),
         "stoppedAt": ms(T0 + timedelta(minutes=stop_min)),
@@ -61,7 +63,9 @@ def attempt(start_min: float, stop_min: float, reason: str | None = None, code: 
     }
 
 
-def job(job_id: str, status: str, attempts: list[dict[str, Any]], index: int | None = None, **kw: Any):
+def job(
+    job_id: str, status: str, attempts: list[dict[str, Any]], index: int | None = None, **kw: Any
+) -> dict[str, Any]:
     found: dict[str, Any] = {
         "jobId": job_id if index is None else f"{job_id}:{index}",
         "jobName": "run-a",
