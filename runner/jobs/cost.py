@@ -62,6 +62,14 @@ def attempts_of(job: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
+def array_index(job: dict[str, Any]) -> int | None:
+    """An array child's index (``arrayProperties.index``, else the ``:N`` of its id); None for other jobs."""
+    index = (job.get("arrayProperties") or {}).get("index")
+    if index is None and ":" in str(job.get("jobId", "")):
+        index = str(job["jobId"]).rsplit(":", 1)[1]
+    return int(index) if index is not None else None
+
+
 def job_request(job: dict[str, Any], default: Request) -> Request:
     """vCPUs, MiB and GPUs the job asked for (resourceRequirements, else the legacy fields, else `default`)."""
     container = job.get("container") or {}
@@ -406,7 +414,7 @@ class CostCalculator:
             gpus=int(record.resources.get("gpus") or 0),
         )
         for ref, job in jobs:
-            index = (job.get("arrayProperties") or {}).get("index")
+            index = array_index(job)
             row, sample = _row_and_sample(ref, index, samples)
             req = job_request(job, default)
             attempts = attempts_of(job)

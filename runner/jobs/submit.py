@@ -261,6 +261,32 @@ def sheet_from_json(data: dict[str, Any]) -> sheets.Sheet:
     )
 
 
+_TAG_UNSAFE = re.compile(r"[^\w\s+\-=.:/@]")
+TAG_VALUE_MAX = 256
+
+
+def tag_value(text: str) -> str:
+    """A string as an AWS tag value (letters, digits, spaces and + - = . _ : / @; at most 256 characters)."""
+    return _TAG_UNSAFE.sub("_", text)[:TAG_VALUE_MAX] or "_"
+
+
+def pipeline_name(image: str | None, job_definition: str | None) -> str:
+    """What `runner:pipeline` says for a plain job: the image's repository name, else the job definition's name."""
+    if image:
+        repository = image.split("@", 1)[0].rsplit("/", 1)[-1]
+        return tag_value(repository.split(":", 1)[0])
+    return tag_value((job_definition or "job").rsplit("/", 1)[-1].split(":", 1)[0])
+
+
+def sample_tags(sheet: sheets.Sheet | None, rows: list[int] | None) -> dict[str, str]:
+    """`runner:sample`: the sample id of a one-row job; an array job (tags are per job) says how many it holds."""
+    if sheet is None or rows is None:
+        return {}
+    if len(rows) == 1:
+        return {"runner:sample": tag_value(sheet.rows[rows[0]][sheet.id_column])}
+    return {"runner:sample": f"array of {len(rows)}"}
+
+
 def request_size(request: dict[str, Any]) -> int:
     return len(json.dumps(request, separators=(",", ":")).encode())
 
@@ -514,7 +540,11 @@ class Submitter:
             gpus=request.gpus or None,
             retries=options.retries,
             timeout_s=prep.timeout_s,
-            tags={"runner:run": prep.run, "runner:env": self.env_name},
+            tags={
+                "runner:run": prep.run,
+                "runner:env": self.env_name,
+                "runner:pipeline": pipeline_name(options.image, options.job_definition),
+            },
         )
         if options.job_definition and options.command is None:
             job_spec.command = script(None) + list(existing_def["containerProperties"].get("command", []))  # type: ignore[index]
@@ -568,6 +598,7 @@ class Submitter:
             payload = kind if kind == "manifest" else payload
             size = (end - start) if prep.sheet and end - start > 1 else None
             req = job_spec.request(name, extra_env, size, depends_on(after, index, parts))
+            req["tags"] = {**req["tags"], **sample_tags(prep.sheet, rows)}
             job_id = find_job_by_name(self.clients.batch, prep.queue_name, name) if resuming else None
             if job_id is None:
                 job_id = submit_job_once(self.clients, req, sleep=self.sleep)
@@ -663,6 +694,7 @@ class Submitter:
         extra_env, _kind = self._rows_env(record.run, name, sheet, rows, job_spec)
         size = len(rows) if rows is not None and len(rows) > 1 else None
         req = job_spec.request(name, extra_env, size, [])
+        req["tags"] = {**req["tags"], **sample_tags(sheet, rows)}
         job_id = find_job_by_name(self.clients.batch, job_spec.queue, name) or submit_job_once(
             self.clients, req, sleep=self.sleep
         )

@@ -75,7 +75,7 @@ def job(
         "container": {"resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}]},
         **kw,
     }
-    if index is not None:
+    if index is not None and "arrayProperties" not in kw:
         found["arrayProperties"] = {"index": index}
     return found
 
@@ -181,8 +181,8 @@ def test_report_per_sample_totals_and_the_wasted_share_on_assumed_instances() ->
     jobs = [
         # sample A: reclaimed after 30 min on spot, then 60 min that succeeded
         (ref, job("p", "SUCCEEDED", [attempt(0, 30, RECLAIMED, None), attempt(30, 90)], index=0)),
-        # sample B: failed after 60 min (application error)
-        (ref, job("p", "FAILED", [attempt(0, 60, "Essential container in task exited", 2)], index=1)),
+        # sample B: failed after 60 min (application error); its index only in its id, as moto describes children
+        (ref, job("p", "FAILED", [attempt(0, 60, "Essential container in task exited", 2)], 1, arrayProperties={})),
     ]
     report = calculator([SPOT, ONDEMAND]).report(record, jobs, {}, samples=["A", "B"])
     rows = [(a.sample, a.attempt, a.outcome, a.compute_environment, a.instance_type, a.market) for a in report.attempts]
