@@ -12,7 +12,7 @@ import click
 import typer
 from rich.markup import escape
 
-from runner.cli import ami, cost, infra, jobs, local
+from runner.cli import ami, cost, infra, jobs, local, reclaim
 from runner.cli import nextflow as nextflow_cli
 from runner.core import console
 from runner.core.errors import RunnerError
@@ -23,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+local.app.command("reclaim")(reclaim.reclaim)  # runner local reclaim JOB_ID (runner.local.reclaim)
 app.add_typer(local.app, name="local")
 app.add_typer(infra.app, name="infra")
 app.add_typer(nextflow_cli.app, name="nextflow")
