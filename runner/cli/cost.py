@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runner.aws.context import RETRY_CONFIG, AwsContext
+from runner.aws.context import AwsContext
+from runner.aws.retry import CLIENT_CONFIG
+from runner.cli import common, render
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
 from runner.core.errors import UsageError
-from runner.core.project import resolve_env
-from runner.infra import outputs
 from runner.jobs import tracking
 from runner.jobs.cost import CostCalculator, CostClients, RunCost
 from runner.jobs.pricing import PRICE_LIST_REGION, PriceList, Pricer, SpotHistory
-from runner.jobs.runs import RunRecord, RunStore
+from runner.session import Session
+from runner.session.runs import RunRecord
 
 EMULATOR_PRICES = (
     "the emulator has no prices (its spot history is a placeholder and it has no Price List API): "
@@ -29,9 +29,9 @@ EMULATOR_PRICES = (
 def pricer_for(ctx: AwsContext) -> Pricer:
     """Live sources for a real env (Price List cached under RUNNER_HOME/pricing, spot history); the snapshot only
     for an emulator env."""
-    if ctx.env.emulator:
+    if ctx.uses_emulator:
         return Pricer(ctx.region, offline_reason=EMULATOR_PRICES)
-    pricing = ctx.session.client("pricing", region_name=PRICE_LIST_REGION, config=RETRY_CONFIG)
+    pricing = ctx.session.client("pricing", region_name=PRICE_LIST_REGION, config=CLIENT_CONFIG)
     return Pricer(
         ctx.region,
         price_list=PriceList(pricing, ctx.region, cache=ctx.home / "pricing"),
@@ -39,19 +39,18 @@ def pricer_for(ctx: AwsContext) -> Pricer:
     )
 
 
-def calculator_for(ctx: AwsContext, batch: Any | None = None) -> CostCalculator:
-    clients = CostClients(batch=batch or ctx.client("batch"), ec2=ctx.client("ec2"), ecs=ctx.client("ecs"))
-    return CostCalculator(clients, pricer_for(ctx))
+def calculator_for(session: Session) -> CostCalculator:
+    clients = CostClients(batch=session.batch, ec2=session.ec2, ecs=session.client("ecs"))
+    return CostCalculator(clients, pricer_for(session.aws))
 
 
-def summary_line(env_name: str, batch: Any, record: RunRecord, samples: list[str] | None) -> str:
+def summary_line(session: Session, record: RunRecord) -> str:
     """The line `runner status` prints under a finished run (never fails the status command)."""
     try:
-        ctx = AwsContext(resolve_env(env_name))
-        report = calculator_for(ctx, batch).run_cost(record, samples)
+        report = calculator_for(session).run_cost(record)
     except Exception as exc:  # a status must not fail because a price could not be had
         return f"cost: unavailable ({type(exc).__name__}); try: runner cost {record.run}"
-    return f"{report.summary()}. Details: runner cost {record.run} --env {env_name}"
+    return f"{report.summary()}. Details: runner cost {record.run} --env {session.name}"
 
 
 def _money(value: float | None) -> str:
@@ -65,12 +64,7 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _print(table: Table) -> None:
-    target = console.out if console.out.is_terminal else Console(width=240, highlight=False)
-    target.print(table)
-
-
-def render(report: RunCost, limit: int) -> None:
+def render_cost(report: RunCost, limit: int) -> None:
     samples = Table(title="per sample", title_justify="left", box=None, pad_edge=False)
     for column in ("sample", "attempts", "runtime", "cost", "failed/reclaimed"):
         samples.add_column(column, justify="left" if column == "sample" else "right")
@@ -82,7 +76,7 @@ def render(report: RunCost, limit: int) -> None:
             _money(float(entry["cost"])),
             _money(float(entry["wasted"])),
         )
-    _print(samples)
+    render.print_table(samples)
     attempts = Table(title="attempts", title_justify="left", box=None, pad_edge=False)
     columns = ("sample", "try", "outcome", "compute env", "instance", "market", "runtime", "share", "$/hour", "cost")
     numeric = ("try", "runtime", "share", "$/hour", "cost")
@@ -105,7 +99,7 @@ def render(report: RunCost, limit: int) -> None:
             _money(a.cost),
             escape(a.price_source or "-"),
         )
-    _print(attempts)
+    render.print_table(attempts)
     if len(report.attempts) > limit:
         console.out.print(f"... and {len(report.attempts) - limit} more attempts (--json lists all)")
     console.out.print(
@@ -127,21 +121,10 @@ def cost(
     and the price source of every number."""
     if limit < 0:
         raise UsageError(f"--limit: {limit} must not be negative")
-    resolved = resolve_env(env)
-    values = outputs.load(resolved)
-    bucket = (values.get("bucket_names") or {}).get("work")
-    if not bucket:
-        raise UsageError(f"--env: '{resolved.name}' has no work bucket in its outputs; apply it first")
-    ctx = AwsContext(resolved)
-    batch, s3 = ctx.client("batch"), ctx.client("s3")
-    record = tracking.resolve_target(RunStore(s3, bucket), batch, run, field_name="RUN")
-    samples = tracking.load_samples(s3, bucket, record)
-    report = calculator_for(ctx, batch).run_cost(record, samples)
+    session = common.session(env)
+    record = tracking.resolve_target(session.store, session.batch, run, field_name="RUN")
+    report = calculator_for(session).run_cost(record, session.store.sample_ids(record))
     if as_json:
         console.print_json(report.to_dict())
         return
-    render(report, limit)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("cost")(cost)
+    render_cost(report, limit)

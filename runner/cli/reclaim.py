@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from botocore.exceptions import ClientError
 from rich.markup import escape
 
-from runner.aws.context import AwsContext
+from runner.aws.batch import Batch
+from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
 from runner.core.errors import UsageError
-from runner.core.project import resolve_env, runner_home
 from runner.local import reclaim as local_reclaim
 from runner.local import server as local
 
 WAIT_SECONDS = 30.0
-
-
-def _job(batch: Any, job_id: str) -> dict[str, Any] | None:
-    jobs = batch.describe_jobs(jobs=[job_id]).get("jobs", [])
-    return dict(jobs[0]) if jobs else None
 
 
 def reclaim(
@@ -32,10 +27,10 @@ def reclaim(
 ) -> None:
     """Reclaim a running job's spot instance: its container is killed and the attempt ends with Batch's
     'Host EC2 (instance i-...) terminated.'; the job's retry strategy decides what follows."""
-    resolved = resolve_env(env or "local")
-    if not resolved.emulator:
-        raise UsageError(f"--env: '{resolved.name}' is not an emulator env; reclamation is simulated locally only")
-    info = local.status(runner_home(resolved.root))
+    session = common.session(env or "local")
+    if not session.aws.uses_emulator:
+        raise UsageError(f"--env: '{session.name}' is not an emulator env; reclamation is simulated locally only")
+    info = local.status(session.aws.home)
     if info is None:
         raise UsageError("JOB_ID: the emulator is not running (runner local up)")
     if info.batch != "docker":
@@ -43,19 +38,19 @@ def reclaim(
             "JOB_ID: the local Batch runs in instant mode (jobs end at submission): start it with "
             f"{local.BATCH_VAR}=docker runner local up"
         )
-    batch = AwsContext(resolved).client("batch")
-    before = _job(batch, job_id)
+    batch: Batch = session.batch
+    before = batch.job(job_id)
     if before is None:
         raise UsageError(f"JOB_ID: no job '{job_id}' on the local Batch")
     attempt = len(before.get("attempts") or [])
     try:
-        batch.terminate_job(jobId=job_id, reason=local_reclaim.RECLAIM_REQUEST)
+        batch.terminate(job_id, local_reclaim.RECLAIM_REQUEST)
     except ClientError as exc:
         raise UsageError(f"JOB_ID: {exc.response.get('Error', {}).get('Message', exc)}") from None
     after = before
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:  # the attempt ends once the worker sees its container gone
-        after = _job(batch, job_id) or before
+        after = batch.job(job_id) or before
         attempts = after.get("attempts") or []
         if len(attempts) >= attempt and attempt and attempts[attempt - 1].get("stoppedAt"):
             break

@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from runner.aws.batch import Batch
 from runner.core.errors import UsageError
 from runner.jobs import resources
 from runner.jobs.pricing import Price, Pricer
 from runner.jobs.resources import Capacity, InstanceSpec, Request
-from runner.jobs.runs import JobRef, RunRecord
-from runner.jobs.tracking import describe
+from runner.session.runs import JobRef, RunRecord
 
 RECLAIM_PREFIX = "Host EC2"  # Batch's reason when the instance went away (spot reclamation, host loss)
 CHILD_STATUSES = ("SUCCEEDED", "FAILED", "RUNNING", "STARTING")
@@ -272,23 +272,15 @@ class InstanceFacts:
 
 @dataclass
 class CostClients:
-    batch: Any
+    batch: Batch
     ec2: Any
     ecs: Any | None = None
 
 
-def array_children(batch: Any, parent_id: str) -> list[str]:
-    ids: list[str] = []
-    for status in CHILD_STATUSES:
-        kwargs: dict[str, Any] = {"arrayJobId": parent_id, "jobStatus": status}
-        while True:
-            page = batch.list_jobs(**kwargs)
-            ids.extend(j["jobId"] for j in page.get("jobSummaryList", []))
-            token = page.get("nextToken")
-            if not token:
-                break
-            kwargs["nextToken"] = token
-    return sorted(set(ids), key=lambda i: int(i.rsplit(":", 1)[1]) if ":" in i else -1)
+def array_children(batch: Batch, parent_id: str) -> list[str]:
+    """Every child of an array job that started (terminal or running), in index order."""
+    ids = {j["jobId"] for status in CHILD_STATUSES for j in batch.list_jobs(arrayJobId=parent_id, jobStatus=status)}
+    return sorted(ids, key=lambda i: int(i.rsplit(":", 1)[1]) if ":" in i else -1)
 
 
 def instance_facts(ecs: Any, ec2: Any, container_instance_arns: list[str]) -> dict[str, InstanceFacts]:
@@ -380,14 +372,14 @@ class CostCalculator:
 
     def jobs(self, record: RunRecord) -> list[tuple[JobRef, dict[str, Any]]]:
         """(the record's job, a described job) for every single job and every array child."""
-        parents = describe(self.clients.batch, record.job_ids())
+        parents = self.clients.batch.describe_jobs(record.job_ids())
         found: list[tuple[JobRef, dict[str, Any]]] = []
         for ref in record.jobs:
             parent = parents.get(ref.job_id)
             if parent is None:
                 continue
             if ref.array_size or (parent.get("arrayProperties") or {}).get("size"):
-                children = describe(self.clients.batch, array_children(self.clients.batch, ref.job_id))
+                children = self.clients.batch.describe_jobs(array_children(self.clients.batch, ref.job_id))
                 found.extend((ref, child) for child in children.values())
             else:
                 found.append((ref, parent))

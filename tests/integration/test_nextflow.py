@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from runner.jobs.runs import RunStore
 from runner.nextflow.config import Closure, parse
+from runner.session.runs import RunStore
 from tests.conftest import Deployment
 from tests.helpers import error_line
 

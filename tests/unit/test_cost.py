@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from runner.aws.batch import Batch
 from runner.jobs import pricing
 from runner.jobs.cost import (
     CostCalculator,
@@ -28,7 +29,7 @@ from runner.jobs.cost import (
 )
 from runner.jobs.pricing import Price, PriceList, Pricer, Snapshot, SpotHistory, time_weighted
 from runner.jobs.resources import Capacity, InstanceSpec, Request
-from runner.jobs.runs import JobRef, RunRecord
+from runner.session.runs import JobRef, RunRecord
 
 QUEUE = "arn:aws:batch:eu-west-1:123456789012:job-queue/default"
 CLUSTER = "arn:aws:ecs:eu-west-1:123456789012:cluster/spot-cluster"
@@ -81,7 +82,7 @@ def job(
 
 
 def calculator(capacities: list[Capacity], pricer: Pricer | None = None) -> CostCalculator:
-    calc = CostCalculator(CostClients(batch=None, ec2=None), pricer or Pricer("eu-west-1", snapshot=SNAPSHOT))
+    calc = CostCalculator(CostClients(batch=Batch(None), ec2=None), pricer or Pricer("eu-west-1", snapshot=SNAPSHOT))
     calc._capacities[QUEUE] = capacities
     return calc
 
