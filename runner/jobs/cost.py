@@ -24,9 +24,9 @@ from runner.core.errors import UsageError
 from runner.jobs import resources
 from runner.jobs.pricing import Price, Pricer
 from runner.jobs.resources import Capacity, InstanceSpec, Request
+from runner.jobs.tracking import RECLAIM_PREFIX
 from runner.session.runs import JobRef, RunRecord
 
-RECLAIM_PREFIX = "Host EC2"  # Batch's reason when the instance went away (spot reclamation, host loss)
 CHILD_STATUSES = ("SUCCEEDED", "FAILED", "RUNNING", "STARTING")
 ECS_BATCH = 100
 EC2_BATCH = 1000

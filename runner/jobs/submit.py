@@ -678,21 +678,35 @@ class Submitter:
 
     # -- retry --failed -------------------------------------------------------------------------------------------
 
-    def retry_failed(self, record: RunRecord, rows: list[int], retry_of: list[str]) -> list[JobRef]:
-        """New jobs for a run's failed rows, one array job per up to 10,000 rows (or the failed single job)."""
+    def retry_failed(
+        self, record: RunRecord, rows: list[int], retry_of: list[str], queue: str | None = None
+    ) -> list[JobRef]:
+        """New jobs for a run's failed rows, one array job per up to 10,000 rows (or the failed single job);
+        ``queue``: on that queue instead of the run's."""
+        moved = f"retry --failed --on-demand to {queue}" if queue else None
         if record.samples_key and rows:
             return [
-                self.resubmit_rows(record, rows[start : start + ARRAY_LIMIT], retry_of)
+                self.resubmit_rows(record, rows[start : start + ARRAY_LIMIT], retry_of, queue, moved)
                 for start in range(0, len(rows), ARRAY_LIMIT)
             ]
-        return [self.resubmit_rows(record, None, retry_of)]
+        return [self.resubmit_rows(record, None, retry_of, queue, moved)]
 
-    def resubmit_rows(self, record: RunRecord, rows: list[int] | None, retry_of: list[str]) -> JobRef:
-        """A new job for exactly these sheet rows (array index i -> rows[i]), linked in the record."""
+    def resubmit_rows(
+        self,
+        record: RunRecord,
+        rows: list[int] | None,
+        retry_of: list[str],
+        queue: str | None = None,
+        moved: str | None = None,
+    ) -> JobRef:
+        """A new job for exactly these sheet rows (array index i -> rows[i]), linked in the record; ``queue``
+        sends it to another queue than the run's (the spot fallback, saying why in ``moved``)."""
         spec_data = record.extra.get("spec")
         if not spec_data:
             raise UsageError(f"RUN: run '{record.run}' was not submitted by `runner submit`; cannot retry it")
         job_spec = JobSpec(**spec_data)
+        if queue:
+            job_spec.queue = queue
         number = sum(1 for j in record.jobs if j.kind == "retry") + 1
         name = f"{record.run}-retry{number}"
         data = self.store.load_sheet(record) if rows is not None else None
@@ -703,7 +717,14 @@ class Submitter:
         req["tags"] = {**req["tags"], **sample_tags(sheet, rows)}
         job_id, _created = self.batch.submit(req, submission_token(record.run, name, rows))
         ref = JobRef(
-            job_id=job_id, job_name=name, kind="retry", array_size=size, rows=rows, retry_of=",".join(retry_of)
+            job_id=job_id,
+            job_name=name,
+            kind="retry",
+            array_size=size,
+            rows=rows,
+            retry_of=",".join(retry_of),
+            queue=queue,
+            moved=moved,
         )
         record.jobs.append(ref)
         self.store.save(record)
