@@ -213,3 +213,30 @@ def test_reclaim_refuses_what_spot_would_not_take(env: Env) -> None:
     finished = env.runner("local", "reclaim", record["jobs"][1]["job_id"], "--env", "local", check=False)
     assert finished.returncode == 2
     assert "is SUCCEEDED: only a RUNNING job's instance can be reclaimed" in finished.stderr
+
+
+def test_retry_on_demand_moves_a_reclaimed_row_and_status_watch_follows_it(env: Env, tmp_path: Path) -> None:
+    sheet = write_sheet(tmp_path / "later.csv", 1)
+    env.runner(
+        "submit", "--env", "local", "--image", IMAGE, "--command", COMMAND, "--samples", str(sheet),
+        "--env-var", f"SPOT_QUEUE={env.queues['default']}", "--memory", "64", "--name", "later-run",
+    )  # fmt: skip
+    record = env.record("later-run")
+    assert record is not None
+    job_id = record["jobs"][0]["job_id"]
+    env.until("the job running", lambda: env.job(job_id).get("status") == "RUNNING")
+    nothing = json.loads(env.runner("retry", "later-run", "--on-demand", "--env", "local", "--json").stdout)
+    assert nothing == {"run": "later-run", "moved": []}  # running, never reclaimed: stays
+    env.runner("local", "reclaim", job_id)
+    env.until("the reclaimed job failed", lambda: env.job(job_id).get("status") == "FAILED")  # no retries
+    moved = json.loads(
+        env.runner("retry", "later-run", "--on-demand", "--max-spot-attempts", "1", "--env", "local", "--json").stdout
+    )
+    assert [(m["job_id"], m["row"], m["reason"]) for m in moved["moved"]] == [
+        (job_id, 0, "reclaimed 1 times (--max-spot-attempts 1)")
+    ]
+    watched = json.loads(
+        env.runner("status", "later-run", "--watch", "--interval", "0.5", "--env", "local", "--json").stdout
+    )
+    assert watched["state"] == "SUCCEEDED" and watched["counts"]["SUCCEEDED"] == 1
+    assert [j["queue"] for j in watched["jobs"]] == [None, env.queues["priority"]]
