@@ -12,16 +12,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runner.local import images
-from tests.helpers import Project, copy_project, free_port
+from tests.helpers import Project
 from tests.integration.test_jobs import write_sheet
-from tests.integration.test_local_batch import require_docker
+from tests.integration.test_local_batch import local_project  # noqa: F401  (the fixture, for this module)
 
 pytestmark = pytest.mark.integration
 
@@ -120,14 +118,9 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    require_docker()
-    images.ensure("base")
-    root = copy_project(tmp_path_factory.mktemp("spot"))
-    project = Project(root=root, port=free_port(), extra_env={"RUNNER_LOCAL_BATCH": "docker"})
-    project.run("local", "up")
-    yield Env(project)
-    project.run("local", "down", check=False)
+def env(request: pytest.FixtureRequest) -> Env:
+    """This module's own docker-mode emulator (`local_project` of test_local_batch, instantiated here)."""
+    return Env(request.getfixturevalue("local_project"))
 
 
 def test_a_row_reclaimed_twice_finishes_on_the_on_demand_queue(env: Env, tmp_path: Path) -> None:
