@@ -22,6 +22,7 @@ import logging
 import os
 import queue
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -34,13 +35,13 @@ from moto.batch.models import BatchBackend
 from runner.local import docker, policy, reclaim, shim
 from runner.local.jobs import LocalJob, now_ms
 from runner.local.logs import LogSink, stream_target
+from runner.local.server import DUMMY_CREDENTIALS
 
 log = logging.getLogger("runner.local.executor")
 
 LABEL = docker.EMULATOR_LABEL
 WORKERS_VAR = "RUNNER_LOCAL_WORKERS"
 PULL_TIMEOUT_VAR = "RUNNER_LOCAL_PULL_TIMEOUT"
-DUMMY_KEY = "testing"
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")  # Batch: 1-128 letters, digits, - and _
 
 
@@ -84,13 +85,13 @@ class Executor:
         job_name: str,
         job_def_id: str,
         job_queue: str,
-        array_properties: dict[str, Any] | None,
-        depends_on: list[dict[str, str]] | None,
-        container_overrides: dict[str, Any] | None,
-        timeout: dict[str, int] | None,
-        parameters: dict[str, str] | None,
-        tags: dict[str, str] | None,
-        retry_strategy: dict[str, Any] | None,
+        array_properties: dict[str, Any] | None = None,
+        depends_on: list[dict[str, str]] | None = None,
+        container_overrides: dict[str, Any] | None = None,
+        timeout: dict[str, int] | None = None,
+        parameters: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        retry_strategy: dict[str, Any] | None = None,
     ) -> tuple[str, str, str]:
         if JOB_NAME.match(job_name or "") is None:
             raise ClientException("jobName: 1-128 letters, digits, hyphens and underscores, starting alphanumeric")
@@ -411,6 +412,9 @@ class Executor:
             image_path = self._image_path(job.image)
         except (docker.EngineError, OSError) as exc:
             reason = f"{policy.PULL_PREFIX}{getattr(exc, 'message', str(exc))}"
+            recipe = job.image.removeprefix("batch-platform/").split(":")[0]
+            if job.image.startswith("batch-platform/"):
+                reason += f" (build it offline: runner local image build {recipe})"
             with self.lock:
                 self._end_attempt(job, None, reason, reason)
             return
@@ -525,8 +529,7 @@ class Executor:
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
-            "AWS_ACCESS_KEY_ID": DUMMY_KEY,
-            "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+            **DUMMY_CREDENTIALS,
         }
         if job.index is not None:
             env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.index)
@@ -556,7 +559,9 @@ class Executor:
         with self.cond:
             self.stopping = True
             self.cond.notify_all()
-        return docker.remove_labelled(self.engine, f"{LABEL}={self.ident}")
+        removed = docker.remove_labelled(self.engine, f"{LABEL}={self.ident}")
+        shutil.rmtree(self.shim_dir, ignore_errors=True)
+        return removed
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -574,20 +579,8 @@ class LocalBatchBackend:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._moto, name)
 
-    def submit_job(self, job_name: str, job_def_id: str, job_queue: str, **kwargs: Any) -> tuple[str, str, str]:
-        return self._executor.submit(
-            self._moto,
-            job_name,
-            job_def_id,
-            job_queue,
-            array_properties=kwargs.get("array_properties"),
-            depends_on=kwargs.get("depends_on"),
-            container_overrides=kwargs.get("container_overrides"),
-            timeout=kwargs.get("timeout"),
-            parameters=kwargs.get("parameters"),
-            tags=kwargs.get("tags"),
-            retry_strategy=kwargs.get("retry_strategy"),
-        )
+    def submit_job(self, *args: Any, **kwargs: Any) -> tuple[str, str, str]:
+        return self._executor.submit(self._moto, *args, **kwargs)
 
     def describe_jobs(self, jobs: list[str] | None) -> list[dict[str, Any]]:
         return self._executor.describe(self._moto, jobs)

@@ -403,6 +403,7 @@ def test_missing_image_fails_quickly_with_cannot_pull(lb: LocalBatch, roomy: str
     job = lb.wait(lb.submit(roomy, jd), timeout=60)
     assert job["status"] == "FAILED"
     assert job["statusReason"].startswith("CannotPullContainerError: ")
+    assert job["statusReason"].endswith("(build it offline: runner local image build no-such-image)")
 
 
 def test_logs_reach_cloudwatch_while_the_container_runs(lb: LocalBatch, roomy: str) -> None:
