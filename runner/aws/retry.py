@@ -2,9 +2,8 @@
 
 Clients use botocore's adaptive retry mode (``CLIENT_CONFIG``), which backs off on throttling by itself. Where
 the runner loops on its own (polling, log tailing, the one-attempt SubmitJob), it asks ``is_throttling`` and
-waits ``backoff(attempt)``. The codes are the throttling errors AWS documents for Batch (HTTP 429
-``TooManyRequestsException``), S3 (``SlowDown``, HTTP 503) and CloudWatch Logs (``ThrottlingException``), plus the
-generic query-protocol ones EC2 and others return (``Throttling``, ``RequestLimitExceeded``).
+waits ``backoff(attempt)``. ``THROTTLING_CODES`` are the throttling errors AWS documents for Batch (HTTP 429),
+S3 (HTTP 503) and CloudWatch Logs, plus the generic query-protocol ones that EC2 and SSM return.
 """
 
 from __future__ import annotations

@@ -159,7 +159,6 @@ def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -
         validate_run_name(options.name)
     queue = outputs.queue(options.queue)
     queue_key, queue_name = queue.key, queue.name
-    outputs.require("bucket_names", "work")
     sheet = sheets.read_sheet(options.samples) if options.samples else None
     refs = sheets.file_refs(sheet) if sheet else sheets.FileRefs()
     if refs.local and not outputs.data_bucket:

@@ -22,16 +22,17 @@ class Session:
     def __init__(self, env: Env, aws: AwsContext | None = None, outputs: contract.Outputs | None = None) -> None:
         self.env = env
         self.aws = aws or AwsContext(env)
-        if outputs is not None:
-            self.__dict__["outputs"] = outputs
+        self._outputs = outputs  # given (tests, a caller that already has them) or loaded on first use
 
     @property
     def name(self) -> str:
         return self.env.name
 
-    @cached_property
+    @property
     def outputs(self) -> contract.Outputs:
-        return contract.load(self.env, self.aws)
+        if self._outputs is None:
+            self._outputs = contract.load(self.env, self.aws)
+        return self._outputs
 
     def client(self, service: str) -> Any:
         return self.aws.client(service)

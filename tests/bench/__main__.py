@@ -116,7 +116,7 @@ def aws_env(endpoint: str) -> dict[str, str]:
 def client(service: str, endpoint: str) -> Any:
     import boto3
 
-    from runner.aws.context import RETRY_CONFIG
+    from runner.aws.retry import CLIENT_CONFIG
 
     return boto3.client(
         service,
@@ -124,7 +124,7 @@ def client(service: str, endpoint: str) -> Any:
         region_name=REGION,
         aws_access_key_id=CREDS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"],
-        config=RETRY_CONFIG,
+        config=CLIENT_CONFIG,
     )
 
 

@@ -131,10 +131,7 @@ def test_dependencies_are_checked_before_anything_is_written(deployed: Deploymen
 def test_dry_run_prints_the_plan_and_changes_nothing(deployed: Deployment, tmp_path: Path) -> None:
     data = deployed.output("bucket_names")["data"]
     deployed.client("s3").put_object(Bucket=data, Key="in/ref.fa", Body=b">c\nACGT\n")
-    path = local_sheet(tmp_path, 3)
-    Path(path).write_text(
-        Path(path).read_text().replace("\n", f",s3://{data}/in/ref.fa\n").replace("reads,", "reads,ref,", 1)
-    )
+    path = local_sheet(tmp_path, 3, ref=f"s3://{data}/in/ref.fa")
     args = ("submit", "--env", "local", "--image", IMAGE, "--command", "true", "--samples", path,
             "--vcpus", "2", "--memory", "3GiB", "--queue", "priority", "--name", "dry-one")  # fmt: skip
     before = all_jobs(deployed), job_definitions(deployed), staged_objects(deployed)
