@@ -12,7 +12,7 @@ import click
 import typer
 from rich.markup import escape
 
-from runner.cli import ami, cancel, infra, list_runs, local, logs, retry, status, submit
+from runner.cli import ami, cancel, cost, infra, list_runs, local, logs, reclaim, retry, status, submit
 from runner.cli import nextflow as nextflow_cli
 from runner.core import console
 from runner.core.errors import RunnerError
@@ -23,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+local.app.command("reclaim")(reclaim.reclaim)  # runner local reclaim JOB_ID (runner.local.reclaim)
 app.add_typer(local.app, name="local")
 app.add_typer(infra.app, name="infra")
 app.add_typer(nextflow_cli.app, name="nextflow")
@@ -33,6 +34,7 @@ app.command("logs")(logs.logs)
 app.command("list")(list_runs.list_runs)
 app.command("cancel")(cancel.cancel)
 app.command("retry")(retry.retry)
+app.command("cost")(cost.cost)
 
 # Recent typer vendors its own click: its usage errors and aborts are not click's classes. Catch both.
 CLICK_ERRORS: tuple[type[Exception], ...] = (click.ClickException,)

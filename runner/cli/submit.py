@@ -9,9 +9,10 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from runner.cli import common, render
+from runner.cli import common, render, spot
 from runner.cli.common import EnvOpt, IntervalOpt, JsonOpt
 from runner.core import console
+from runner.jobs import fallback
 from runner.jobs.resources import format_mib
 from runner.jobs.submit import Checked, SubmitOptions, SubmitResult, Submitter, prepare
 
@@ -41,6 +42,8 @@ def submit(
         bool, typer.Option("--dry-run", help="Check everything, print what would be submitted, change nothing.")
     ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Watch the run until it ends; exit 1 if a job failed.")] = False,
+    max_spot_attempts: spot.MaxSpotOpt = fallback.DEFAULT_MAX_SPOT_ATTEMPTS,
+    spot_patience: spot.SpotPatienceOpt = None,
     interval: IntervalOpt = None,
     env: EnvOpt = None,
     as_json: JsonOpt = False,
@@ -48,6 +51,7 @@ def submit(
     """Submit one job, or one array job per up to 10,000 sample-sheet rows (idempotent by run name)."""
     options = SubmitOptions(**common.matching(SubmitOptions, ctx.params), env_vars=list(env_var or []))
     session = common.session(env)
+    rules = spot.policy(max_spot_attempts, spot_patience, session.env.settings)
     prepared = prepare(options, session.outputs, Path.cwd())  # every local check before any AWS call
     submitter = Submitter.for_session(session, log=console.note)
     checked = submitter.check(prepared)  # every read-only AWS check before any write
@@ -61,7 +65,8 @@ def submit(
         return
     if not as_json:
         print_result(result, summary, session.name, as_json, follow_hint=False)
-    status = render.watch(session, result.record, common.interval(interval), as_json)
+    step = spot.fallback_for(session, result.record, rules).step
+    status = render.watch(session, result.record, common.interval(interval), as_json, step)
     if as_json:
         console.print_json({**summary, "status": status.to_dict()})
         if status.failed:

@@ -124,6 +124,8 @@ class Capacity:
     instances: tuple[InstanceSpec, ...]
     max_vcpus: int | None = None
     checkable: bool = True  # False: unmanaged environment, nothing to check against
+    spot: bool = False  # SPOT or FARGATE_SPOT capacity
+    cluster_arn: str | None = None  # the environment's ECS cluster (what its container instances belong to)
 
     def fits(self, req: Request) -> bool:
         if not self.checkable:
@@ -204,19 +206,23 @@ def queue_capacity(batch: Batch, ec2: Any, queue: str) -> list[Capacity]:
     if not arns:
         return []
     described = batch.compute_environments(arns)
+    rank = {arn: n for n, arn in enumerate(arns)}  # the queue's order: the environment Batch tries first comes first
+    described.sort(key=lambda ce: rank.get(ce.get("computeEnvironmentArn", ""), len(rank)))
     capacities: list[Capacity] = []
     for ce in described:
         name = ce.get("computeEnvironmentName", ce.get("computeEnvironmentArn", "?"))
         resources = ce.get("computeResources")
+        cluster = ce.get("ecsClusterArn")
         if ce.get("type") == "UNMANAGED" or not resources:
-            capacities.append(Capacity(name, (), None, checkable=False))
+            capacities.append(Capacity(name, (), None, checkable=False, cluster_arn=cluster))
             continue
         max_vcpus = resources.get("maxvCpus")
         if str(resources.get("type", "")).startswith("FARGATE"):
             instances: tuple[InstanceSpec, ...] = (FARGATE,)
         else:
             instances = tuple(resolve_instance_types(ec2, resources.get("instanceTypes") or ["optimal"]))
-        capacities.append(Capacity(name, instances, max_vcpus))
+        spot = str(resources.get("type", "")).endswith("SPOT")
+        capacities.append(Capacity(name, instances, max_vcpus, spot=spot, cluster_arn=cluster))
     return capacities
 
 

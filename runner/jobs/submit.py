@@ -233,6 +233,32 @@ def sheet_from_json(data: dict[str, Any]) -> sheets.Sheet:
     )
 
 
+_TAG_UNSAFE = re.compile(r"[^\w\s+\-=.:/@]")
+TAG_VALUE_MAX = 256
+
+
+def tag_value(text: str) -> str:
+    """A string as an AWS tag value (letters, digits, spaces and + - = . _ : / @; at most 256 characters)."""
+    return _TAG_UNSAFE.sub("_", text)[:TAG_VALUE_MAX] or "_"
+
+
+def pipeline_name(image: str | None, job_definition: str | None) -> str:
+    """What `runner:pipeline` says for a plain job: the image's repository name, else the job definition's name."""
+    if image:
+        repository = image.split("@", 1)[0].rsplit("/", 1)[-1]
+        return tag_value(repository.split(":", 1)[0])
+    return tag_value((job_definition or "job").rsplit("/", 1)[-1].split(":", 1)[0])
+
+
+def sample_tags(sheet: sheets.Sheet | None, rows: list[int] | None) -> dict[str, str]:
+    """`runner:sample`: the sample id of a one-row job; an array job (tags are per job) says how many it holds."""
+    if sheet is None or rows is None:
+        return {}
+    if len(rows) == 1:
+        return {"runner:sample": tag_value(sheet.rows[rows[0]][sheet.id_column])}
+    return {"runner:sample": f"array of {len(rows)}"}
+
+
 def request_size(request: dict[str, Any]) -> int:
     return len(json.dumps(request, separators=(",", ":")).encode())
 
@@ -565,6 +591,7 @@ class Submitter:
             extra_env, kind = self._rows_env(prep.run, part.name, prep.sheet, part.rows, job_spec)
             payload = kind if kind == "manifest" else payload
             req = job_spec.request(part.name, extra_env, part.array_size, part.depends_on)
+            req["tags"] = {**req["tags"], **sample_tags(prep.sheet, part.rows)}
             job_id, created_job = self.batch.submit(req, submission_token(prep.run, prep.spec_hash, part.name))
             submitted += int(created_job)
             record.jobs.append(JobRef(job_id=job_id, job_name=part.name, array_size=part.array_size, rows=part.rows))
@@ -598,7 +625,11 @@ class Submitter:
             gpus=request.gpus or None,
             retries=options.retries,
             timeout_s=prep.timeout_s,
-            tags={"runner:run": prep.run, "runner:env": self.env_name},
+            tags={
+                "runner:run": prep.run,
+                "runner:env": self.env_name,
+                "runner:pipeline": pipeline_name(options.image, options.job_definition),
+            },
         )
         if checked.existing_def is not None and options.command is None:
             job_spec.command = script(None) + list(checked.existing_def["containerProperties"].get("command", []))
@@ -646,21 +677,35 @@ class Submitter:
 
     # -- retry --failed -------------------------------------------------------------------------------------------
 
-    def retry_failed(self, record: RunRecord, rows: list[int], retry_of: list[str]) -> list[JobRef]:
-        """New jobs for a run's failed rows, one array job per up to 10,000 rows (or the failed single job)."""
+    def retry_failed(
+        self, record: RunRecord, rows: list[int], retry_of: list[str], queue: str | None = None
+    ) -> list[JobRef]:
+        """New jobs for a run's failed rows, one array job per up to 10,000 rows (or the failed single job);
+        ``queue``: on that queue instead of the run's."""
+        moved = f"retry --failed --on-demand to {queue}" if queue else None
         if record.samples_key and rows:
             return [
-                self.resubmit_rows(record, rows[start : start + ARRAY_LIMIT], retry_of)
+                self.resubmit_rows(record, rows[start : start + ARRAY_LIMIT], retry_of, queue, moved)
                 for start in range(0, len(rows), ARRAY_LIMIT)
             ]
-        return [self.resubmit_rows(record, None, retry_of)]
+        return [self.resubmit_rows(record, None, retry_of, queue, moved)]
 
-    def resubmit_rows(self, record: RunRecord, rows: list[int] | None, retry_of: list[str]) -> JobRef:
-        """A new job for exactly these sheet rows (array index i -> rows[i]), linked in the record."""
+    def resubmit_rows(
+        self,
+        record: RunRecord,
+        rows: list[int] | None,
+        retry_of: list[str],
+        queue: str | None = None,
+        moved: str | None = None,
+    ) -> JobRef:
+        """A new job for exactly these sheet rows (array index i -> rows[i]), linked in the record; ``queue``
+        sends it to another queue than the run's (the spot fallback, saying why in ``moved``)."""
         spec_data = record.extra.get("spec")
         if not spec_data:
             raise UsageError(f"RUN: run '{record.run}' was not submitted by `runner submit`; cannot retry it")
         job_spec = JobSpec(**spec_data)
+        if queue:
+            job_spec.queue = queue
         number = sum(1 for j in record.jobs if j.kind == "retry") + 1
         name = f"{record.run}-retry{number}"
         data = self.store.load_sheet(record) if rows is not None else None
@@ -668,9 +713,17 @@ class Submitter:
         extra_env, _kind = self._rows_env(record.run, name, sheet, rows, job_spec)
         size = len(rows) if rows is not None and len(rows) > 1 else None
         req = job_spec.request(name, extra_env, size, [])
+        req["tags"] = {**req["tags"], **sample_tags(sheet, rows)}
         job_id, _created = self.batch.submit(req, submission_token(record.run, name, rows))
         ref = JobRef(
-            job_id=job_id, job_name=name, kind="retry", array_size=size, rows=rows, retry_of=",".join(retry_of)
+            job_id=job_id,
+            job_name=name,
+            kind="retry",
+            array_size=size,
+            rows=rows,
+            retry_of=",".join(retry_of),
+            queue=queue,
+            moved=moved,
         )
         record.jobs.append(ref)
         self.store.save(record)

@@ -56,6 +56,8 @@ class JobRef:
     rows: list[int] | None = None  # array child i runs sheet row rows[i]; None: a single job
     submitted_at: str = field(default_factory=now)
     retry_of: str | None = None  # job id this one retries
+    queue: str | None = None  # set when it runs on another queue than the run's (spot fallback)
+    moved: str | None = None  # why its rows moved to that queue
 
     def row_of(self, index: int | None) -> int | None:
         if self.rows is None or index is None:

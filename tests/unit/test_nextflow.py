@@ -56,7 +56,9 @@ def test_config_values_come_from_the_outputs(tmp_path: Path) -> None:
     flat = parse(text)
     assert flat == flatten(tree)
     assert flat["process.executor"] == "awsbatch"
-    assert flat["process.queue"] == OUTPUTS["job_queue_names"]["default"]
+    # spot first; every retry of a task (after Batch's maxSpotAttempts reclamations, too) on the on-demand queue
+    default, on_demand = OUTPUTS["job_queue_names"]["default"], OUTPUTS["job_queue_names"]["priority"]
+    assert flat["process.queue"] == Closure(f"{{ task.attempt > 1 ? '{on_demand}' : '{default}' }}")
     assert flat["workDir"] == "s3://batch-dev-work/nextflow/rna-1"
     assert flat["aws.region"] == OUTPUTS["region"]
     assert flat["aws.batch.cliPath"] == OUTPUTS["aws_cli_path"]
