@@ -44,7 +44,7 @@ from typing import Any
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from runner.core.errors import RunFailed, UsageError
-from runner.jobs import jobdefs, resources, sheets, staging
+from runner.jobs import jobdefs, resources, results, sheets, staging
 from runner.jobs.runs import JobRef, RunRecord, RunStore, validate_run_name
 
 ARRAY_LIMIT = 10_000
@@ -503,7 +503,7 @@ class Submitter:
                 region=self.outputs.get("region"),
             )
             jobdef_arn, created = jobdefs.ensure(self.clients.batch, spec)
-        spec_env = {"RUNNER_RUN": prep.run, **prep.env_vars}
+        spec_env = {"RUNNER_RUN": prep.run, **results.job_env(self.outputs, prep.run), **prep.env_vars}
         job_spec = JobSpec(
             queue=prep.queue_name,
             job_definition=jobdef_arn,
@@ -628,13 +628,17 @@ class Submitter:
         )
         return mapping
 
+    def _row_env(self, run: str, sheet: sheets.Sheet, index: int) -> dict[str, str]:
+        env = sheet.environment(index)
+        return {**env, **results.job_env(self.outputs, run, env["SAMPLE_ID"])}  # RUNNER_RESULTS_URI per sample
+
     def _rows_env(
         self, run: str, name: str, sheet: sheets.Sheet | None, rows: list[int] | None, job_spec: JobSpec
     ) -> tuple[dict[str, str], str]:
         """The variables that carry the rows: inline (RUNNER_ROWS) when small enough, else a manifest."""
         if sheet is None or rows is None:
             return {}, "none"
-        table = "\n".join(row_line(sheet.environment(i)) for i in rows)
+        table = "\n".join(row_line(self._row_env(run, sheet, i)) for i in rows)
         inline = {"RUNNER_ROWS": table}
         probe = job_spec.request(name, inline, len(rows), [{"jobId": "0" * 36, "type": "N_TO_N"}])
         if request_size(probe) <= INLINE_LIMIT:
