@@ -1,0 +1,112 @@
+"""The demo pipeline for real on the shared envs/local: examples/qc/samples.csv staged to S3, one container of the
+tools image per sample running examples/qc/qc.sh (aws s3 cp + seqkit), each writing qc.tsv to its
+RUNNER_RESULTS_URI; `runner results` then reports what the input FASTQ files hold (computed here from the files).
+Needs a Docker daemon (the local Batch in docker mode) and fails loudly without one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.local import images
+from tests.conftest import Deployment
+from tests.helpers import error_line, require_tool
+
+pytestmark = pytest.mark.integration
+
+RUN = "qc-demo"
+SHEET = "examples/qc/samples.csv"
+
+
+def require_docker() -> None:
+    docker = require_tool("docker")
+    if subprocess.run([docker, "info"], capture_output=True, check=False).returncode != 0:
+        pytest.fail("no Docker daemon answers `docker info`: run `make setup` (scripts/docker-up starts one)")
+
+
+def fastq_facts(path: Path) -> dict[str, float]:
+    """Reads, bases, mean length and GC % of a FASTQ file, computed independently of seqkit."""
+    lines = path.read_text().splitlines()
+    seqs = lines[1::4]
+    bases = sum(len(s) for s in seqs)
+    gc = sum(s.upper().count("G") + s.upper().count("C") for s in seqs)
+    return {"reads": len(seqs), "bases": bases, "mean_length": bases / len(seqs), "gc_percent": 100 * gc / bases}
+
+
+@pytest.fixture(scope="module")
+def qc_run(deployed: Deployment) -> dict[str, Any]:
+    require_docker()
+    images.ensure("tools")
+    proj = deployed.project
+    script = (proj.root / "examples" / "qc" / "qc.sh").read_text()
+    proc = proj.run(
+        "submit", "--env", "local", "--image", images.recipe("tools").image, "--command", script,
+        "--samples", SHEET, "--name", RUN, "--vcpus", "1", "--memory", "1GiB", "--timeout", "10m",
+        "--wait", "--interval", "1", "--json", check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"the QC run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
+
+
+def test_qc_numbers_match_the_input_fastq(deployed: Deployment, qc_run: dict[str, Any]) -> None:
+    proj = deployed.project
+    assert qc_run["status"]["state"] == "SUCCEEDED" and qc_run["status"]["counts"]["SUCCEEDED"] == 4
+    assert len(qc_run["staged"]) == 4  # the sheet's local FASTQ files went to the data bucket
+    sheet = [line.split(",") for line in (proj.root / SHEET).read_text().splitlines()[1:]]
+    expected = {sample: fastq_facts(proj.root / "examples" / "qc" / fastq) for sample, _tissue, fastq in sheet}
+    assert len({e["reads"] for e in expected.values()}) == 4  # distinct counts: a mix-up cannot pass
+
+    table = proj.run_json("results", RUN, "--env", "local", "--table", "qc.tsv", "--json")["table"]
+    assert table["missing"] == []
+    assert [r["sample"] for r in table["rows"]] == list(expected)  # sheet order
+    for row in table["rows"]:
+        facts = expected[row["sample"]]
+        assert int(row["reads"]) == facts["reads"]
+        assert int(row["bases"]) == facts["bases"]
+        assert float(row["mean_length"]) == pytest.approx(facts["mean_length"], abs=0.051)
+        assert float(row["gc_percent"]) == pytest.approx(facts["gc_percent"], abs=0.0051)
+
+    human = proj.run("results", RUN, "--env", "local", "--table", "qc.tsv").stdout
+    for sample, facts in expected.items():
+        line = next(ln for ln in human.splitlines() if ln.startswith(sample))
+        assert str(facts["reads"]) in line.split()
+
+
+def test_results_lists_and_downloads_each_sample(deployed: Deployment, qc_run: dict[str, Any], tmp_path: Path) -> None:
+    proj = deployed.project
+    listing = proj.run_json("results", RUN, "--env", "local", "--json")
+    results_bucket = deployed.output("bucket_names")["results"]
+    assert listing["uri"] == f"s3://{results_bucket}/{RUN}/"
+    names: dict[str, set[str]] = {}
+    for obj in listing["objects"]:
+        names.setdefault(obj["sample"], set()).add(obj["name"])
+        assert obj["key"] == f"{RUN}/{obj['sample']}/{obj['name']}" and obj["size"] > 0
+    assert names == {s: {"qc.tsv", "seqkit-stats.tsv"} for s in ("liver_1", "liver_2", "brain_1", "brain_2")}
+
+    human = proj.run("results", RUN, "--env", "local").stdout
+    assert "8 object(s)" in human and f"{RUN}/brain_2/qc.tsv" in human
+
+    dest = tmp_path / "qc"
+    proj.run("results", RUN, "--env", "local", "--download", str(dest))
+    got = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert got == sorted(f"{s}/{n}" for s, ns in names.items() for n in ns)
+    assert (dest / "liver_1" / "qc.tsv").read_text().splitlines()[1].split("\t")[:2] == ["liver_1", "24"]
+
+
+def test_results_bad_input_is_one_line(deployed: Deployment, tmp_path: Path) -> None:
+    proj = deployed.project
+    missing = proj.run("results", "no-such-run", "--env", "local", check=False)
+    assert missing.returncode == 2 and error_line(missing).startswith("error: RUN: no run 'no-such-run'")
+    bad_name = proj.run("results", "a/b", "--env", "local", check=False)
+    assert bad_name.returncode == 2 and "RUN:" in error_line(bad_name)
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    not_dir = proj.run("results", RUN, "--env", "local", "--download", str(a_file), check=False)
+    assert not_dir.returncode == 2 and "--download:" in error_line(not_dir)
+    bad_table = proj.run("results", RUN, "--env", "local", "--table", "../x.tsv", check=False)
+    assert bad_table.returncode == 2 and "--table:" in error_line(bad_table)
