@@ -91,9 +91,9 @@ demo: setup ## The FASTQ QC pipeline on the embedded AWS: emulator, AMI, apply e
 	$(RUNNER) local status
 	$(RUNNER) ami build --env local
 	$(RUNNER) infra apply --env local --auto-approve
-	@run=$$($(RUNNER) submit --env local --image $(DEMO_IMAGE) --command "$$(cat $(DEMO_SCRIPT))" \
+	@set -o pipefail; run=$$($(RUNNER) submit --env local --image $(DEMO_IMAGE) --command "$$(cat $(DEMO_SCRIPT))" \
 		--samples $(DEMO_SHEET) --vcpus 1 --memory 1GiB --retries 1 --timeout 10m --json \
-		| $(PY) -c 'import json, sys; print(json.load(sys.stdin)["run"])') && \
+		| $(PY) -c 'import json, sys; text = sys.stdin.read(); print(json.loads(text)["run"] if text else "")') && \
 	echo "submitted run $$run: one QC job per sample of $(DEMO_SHEET)" && \
 	$(RUNNER) status "$$run" --watch --env local --interval 1 && \
 	$(RUNNER) results "$$run" --env local && \
