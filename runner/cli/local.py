@@ -22,7 +22,12 @@ def _server_dict(info: local.ServerInfo | None) -> dict[str, object]:
         "pid": info.pid,
         "port": info.port,
         "log": info.log,
+        "batch": info.batch,
     }
+
+
+def _mode(info: local.ServerInfo) -> str:
+    return "docker: jobs run in containers" if info.batch == "docker" else "instant: jobs succeed at submission"
 
 
 @app.command("up")
@@ -35,7 +40,7 @@ def local_up(as_json: JsonOpt = False) -> None:
         console.print_json(_server_dict(info))
     else:
         state = "already running" if before else "started"
-        console.out.print(f"emulator {state}: {info.endpoint} (pid {info.pid})")
+        console.out.print(f"emulator {state}: {info.endpoint} (pid {info.pid}, batch {_mode(info)})")
 
 
 @app.command("down")
@@ -59,7 +64,7 @@ def local_status(as_json: JsonOpt = False) -> None:
     elif info is None:
         console.out.print("emulator not running")
     else:
-        console.out.print(f"emulator running: {info.endpoint} (pid {info.pid}, log {info.log})")
+        console.out.print(f"emulator running: {info.endpoint} (pid {info.pid}, batch {_mode(info)}, log {info.log})")
 
 
 image_app = typer.Typer(help="Images for the local Batch, built offline from Debian's packages.", no_args_is_help=True)

@@ -22,6 +22,7 @@ from runner.core.errors import RunFailed, UsageError
 
 INSTALL_HINT = "install docker.io (Debian/Ubuntu: apt-get install -y docker.io) and start dockerd"
 API_VERSION = "v1.41"  # Docker 20.10; every later engine still answers it
+EMULATOR_LABEL = "runner.local.emulator"  # =<emulator pid> on every container the local Batch starts
 
 
 def docker_cli() -> str:
@@ -207,3 +208,19 @@ def _read_exact(resp: Any, size: int) -> bytes | None:
             return chunks or None
         chunks += chunk
     return chunks
+
+
+def remove_labelled(engine: Engine, label: str) -> int:
+    """Remove (forcibly) the containers carrying ``label`` (``key=value``); returns how many."""
+    removed = 0
+    try:
+        found = engine.containers(label)
+    except (EngineError, OSError):
+        return 0
+    for container in found:
+        try:
+            engine.remove(container["Id"])
+            removed += 1
+        except (EngineError, OSError):
+            continue
+    return removed
