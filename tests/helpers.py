@@ -30,6 +30,16 @@ def require_tool(name: str) -> str:
     return path
 
 
+def require_docker() -> None:
+    """Docker-mode tests fail loudly, never skip, when no daemon answers (make setup / .ci/run start one)."""
+    from runner.local import docker
+
+    require_tool("docker")
+    path = docker.socket_path()
+    if path is None or not docker.Engine(path).ping():
+        pytest.fail("no Docker daemon answers: run `make setup` (scripts/docker-up starts one; CI: .ci/run)")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

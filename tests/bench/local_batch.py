@@ -78,36 +78,29 @@ class ThreadSampler:
 
 
 def batch_setup(client: Callable[[str], Any], concurrency: int) -> dict[str, str]:
-    """A MANAGED compute environment of ``concurrency`` vCPUs, its queue and a 1-vCPU job definition."""
+    """A compute environment of ``concurrency`` vCPUs, its queue and a 1-vCPU job definition."""
     import json
 
     from runner.local import images
 
     ec2, iam, batch = client("ec2"), client("iam"), client("batch")
-    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
-    sg = ec2.create_security_group(GroupName="bench-batch", Description="bench", VpcId=vpc)["GroupId"]
-    principal = {"Service": ["batch.amazonaws.com", "ec2.amazonaws.com"]}
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    sg = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
     trust = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}],
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}],
     }
     role = iam.create_role(RoleName="bench-local-batch", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    profile = iam.create_instance_profile(InstanceProfileName="bench-local-batch")["InstanceProfile"]["Arn"]
     ce = batch.create_compute_environment(
         computeEnvironmentName="bench-local-ce",
         type="MANAGED",
         state="ENABLED",
         serviceRole=role,
         computeResources={
-            "type": "EC2",
-            "minvCpus": 0,
-            "desiredvCpus": 0,
+            "type": "FARGATE",
             "maxvCpus": concurrency,
-            "instanceTypes": ["optimal"],
             "subnets": [subnet],
             "securityGroupIds": [sg],
-            "instanceRole": profile,
         },
     )["computeEnvironmentArn"]
     queue = batch.create_job_queue(

@@ -6,7 +6,6 @@ Needs a Docker daemon (the local Batch in docker mode) and fails loudly without 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +13,12 @@ import pytest
 
 from runner.local import images
 from tests.conftest import Deployment
-from tests.helpers import error_line, require_tool
+from tests.helpers import error_line, require_docker
 
 pytestmark = pytest.mark.integration
 
 RUN = "qc-demo"
 SHEET = "examples/qc/samples.csv"
-
-
-def require_docker() -> None:
-    docker = require_tool("docker")
-    if subprocess.run([docker, "info"], capture_output=True, check=False).returncode != 0:
-        pytest.fail("no Docker daemon answers `docker info`: run `make setup` (scripts/docker-up starts one)")
 
 
 def fastq_facts(path: Path) -> dict[str, float]:
@@ -40,8 +33,10 @@ def fastq_facts(path: Path) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def qc_run(deployed: Deployment) -> dict[str, Any]:
     require_docker()
-    images.ensure("tools")
     proj = deployed.project
+    mode = proj.run_json("local", "status", "--json").get("batch")
+    assert mode == "docker", f"the shared emulator runs Batch in {mode} mode: the QC pipeline needs containers"
+    images.ensure("tools")
     script = (proj.root / "examples" / "qc" / "qc.sh").read_text()
     proc = proj.run(
         "submit", "--env", "local", "--image", images.recipe("tools").image, "--command", script,
