@@ -154,7 +154,7 @@ local-down: setup ## Stop the embedded AWS
 	$(RUNNER) local down
 
 # ---------------------------------------------------------------------------------------------------------------
-# Benchmarks (not part of `make test`): staging vs aws s3 sync / s5cmd, submission vs a per-sample loop
+# Benchmarks (not part of `make test`): staging vs aws s3 sync / s5cmd, submission vs a per-sample loop, local Batch vs docker run
 # ---------------------------------------------------------------------------------------------------------------
 
 BENCH_VENV  := $(VENV)/bench
