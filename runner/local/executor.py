@@ -22,6 +22,7 @@ import logging
 import os
 import queue
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -34,13 +35,13 @@ from moto.batch.models import BatchBackend
 from runner.local import docker, policy, shim
 from runner.local.jobs import LocalJob, now_ms
 from runner.local.logs import LogSink, stream_target
+from runner.local.server import DUMMY_CREDENTIALS
 
 log = logging.getLogger("runner.local.executor")
 
 LABEL = docker.EMULATOR_LABEL
 WORKERS_VAR = "RUNNER_LOCAL_WORKERS"
 PULL_TIMEOUT_VAR = "RUNNER_LOCAL_PULL_TIMEOUT"
-DUMMY_KEY = "testing"
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")  # Batch: 1-128 letters, digits, - and _
 
 
@@ -53,7 +54,7 @@ class Executor:
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
         self.fresh: list[LocalJob] = []
-        self.runnable: dict[str, LocalJob] = {}
+        self.runnable: dict[str, dict[str, LocalJob]] = defaultdict(dict)  # queue arn -> RUNNABLE jobs in order
         self.dependants: dict[str, list[LocalJob]] = defaultdict(list)
         self.used: dict[str, float] = defaultdict(float)
         self.deadlines: list[tuple[float, int, str, LocalJob, int]] = []
@@ -84,13 +85,13 @@ class Executor:
         job_name: str,
         job_def_id: str,
         job_queue: str,
-        array_properties: dict[str, Any] | None,
-        depends_on: list[dict[str, str]] | None,
-        container_overrides: dict[str, Any] | None,
-        timeout: dict[str, int] | None,
-        parameters: dict[str, str] | None,
-        tags: dict[str, str] | None,
-        retry_strategy: dict[str, Any] | None,
+        array_properties: dict[str, Any] | None = None,
+        depends_on: list[dict[str, str]] | None = None,
+        container_overrides: dict[str, Any] | None = None,
+        timeout: dict[str, int] | None = None,
+        parameters: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        retry_strategy: dict[str, Any] | None = None,
     ) -> tuple[str, str, str]:
         if JOB_NAME.match(job_name or "") is None:
             raise ClientException("jobName: 1-128 letters, digits, hyphens and underscores, starting alphanumeric")
@@ -233,13 +234,13 @@ class Executor:
         job.status = status
         if status == "RUNNABLE":
             job.runnable_epoch += 1
-            self.runnable[job.job_id] = job
+            self.runnable[job.job_queue.arn][job.job_id] = job
             for action in getattr(job.job_queue, "job_state_time_limit_actions", None) or []:
                 if str(action.get("state", "RUNNABLE")).upper() == "RUNNABLE":
                     when = time.monotonic() + float(action.get("maxTimeSeconds", 0))
                     self._deadline(when, "runnable", job, job.runnable_epoch)
         else:
-            self.runnable.pop(job.job_id, None)
+            self.runnable[job.job_queue.arn].pop(job.job_id, None)
         if job.parent is not None:
             self._refresh_parent(job.parent)
 
@@ -329,11 +330,13 @@ class Executor:
 
     def _dispatch(self) -> None:
         free = self.size - self.busy
-        if free <= 0 or not self.runnable:
+        if free <= 0:
             return
-        candidates = []
-        for job in self.runnable.values():
-            q = job.job_queue
+        views = []
+        for jobs in self.runnable.values():
+            if not jobs:
+                continue
+            q = next(iter(jobs.values())).job_queue
             if str(q.state).upper() != "ENABLED":
                 continue
             slots = tuple(
@@ -344,9 +347,9 @@ class Executor:
                 )
                 for ce in q.environments
             )
-            candidates.append(policy.Candidate(job.job_id, int(q.priority), job.seq, job.vcpus, slots))
-        for key, ce_name in policy.place(candidates, self.used, free):
-            job = self.runnable[key]
+            views.append(policy.QueueView(int(q.priority), slots, ((k, j.vcpus) for k, j in jobs.items())))
+        for key, ce_name in policy.place(views, self.used, free):
+            job = next(jobs[key] for jobs in self.runnable.values() if key in jobs)
             job.ce_name = ce_name
             self.used[ce_name] += job.vcpus
             self.busy += 1
@@ -406,6 +409,9 @@ class Executor:
             image_path = self._image_path(job.image)
         except (docker.EngineError, OSError) as exc:
             reason = f"{policy.PULL_PREFIX}{getattr(exc, 'message', str(exc))}"
+            recipe = job.image.removeprefix("batch-platform/").split(":")[0]
+            if job.image.startswith("batch-platform/"):
+                reason += f" (build it offline: runner local image build {recipe})"
             with self.lock:
                 self._end_attempt(job, None, reason, reason)
             return
@@ -518,8 +524,7 @@ class Executor:
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
-            "AWS_ACCESS_KEY_ID": DUMMY_KEY,
-            "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+            **DUMMY_CREDENTIALS,
         }
         if job.index is not None:
             env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.index)
@@ -549,7 +554,9 @@ class Executor:
         with self.cond:
             self.stopping = True
             self.cond.notify_all()
-        return docker.remove_labelled(self.engine, f"{LABEL}={self.ident}")
+        removed = docker.remove_labelled(self.engine, f"{LABEL}={self.ident}")
+        shutil.rmtree(self.shim_dir, ignore_errors=True)
+        return removed
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -567,20 +574,8 @@ class LocalBatchBackend:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._moto, name)
 
-    def submit_job(self, job_name: str, job_def_id: str, job_queue: str, **kwargs: Any) -> tuple[str, str, str]:
-        return self._executor.submit(
-            self._moto,
-            job_name,
-            job_def_id,
-            job_queue,
-            array_properties=kwargs.get("array_properties"),
-            depends_on=kwargs.get("depends_on"),
-            container_overrides=kwargs.get("container_overrides"),
-            timeout=kwargs.get("timeout"),
-            parameters=kwargs.get("parameters"),
-            tags=kwargs.get("tags"),
-            retry_strategy=kwargs.get("retry_strategy"),
-        )
+    def submit_job(self, *args: Any, **kwargs: Any) -> tuple[str, str, str]:
+        return self._executor.submit(self._moto, *args, **kwargs)
 
     def describe_jobs(self, jobs: list[str] | None) -> list[dict[str, Any]]:
         return self._executor.describe(self._moto, jobs)

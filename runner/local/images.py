@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from runner.core.errors import RunFailed, UsageError
 from runner.local import docker
@@ -164,6 +165,8 @@ def build(name: str, force: bool = False) -> ImageState:
         else:
             _build_debian(r, current.recipe_hash)
     built_hash, image_id = _inspect(r.image)
+    if current.image_id and current.image_id != image_id:  # the replaced image, unless a container still uses it
+        subprocess.run([docker.docker_cli(), "rmi", current.image_id], capture_output=True, check=False)
     return ImageState(
         r.name, r.image, current.recipe_hash, built_hash, image_id, True, round(time.monotonic() - started, 1)
     )
@@ -201,6 +204,19 @@ def _publish(r: Recipe, digest: str, ok: bool) -> None:
     subprocess.run([docker.docker_cli(), "rmi", _scratch(r, digest)], capture_output=True, check=False)
 
 
+def _import(r: Recipe, digest: str, producer: list[str], stderr: Any) -> int:
+    """Pipe ``producer``'s tarball into `docker import`; `latest` moves only when the producer succeeded."""
+    proc = subprocess.Popen(producer, stdout=subprocess.PIPE, stderr=stderr)
+    try:
+        docker.cli(_import_args(r, digest), stdin=proc.stdout)
+    finally:
+        if proc.stdout:
+            proc.stdout.close()
+        code = proc.wait()
+    _publish(r, digest, code == 0)
+    return code
+
+
 def _build_busybox(r: Recipe, digest: str) -> None:
     busybox = _busybox()
     applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
@@ -217,14 +233,7 @@ def _build_busybox(r: Recipe, digest: str) -> None:
                 link.symlink_to("busybox")
         (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
         (root / "etc/group").write_text("root:x:0:\nnogroup:x:65534:\n")
-        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        try:
-            docker.cli(_import_args(r, digest), stdin=tar.stdout)
-        finally:
-            if tar.stdout:
-                tar.stdout.close()
-            code = tar.wait()
-        _publish(r, digest, code == 0)
+        code = _import(r, digest, ["tar", "-C", str(root), "-c", "."], None)
         if code != 0:
             raise RunFailed(f"image {r.name}: tar of the root filesystem failed (exit {code})")
 
@@ -240,14 +249,7 @@ def _build_debian(r: Recipe, digest: str) -> None:
         "-",
     ]
     with tempfile.TemporaryFile() as errors:
-        strap = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
-        try:
-            docker.cli(_import_args(r, digest), stdin=strap.stdout)
-        finally:
-            if strap.stdout:
-                strap.stdout.close()
-            code = strap.wait()
-        _publish(r, digest, code == 0)
+        code = _import(r, digest, command, errors)
         if code != 0:
             errors.seek(0)
             lines = errors.read().decode(errors="replace").strip().splitlines() or ["no output"]

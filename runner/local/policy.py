@@ -85,17 +85,16 @@ class Slot:
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A RUNNABLE job: its queue's priority, submission order, vCPUs and the queue's environments in order."""
+class QueueView:
+    """A job queue as the scheduler sees it: priority, environments in order, RUNNABLE jobs in submission order
+    as (key, vCPUs) pairs; ``jobs`` may be a lazy iterable: placement stops reading once nothing more can start."""
 
-    key: str
     priority: int
-    order: int
-    vcpus: float
     environments: tuple[Slot, ...]
+    jobs: Iterable[tuple[str, float]]
 
 
-def place(candidates: Iterable[Candidate], used: Mapping[str, float], free_workers: int) -> list[tuple[str, str]]:
+def place(queues: Iterable[QueueView], used: Mapping[str, float], free_workers: int) -> list[tuple[str, str]]:
     """Which RUNNABLE jobs start now, and on which compute environment.
 
     Higher-priority queues first, then submission order; each job takes the first environment of its queue's
@@ -104,14 +103,21 @@ def place(candidates: Iterable[Candidate], used: Mapping[str, float], free_worke
     """
     load = dict(used)
     chosen: list[tuple[str, str]] = []
-    for cand in sorted(candidates, key=lambda c: (-c.priority, c.order)):
-        if len(chosen) >= free_workers:
-            break
-        for env in cand.environments:
-            if not env.enabled:
-                continue
-            if env.max_vcpus is None or load.get(env.name, 0.0) + cand.vcpus <= env.max_vcpus + 1e-9:
-                load[env.name] = load.get(env.name, 0.0) + cand.vcpus
-                chosen.append((cand.key, env.name))
+
+    def full(env: Slot) -> bool:
+        return not env.enabled or (env.max_vcpus is not None and load.get(env.name, 0.0) >= env.max_vcpus - 1e-9)
+
+    for view in sorted(queues, key=lambda q: -q.priority):
+        for key, vcpus in view.jobs:
+            if len(chosen) >= free_workers:
+                return chosen
+            if all(full(env) for env in view.environments):
                 break
+            for env in view.environments:
+                if not env.enabled:
+                    continue
+                if env.max_vcpus is None or load.get(env.name, 0.0) + vcpus <= env.max_vcpus + 1e-9:
+                    load[env.name] = load.get(env.name, 0.0) + vcpus
+                    chosen.append((key, env.name))
+                    break
     return chosen

@@ -78,38 +78,12 @@ class ThreadSampler:
 
 
 def batch_setup(client: Callable[[str], Any], concurrency: int) -> dict[str, str]:
-    """A compute environment of ``concurrency`` vCPUs, its queue and a 1-vCPU job definition."""
-    import json
-
+    """A queue on a compute environment of ``concurrency`` vCPUs and a 1-vCPU job definition of the short job."""
     from runner.local import images
+    from tests.helpers import batch_outputs
 
-    ec2, iam, batch = client("ec2"), client("iam"), client("batch")
-    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
-    sg = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-    }
-    role = iam.create_role(RoleName="bench-local-batch", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    ce = batch.create_compute_environment(
-        computeEnvironmentName="bench-local-ce",
-        type="MANAGED",
-        state="ENABLED",
-        serviceRole=role,
-        computeResources={
-            "type": "FARGATE",
-            "maxvCpus": concurrency,
-            "subnets": [subnet],
-            "securityGroupIds": [sg],
-        },
-    )["computeEnvironmentArn"]
-    queue = batch.create_job_queue(
-        jobQueueName="bench-local",
-        state="ENABLED",
-        priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
-    )["jobQueueArn"]
-    jobdef = batch.register_job_definition(
+    outputs = batch_outputs(client, "bench-local", concurrency)
+    jobdef = client("batch").register_job_definition(
         jobDefinitionName="bench-local-short",
         type="container",
         containerProperties={
@@ -121,7 +95,7 @@ def batch_setup(client: Callable[[str], Any], concurrency: int) -> dict[str, str
             ],
         },
     )["jobDefinitionArn"]
-    return {"queue": queue, "jobdef": jobdef, "image": images.recipe("base").image}
+    return {"queue": outputs["job_queue_arns"]["default"], "jobdef": jobdef, "image": images.recipe("base").image}
 
 
 def wait_done(batch: Any, job_id: str, interval: float = 0.5, timeout: float = 3600) -> dict[str, Any]:

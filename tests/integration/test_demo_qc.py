@@ -1,19 +1,24 @@
-"""The demo pipeline for real on the shared envs/local: examples/qc/samples.csv staged to S3, one container of the
-tools image per sample running examples/qc/qc.sh (aws s3 cp + seqkit), each writing qc.tsv to its
-RUNNER_RESULTS_URI; `runner results` then reports what the input FASTQ files hold (computed here from the files).
-Needs a Docker daemon (the local Batch in docker mode) and fails loudly without one."""
+"""The demo pipeline for real: examples/qc/samples.csv staged to S3, one container of the tools image per sample
+running examples/qc/qc.sh (aws s3 cp + seqkit), each writing qc.tsv to its RUNNER_RESULTS_URI; `runner results`
+then reports what the input FASTQ files hold (computed here from the files).
+
+The shared envs/local deployment runs Batch in instant mode (its bookkeeping tests submit images that cannot be
+pulled here), so this module has an emulator of its own in docker mode, with a queue, buckets, job role and log
+group made with boto3 (tests.helpers.batch_outputs) and handed to the CLI through RUNNER_OUTPUTS_FILE: the same
+`runner submit` / `status` / `results` path as `make demo`, without a second terraform apply. Needs a Docker
+daemon and fails loudly without one."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runner.local import images
-from tests.conftest import Deployment
-from tests.helpers import error_line, require_docker
+from tests.helpers import Project, batch_outputs, copy_project, error_line, free_port, require_docker
 
 pytestmark = pytest.mark.integration
 
@@ -31,12 +36,28 @@ def fastq_facts(path: Path) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def qc_run(deployed: Deployment) -> dict[str, Any]:
+def proj(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    """A scratch project whose emulator runs Batch in docker mode, its env outputs made with boto3."""
     require_docker()
-    proj = deployed.project
-    mode = proj.run_json("local", "status", "--json").get("batch")
-    assert mode == "docker", f"the shared emulator runs Batch in {mode} mode: the QC pipeline needs containers"
     images.ensure("tools")
+    root = copy_project(tmp_path_factory.mktemp("qc-demo"))
+    outputs_file = root / "outputs.json"
+    project = Project(
+        root=root,
+        port=free_port(),
+        extra_env={"RUNNER_LOCAL_BATCH": "docker", "RUNNER_OUTPUTS_FILE": str(outputs_file)},
+    )
+    info = project.run_json("local", "up", "--json")
+    try:
+        assert info["batch"] == "docker", info
+        outputs_file.write_text(json.dumps(batch_outputs(project.client, "qc", max_vcpus=2)))
+        yield project
+    finally:
+        project.run("local", "down", check=False)
+
+
+@pytest.fixture(scope="module")
+def qc_run(proj: Project) -> dict[str, Any]:
     script = (proj.root / "examples" / "qc" / "qc.sh").read_text()
     proc = proj.run(
         "submit", "--env", "local", "--image", images.recipe("tools").image, "--command", script,
@@ -48,8 +69,7 @@ def qc_run(deployed: Deployment) -> dict[str, Any]:
     return out
 
 
-def test_qc_numbers_match_the_input_fastq(deployed: Deployment, qc_run: dict[str, Any]) -> None:
-    proj = deployed.project
+def test_qc_numbers_match_the_input_fastq(proj: Project, qc_run: dict[str, Any]) -> None:
     assert qc_run["status"]["state"] == "SUCCEEDED" and qc_run["status"]["counts"]["SUCCEEDED"] == 4
     assert len(qc_run["staged"]) == 4  # the sheet's local FASTQ files went to the data bucket
     sheet = [line.split(",") for line in (proj.root / SHEET).read_text().splitlines()[1:]]
@@ -71,12 +91,15 @@ def test_qc_numbers_match_the_input_fastq(deployed: Deployment, qc_run: dict[str
         line = next(ln for ln in human.splitlines() if ln.startswith(sample))
         assert str(facts["reads"]) in line.split()
 
+    # Each child's log (CloudWatch, through the executor) holds the table it printed: child 0 is the first row.
+    parent = qc_run["jobs"][0]["job_id"]
+    log = proj.run("logs", f"{parent}:0", "--env", "local").stdout
+    assert ["liver_1", str(expected["liver_1"]["reads"])] in [ln.split()[:2] for ln in log.splitlines()]
 
-def test_results_lists_and_downloads_each_sample(deployed: Deployment, qc_run: dict[str, Any], tmp_path: Path) -> None:
-    proj = deployed.project
+
+def test_results_lists_and_downloads_each_sample(proj: Project, qc_run: dict[str, Any], tmp_path: Path) -> None:
     listing = proj.run_json("results", RUN, "--env", "local", "--json")
-    results_bucket = deployed.output("bucket_names")["results"]
-    assert listing["uri"] == f"s3://{results_bucket}/{RUN}/"
+    assert listing["uri"] == f"s3://qc-results/{RUN}/"
     names: dict[str, set[str]] = {}
     for obj in listing["objects"]:
         names.setdefault(obj["sample"], set()).add(obj["name"])
@@ -93,8 +116,7 @@ def test_results_lists_and_downloads_each_sample(deployed: Deployment, qc_run: d
     assert (dest / "liver_1" / "qc.tsv").read_text().splitlines()[1].split("\t")[:2] == ["liver_1", "24"]
 
 
-def test_results_bad_input_is_one_line(deployed: Deployment, tmp_path: Path) -> None:
-    proj = deployed.project
+def test_results_bad_input_is_one_line(proj: Project, tmp_path: Path) -> None:
     missing = proj.run("results", "no-such-run", "--env", "local", check=False)
     assert missing.returncode == 2 and error_line(missing).startswith("error: RUN: no run 'no-such-run'")
     bad_name = proj.run("results", "a/b", "--env", "local", check=False)

@@ -8,6 +8,7 @@ token and a canary variable in its environment: no container may see them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -17,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from runner.local import docker, images
 from tests.helpers import Project, copy_project, free_port, require_tool
@@ -309,9 +312,174 @@ def test_depends_on_plain_sequential_and_n_to_n(lb: LocalBatch, roomy: str) -> N
 
     assert lb.wait(sequential)["status"] == "SUCCEEDED"
     children = [lb.describe(f"{sequential}:{i}") for i in range(3)]
-    for before, later in zip(children, children[1:], strict=False):
+    for before, later in itertools.pairwise(children):
         assert later["startedAt"] >= before["stoppedAt"]
 
     assert lb.wait(right)["status"] == "SUCCEEDED"
     for i in range(2):
         assert lb.describe(f"{right}:{i}")["startedAt"] >= lb.describe(f"{left}:{i}")["stoppedAt"]
+
+
+def test_max_vcpus_caps_running_jobs_and_higher_priority_queues_go_first(lb: LocalBatch) -> None:
+    one_cpu = lb.environment(max_vcpus=1)
+    low, high = lb.queue(one_cpu, priority=1), lb.queue(one_cpu, priority=10)
+    blocker = lb.submit(low, lb.definition(["sh", "-c", "sleep 2"]))
+    lb.wait(blocker, ("RUNNING",))
+    short = lb.definition(["sh", "-c", "sleep 0.2"])
+    lows = [lb.submit(low, short) for _ in range(2)]
+    highs = [lb.submit(high, short) for _ in range(2)]
+    time.sleep(0.5)
+    assert {lb.describe(j)["status"] for j in lows + highs} == {"RUNNABLE"}  # no room: they wait
+    jobs = [lb.wait(j) for j in [blocker, *lows, *highs]]
+    assert {j["status"] for j in jobs} == {"SUCCEEDED"}
+    assert max(j["startedAt"] for j in jobs[3:]) < min(j["startedAt"] for j in jobs[1:3])  # high before low
+    spans = sorted((j["startedAt"], j["stoppedAt"]) for j in jobs)
+    for (_, stop), (start, _) in itertools.pairwise(spans):
+        assert start >= stop  # never two at once on a 1-vCPU environment
+
+
+def test_queue_job_state_time_limit_action_cancels_a_job_that_cannot_start(lb: LocalBatch) -> None:
+    action = {
+        "reason": "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY",
+        "state": "RUNNABLE",
+        "maxTimeSeconds": 1,  # Batch's minimum is 600; the local Batch takes any value so tests stay short
+        "action": "CANCEL",
+    }
+    unvalidated = boto3.client(
+        "batch",
+        endpoint_url=lb.project.endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(parameter_validation=False),
+    )
+    queue = unvalidated.create_job_queue(
+        jobQueueName=f"q-{uuid.uuid4().hex[:8]}",
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": lb.environment(max_vcpus=1)}],
+        jobStateTimeLimitActions=[action],
+    )["jobQueueArn"]
+    described = lb.batch.describe_job_queues(jobQueues=[queue])["jobQueues"][0]
+    assert described["jobStateTimeLimitActions"] == [action]
+    job = lb.wait(lb.submit(queue, lb.definition(["true"], vcpus=4)), timeout=30)
+    assert job["status"] == "FAILED"
+    assert job["statusReason"] == "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+    assert not job["attempts"]
+
+
+def test_cancel_reaches_waiting_children_and_terminate_stops_running_jobs(lb: LocalBatch) -> None:
+    queue = lb.queue(lb.environment(max_vcpus=1))
+    blocker = lb.submit(queue, lb.definition(["sh", "-c", "sleep 60"]))
+    lb.wait(blocker, ("RUNNING",))
+    array = lb.submit(queue, lb.definition(["true"]), arrayProperties={"size": 3})
+    lb.wait(f"{array}:2", ("RUNNABLE",))
+    lb.batch.cancel_job(jobId=array, reason="not needed")
+    parent = lb.wait(array, timeout=10)
+    assert parent["status"] == "FAILED"
+    for i in range(3):
+        child = lb.describe(f"{array}:{i}")
+        assert (child["status"], child["statusReason"]) == ("FAILED", "not needed")
+
+    lb.batch.cancel_job(jobId=blocker, reason="too late")  # CancelJob leaves a RUNNING job alone
+    time.sleep(0.5)
+    assert lb.describe(blocker)["status"] == "RUNNING"
+    lb.batch.terminate_job(jobId=blocker, reason="stop now")
+    job = lb.wait(blocker, timeout=20)
+    assert (job["status"], job["statusReason"]) == ("FAILED", "stop now")
+    assert job["stoppedAt"] - job["startedAt"] < 20_000
+
+    running = lb.submit(
+        lb.queue(lb.environment(max_vcpus=4)), lb.definition(["sh", "-c", "sleep 60"]), arrayProperties={"size": 2}
+    )
+    lb.wait(f"{running}:0", ("RUNNING",))
+    lb.batch.terminate_job(jobId=running, reason="whole array")
+    assert lb.wait(running, timeout=20)["status"] == "FAILED"
+    assert {lb.describe(f"{running}:{i}")["statusReason"] for i in range(2)} == {"whole array"}
+
+
+def test_missing_image_fails_quickly_with_cannot_pull(lb: LocalBatch, roomy: str) -> None:
+    jd = lb.definition(["true"], image="batch-platform/no-such-image:1")
+    job = lb.wait(lb.submit(roomy, jd), timeout=60)
+    assert job["status"] == "FAILED"
+    assert job["statusReason"].startswith("CannotPullContainerError: ")
+    assert job["statusReason"].endswith("(build it offline: runner local image build no-such-image)")
+
+
+def test_logs_reach_cloudwatch_while_the_container_runs(lb: LocalBatch, roomy: str) -> None:
+    config = {"logDriver": "awslogs", "options": {"awslogs-group": "/test/local-batch", "awslogs-stream-prefix": "pfx"}}
+    jd = lb.definition(["sh", "-c", "echo first; echo oops >&2; sleep 4; echo second"], logConfiguration=config)
+    job_id = lb.submit(roomy, jd)
+    job = lb.wait(job_id, ("RUNNING",))
+    stream = job["container"]["logStreamName"]
+    assert stream.startswith("pfx/default/")
+    deadline = time.monotonic() + 3
+    seen: list[str] = []
+    while "oops" not in seen and time.monotonic() < deadline:
+        seen = lb.lines(job, group="/test/local-batch")
+        time.sleep(0.1)
+    assert lb.describe(job_id)["status"] == "RUNNING"
+    assert seen == ["first", "oops"]
+    job = lb.wait(job_id)
+    assert lb.lines(job, group="/test/local-batch") == ["first", "oops", "second"]
+    assert job["attempts"][0]["container"]["logStreamName"] == stream
+
+    # Without a logConfiguration: /aws/batch/job, stream <job definition name>/default/<task id>.
+    plain = lb.wait(lb.submit(roomy, lb.definition(["echo", "plain"])))
+    name = plain["jobDefinition"].rsplit("/", 1)[-1].split(":")[0]
+    assert plain["container"]["logStreamName"].startswith(f"{name}/default/")
+    assert lb.lines(plain) == ["plain"]
+
+
+def test_unchanged_scripts_reach_the_emulator_with_debian_aws_cli_and_boto3(lb: LocalBatch, roomy: str) -> None:
+    images.ensure("tools")
+    lb.s3.create_bucket(Bucket="local-batch-data")
+    lb.s3.put_object(Bucket="local-batch-data", Key="in/reads.txt", Body=b"a\nb\nc\n")
+    script = (
+        "set -e; aws s3 cp s3://local-batch-data/in/reads.txt /tmp/reads.txt; "
+        "wc -l < /tmp/reads.txt > /tmp/count; aws s3 cp /tmp/count s3://local-batch-data/out/cli.txt; "
+        'python3 -c \'import boto3; boto3.client("s3").put_object(Bucket="local-batch-data", '
+        'Key="out/boto3.txt", Body=b"from boto3")\''
+    )
+    job = lb.wait(lb.submit(roomy, lb.definition(["bash", "-c", script], image="batch-platform/tools:latest")))
+    assert job["status"] == "SUCCEEDED", lb.lines(job)
+    assert lb.s3.get_object(Bucket="local-batch-data", Key="out/cli.txt")["Body"].read().strip() == b"3"
+    assert lb.s3.get_object(Bucket="local-batch-data", Key="out/boto3.txt")["Body"].read() == b"from boto3"
+
+
+def test_runner_logs_follow_prints_lines_before_the_job_ends(lb: LocalBatch, roomy: str, tmp_path: Path) -> None:
+    config = {"logDriver": "awslogs", "options": {"awslogs-group": "/test/follow"}}
+    jd = lb.definition(["sh", "-c", "echo tick-1; sleep 120; echo tick-2"], logConfiguration=config)
+    job_id = lb.submit(roomy, jd)
+    lb.wait(job_id, ("RUNNING",))
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"bucket_names": {"work": "unused"}, "log_group_name": "/test/follow"}))
+    env = lb.project.environ(RUNNER_OUTPUTS_FILE=str(outputs), RUNNER_POLL_INTERVAL="0.5")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "logs", job_id, "--follow", "--env", "local"],
+        cwd=lb.project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline().strip()
+    status_then = lb.describe(job_id)["status"]
+    lb.batch.terminate_job(jobId=job_id, reason="seen enough")  # --follow stops once the job ends
+    rest, err = proc.communicate(timeout=60)
+    assert first == "tick-1", err
+    assert status_then == "RUNNING"  # printed while the job still ran
+    assert rest.split() == []
+
+
+def test_local_down_removes_the_containers_it_started(lb: LocalBatch, roomy: str) -> None:
+    """Last in the module: it stops the module's emulator."""
+    job_id = lb.submit(roomy, lb.definition(["sh", "-c", "sleep 120"]))
+    lb.wait(job_id, ("RUNNING",))
+    pid = json.loads(lb.project.run("local", "status", "--json").stdout)["pid"]
+    engine = docker.Engine()
+    label = f"{docker.EMULATOR_LABEL}={pid}"
+    assert [c["Labels"]["runner.local.job"] for c in engine.containers(label)] == [job_id]
+    lb.project.run("local", "down")
+    assert engine.containers(label) == []
