@@ -56,7 +56,8 @@ def results(
         console.print_json(data)
         return
     if merged is not None:
-        _render_merged(merged)
+        if merged.rows:
+            _render_merged(merged)
     else:
         _render_listing(found)
     missing = merged.missing if merged is not None else found.without_results()
