@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from typing import Any
 
@@ -80,28 +79,22 @@ def _port(argv: list[str]) -> int:
     return 5000
 
 
-def _start_executor(port: int) -> None:
-    from runner.local import executor
-
-    running = executor.install(port)
-
-    def stop(signum: int, _frame: Any) -> None:
-        running.shutdown()
-        sys.exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = argv if argv is not None else sys.argv[1:]
     _patch_bucket_policy_conditions()
     _patch_queue_time_limit_actions()
+    running = None
     if os.environ.get("RUNNER_LOCAL_BATCH") == "docker":
-        _start_executor(_port(args))
+        from runner.local import executor
+
+        running = executor.install(_port(args))
     from moto.server import main as moto_main
 
-    moto_main(args)
+    try:
+        moto_main(args)  # returns (SystemExit) on SIGTERM or SIGINT: moto's own handlers
+    finally:
+        if running is not None:
+            running.shutdown()  # remove this emulator's containers
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -471,6 +472,17 @@ def test_runner_logs_follow_prints_lines_before_the_job_ends(lb: LocalBatch, roo
     assert first == "tick-1", err
     assert status_then == "RUNNING"  # printed while the job still ran
     assert rest.split() == []
+
+
+def test_a_large_array_runs_on_a_bounded_pool_of_threads(lb: LocalBatch, roomy: str) -> None:
+    pid = json.loads(lb.project.run("local", "status", "--json").stdout)["pid"]
+    job_id = lb.submit(roomy, lb.definition(["true"]), arrayProperties={"size": 100})
+    most = 0
+    while lb.describe(job_id)["status"] not in TERMINAL:
+        most = max(most, len(os.listdir(f"/proc/{pid}/task")))
+        time.sleep(0.2)
+    assert lb.describe(job_id)["arrayProperties"]["statusSummary"]["SUCCEEDED"] == 100
+    assert most < 40  # one scheduler, 16 workers and the server's request threads; not one per child
 
 
 def test_local_down_removes_the_containers_it_started(lb: LocalBatch, roomy: str) -> None:
