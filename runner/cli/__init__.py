@@ -12,7 +12,7 @@ import click
 import typer
 from rich.markup import escape
 
-from runner.cli import ami, cancel, cost, infra, list_runs, local, logs, reclaim, retry, status, submit
+from runner.cli import ami, cancel, cost, infra, list_runs, local, logs, reclaim, results, retry, status, submit
 from runner.cli import nextflow as nextflow_cli
 from runner.core import console
 from runner.core.errors import RunnerError
@@ -35,6 +35,7 @@ app.command("list")(list_runs.list_runs)
 app.command("cancel")(cancel.cancel)
 app.command("retry")(retry.retry)
 app.command("cost")(cost.cost)
+app.command("results")(results.results)
 
 # Recent typer vendors its own click: its usage errors and aborts are not click's classes. Catch both.
 CLICK_ERRORS: tuple[type[Exception], ...] = (click.ClickException,)

@@ -23,7 +23,15 @@ from runner.core.errors import UsageError
 
 ID_COLUMNS = ("sample", "sample_id", "id")
 RESERVED_PREFIXES = ("AWS_BATCH_", "ECS_")
-RESERVED_NAMES = ("SAMPLE_ID", "RUNNER_ROW", "RUNNER_RUN", "RUNNER_ROWS", "RUNNER_MANIFEST_URI", "RUNNER_MANIFEST_URL")
+RESERVED_NAMES = (
+    "SAMPLE_ID",
+    "RUNNER_ROW",
+    "RUNNER_RUN",
+    "RUNNER_ROWS",
+    "RUNNER_MANIFEST_URI",
+    "RUNNER_MANIFEST_URL",
+    "RUNNER_RESULTS_URI",
+)
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_]")
 FIELD = "--samples"
 

@@ -43,7 +43,7 @@ from typing import Any
 
 from runner.aws.batch import Batch
 from runner.core.errors import UsageError
-from runner.jobs import jobdefs, resources, sheets, staging
+from runner.jobs import jobdefs, resources, results, sheets, staging
 from runner.session import Session
 from runner.session.outputs import Outputs
 from runner.session.runs import JobRef, RunRecord, RunStore, is_job_id, validate_run_name
@@ -619,7 +619,11 @@ class Submitter:
             queue=prep.queue_name,
             job_definition=jobdef_arn,
             command=script(options.command),
-            environment={"RUNNER_RUN": prep.run, **prep.env_vars},
+            environment={
+                "RUNNER_RUN": prep.run,
+                **results.job_env(self.outputs.results_bucket, prep.run),
+                **prep.env_vars,
+            },
             vcpus=request.vcpus if (options.vcpus or fresh) else None,
             memory_mib=request.memory_mib if (prep.memory_mib or fresh) else None,
             gpus=request.gpus or None,
@@ -657,13 +661,18 @@ class Submitter:
         )
         return mapping
 
+    def _row_env(self, run: str, sheet: sheets.Sheet, index: int) -> dict[str, str]:
+        env = sheet.environment(index)
+        # RUNNER_RESULTS_URI per sample
+        return {**env, **results.job_env(self.outputs.results_bucket, run, env["SAMPLE_ID"])}
+
     def _rows_env(
         self, run: str, name: str, sheet: sheets.Sheet | None, rows: list[int] | None, job_spec: JobSpec
     ) -> tuple[dict[str, str], str]:
         """The variables that carry the rows: inline (RUNNER_ROWS) when small enough, else a manifest."""
         if sheet is None or rows is None:
             return {}, "none"
-        table = "\n".join(row_line(sheet.environment(i)) for i in rows)
+        table = "\n".join(row_line(self._row_env(run, sheet, i)) for i in rows)
         inline = {"RUNNER_ROWS": table}
         probe = job_spec.request(name, inline, len(rows), [{"jobId": "0" * 36, "type": "N_TO_N"}])
         if request_size(probe) <= INLINE_LIMIT:

@@ -96,6 +96,10 @@ class Outputs:
         return self._map("bucket_names").get("data") or None
 
     @property
+    def results_bucket(self) -> str | None:
+        return self._map("bucket_names").get("results") or None
+
+    @property
     def log_group(self) -> str | None:
         return self._optional("log_group_name")
 
