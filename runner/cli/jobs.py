@@ -15,11 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from runner.aws.context import RETRY_CONFIG, AwsContext
+from runner.cli import preflight
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
 from runner.core.errors import UsageError
 from runner.core.project import resolve_env
-from runner.infra import outputs
 from runner.jobs import tracking
 from runner.jobs.runs import RunRecord, RunStore
 from runner.jobs.submit import Clients, SubmitOptions, Submitter, prepare
@@ -45,7 +45,7 @@ class Session:
 def _session(env_name: str | None, submitting: bool = False) -> Session:
     """Clients for one env; SubmitJob's own client and ec2 only when submitting (each client costs ~0.2 s)."""
     env = resolve_env(env_name)
-    values = outputs.load(env)
+    values = preflight.load_outputs(env)
     if not (values.get("bucket_names") or {}).get("work"):
         raise UsageError(f"--env: '{env.name}' has no work bucket in its outputs; apply it first")
     ctx = AwsContext(env)
@@ -194,9 +194,17 @@ def submit(
     command: Annotated[str | None, typer.Option("--command", "-c", help="Shell command run with /bin/sh -c.")] = None,
     image: Annotated[str | None, typer.Option("--image", "-i", help="Container image.")] = None,
     vcpus: Annotated[int | None, typer.Option("--vcpus", help="vCPUs per job (default 1).")] = None,
-    memory: Annotated[str | None, typer.Option("--memory", help="Memory per job: 4GiB, 16G, 512 (MiB).")] = None,
+    memory: Annotated[
+        str | None, typer.Option("--memory", help="Memory per job: 4GiB, 16G (GiB), 512 (MiB); 4GB = 4e9 bytes.")
+    ] = None,
     gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs per job.")] = None,
     samples: Annotated[str | None, typer.Option("--samples", "-s", help="Sample sheet (.csv or .tsv).")] = None,
+    group_by: Annotated[
+        str | None, typer.Option("--group-by", help="Sample id column: rows sharing it are one sample's lanes.")
+    ] = None,
+    allow_files_outside: Annotated[
+        list[str] | None, typer.Option("--allow-files-outside", metavar="DIR", help="Also stage files under DIR.")
+    ] = None,
     name: Annotated[
         str | None, typer.Option("--name", "-n", help="Run name (default: from sheet+command+image).")
     ] = None,
@@ -230,9 +238,11 @@ def submit(
         timeout=timeout,
         after=after,
         env_vars=list(env_var or []),
+        group_by=group_by,
+        allow_files_outside=list(allow_files_outside or []),
     )
     resolved = resolve_env(env)
-    prepared = prepare(options, outputs.load(resolved), Path.cwd())  # every local check before any AWS call
+    prepared = prepare(options, preflight.load_outputs(resolved), Path.cwd())  # every local check before any AWS call
     session = _session(resolved.name, submitting=True)
     result = session.submitter().submit(options, Path.cwd(), prepared=prepared)
     record = result.record

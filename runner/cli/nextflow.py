@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from runner.aws.context import AwsContext
+from runner.cli import preflight
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
 from runner.core.project import resolve_env
-from runner.infra import outputs
 from runner.jobs.runs import RunStore, validate_run_name
 from runner.nextflow import pipeline as nf
 from runner.nextflow.config import Closure, flatten
@@ -40,7 +40,7 @@ def nextflow_config(
     environment = resolve_env(env)
     if run is not None:
         validate_run_name(run, "--run")
-    values = outputs.load(environment)
+    values = preflight.load_outputs(environment)
     tree = nf.build_config(environment, values, run=run, queue=queue, endpoint=nf.emulator_endpoint(environment))
     text = nf.config_text(environment, tree, run=run)
     if output is not None:
@@ -91,7 +91,7 @@ def nextflow_run(
         queue=queue,
         extra_args=list(ctx.args),
     )
-    values = outputs.load(environment)
+    values = preflight.load_outputs(environment)
     nf.plan_run(environment, values, request, store=None)  # everything checkable offline, before any AWS call
     aws = AwsContext(environment)
     s3, batch = aws.client("s3"), aws.client("batch")

@@ -303,7 +303,7 @@ def load_samples(s3: Any, bucket: str, record: RunRecord) -> list[str] | None:
         data = json.loads(s3.get_object(Bucket=bucket, Key=record.samples_key)["Body"].read())
     except ClientError:
         return None
-    return [row[data["id_column"]] for row in data["rows"]]
+    return list(dict.fromkeys(row[data["id_column"]] for row in data["rows"]))  # one per sample, lanes grouped
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from runner.cli import jobs as cli_jobs
 from runner.jobs import tracking
+from runner.jobs.rows import decode_line
 from runner.jobs.runs import JobRef, RunRecord, RunStore
 from runner.jobs.submit import Clients, JobSpec, Submitter, sheet_from_json, submit_job_once
 
@@ -228,7 +229,7 @@ def test_retry_request_carries_the_rows_resources_and_retry_strategy(s3: Any) ->
     (params,) = sent
     assert "arrayProperties" not in params  # one row: a single job
     env = {e["name"]: e["value"] for e in params["containerOverrides"]["environment"]}
-    assert env["RUNNER_ROWS"].startswith("export ") and "SAMPLE_ID=S2" in env["RUNNER_ROWS"]
+    assert decode_line(env["RUNNER_ROWS"])["SAMPLE_ID"] == "S2" and "\n" not in env["RUNNER_ROWS"]
     assert params["containerOverrides"]["resourceRequirements"] == [
         {"type": "VCPU", "value": "2"},
         {"type": "MEMORY", "value": "4096"},
