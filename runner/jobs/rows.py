@@ -21,8 +21,14 @@ NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ESCAPE = re.compile(r"\\0([0-7]{3})")
 
 
+_PLAIN = re.compile(r"^[A-Za-z0-9_\-./:@+,=]*$")
+_BYTE = [chr(b) if b in SAFE else f"\\0{b:03o}" for b in range(256)]
+
+
 def encode_value(value: str) -> str:
-    return "".join(chr(b) if b in SAFE else f"\\0{b:03o}" for b in value.encode())
+    if _PLAIN.match(value):  # most values (ids, paths, URIs) need no escape
+        return value
+    return "".join(map(_BYTE.__getitem__, value.encode()))
 
 
 def encode_line(env: dict[str, str]) -> str:

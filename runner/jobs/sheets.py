@@ -50,7 +50,6 @@ RESERVED_NAMES = (
 SHELL_NAMES = ("PATH", "IFS", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "PS1", "PS2", "PS4", "HOME", "TMPDIR")
 LANE_SUFFIX = re.compile(r"__\d+$")
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_]")
-_S3_ANY_CASE = re.compile(r"^s3://", re.IGNORECASE)
 FIELD = "--samples"
 
 # Files that are not text tables, by their first bytes: what they are and what to do instead.
@@ -114,6 +113,7 @@ def parse_table(text: str, delimiter: str, source: str = "sheet") -> list[Record
     """RFC 4180 records with the line each starts on. Comments (``#`` first on a line, outside quotes), blank
     lines and lines of empty fields are dropped. Quoted fields keep line breaks, delimiters, ``#`` and ``""``."""
     records: list[Record] = []
+    unquoted = re.compile(f"[^{re.escape(delimiter)}\r\n]*")
     i, n, line = 0, len(text), 1
     while i < n:
         start_line = line
@@ -122,7 +122,16 @@ def parse_table(text: str, delimiter: str, source: str = "sheet") -> list[Record
             i = n if end < 0 else end + 1
             line += 1
             continue
-        fields: list[str] = []
+        end = text.find("\n", i)
+        end = n if end < 0 else end
+        plain = text[i : end - 1 if end > i and text[end - 1] == "\r" else end]
+        if '"' not in plain and "\r" not in plain:  # the common line: no quotes, split it whole
+            fields = plain.split(delimiter)
+            i, line = end + 1, line + 1
+            if any(f.strip() for f in fields):
+                records.append(Record(start_line, fields))
+            continue
+        fields = []
         while True:  # one field per iteration
             j = i
             while j < n and text[j] == " " and delimiter != " ":
@@ -156,11 +165,8 @@ def parse_table(text: str, delimiter: str, source: str = "sheet") -> list[Record
                     )
                 fields.append("".join(value))
             else:
-                k = j
-                while k < n and text[k] not in (delimiter, "\n", "\r"):
-                    k += 1
-                fields.append(text[i:k])
-                j = k
+                j = unquoted.match(text, j).end()  # type: ignore[union-attr]  # always matches (may be empty)
+                fields.append(text[i:j])
             if j < n and text[j] == delimiter:
                 i = j + 1
                 continue
@@ -169,8 +175,7 @@ def parse_table(text: str, delimiter: str, source: str = "sheet") -> list[Record
                 j += 1
             if j < n and text[j] == "\n":
                 j += 1
-            if j <= n:
-                line += 1
+            line += 1
             i = j
             break
         if any(f.strip() for f in fields):
@@ -190,9 +195,7 @@ def _delimiter(path: Path, text: str) -> str:
 
 def _clean(value: str) -> str:
     value = value.strip()
-    if _S3_ANY_CASE.match(value) and not value.startswith("s3://"):
-        value = "s3://" + value[5:]
-    return value
+    return "s3://" + value[5:] if value.startswith("S3://") else value  # the scheme's only other spelling
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -90,6 +90,25 @@ def test_quoted_line_breaks_hash_and_quotes_are_values(tmp_path: Path) -> None:
     assert sheet.lines == [3, 6, 7, 10]
 
 
+def test_parser_agrees_with_csv_writer_on_random_tables() -> None:
+    import csv
+    import io
+    import random
+
+    rng = random.Random(4180)
+    alphabet = ["a", "Z", "0", " ", ",", '"', "\n", "\r", "\r\n", "#", "\t", "é", "✓", "''"]
+    for delimiter in (",", "\t"):
+        for _ in range(300):
+            table = [
+                ["k" + str(r)] + ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(3)]
+                for r in range(rng.randint(1, 6))
+            ]
+            buffer = io.StringIO()
+            csv.writer(buffer, delimiter=delimiter).writerows(table)
+            parsed = sheets.parse_table(buffer.getvalue(), delimiter)
+            assert [r.fields for r in parsed] == table, buffer.getvalue()
+
+
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [
