@@ -22,9 +22,17 @@ def submit(
     command: Annotated[str | None, typer.Option("--command", "-c", help="Shell command run with /bin/sh -c.")] = None,
     image: Annotated[str | None, typer.Option("--image", "-i", help="Container image.")] = None,
     vcpus: Annotated[int | None, typer.Option("--vcpus", help="vCPUs per job (default 1).")] = None,
-    memory: Annotated[str | None, typer.Option("--memory", help="Memory per job: 4GiB, 16G, 512 (MiB).")] = None,
+    memory: Annotated[
+        str | None, typer.Option("--memory", help="Memory per job: 4GiB, 16G (GiB), 512 (MiB); 4GB = 4e9 bytes.")
+    ] = None,
     gpus: Annotated[int | None, typer.Option("--gpus", help="GPUs per job.")] = None,
     samples: Annotated[str | None, typer.Option("--samples", "-s", help="Sample sheet (.csv or .tsv).")] = None,
+    group_by: Annotated[
+        str | None, typer.Option("--group-by", help="Sample id column: rows sharing it are one sample's lanes.")
+    ] = None,
+    allow_files_outside: Annotated[
+        list[str] | None, typer.Option("--allow-files-outside", metavar="DIR", help="Also stage files under DIR.")
+    ] = None,
     name: Annotated[
         str | None, typer.Option("--name", "-n", help="Run name (default: from sheet+command+image).")
     ] = None,
@@ -49,7 +57,8 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit one job, or one array job per up to 10,000 sample-sheet rows (idempotent by run name)."""
-    options = SubmitOptions(**common.matching(SubmitOptions, ctx.params), env_vars=list(env_var or []))
+    lists = {"env_vars": list(env_var or []), "allow_files_outside": list(allow_files_outside or [])}
+    options = SubmitOptions(**{**common.matching(SubmitOptions, ctx.params), **lists})
     session = common.session(env)
     rules = spot.policy(max_spot_attempts, spot_patience, session.env.settings)
     prepared = prepare(options, session.outputs, Path.cwd())  # every local check before any AWS call

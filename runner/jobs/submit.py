@@ -11,9 +11,10 @@ Plan, check, apply (nothing changes in AWS until everything is validated; no Usa
 3. ``Submitter.apply``, the writes: stage local files, register the ``runner-<hash>`` job definition, write the
    rows and the run record (``runs/<run>/run.json``, state ``submitting``), submit each part, record its job id.
 
-Rows reach the container through a ``/bin/sh`` prologue, so any image with ``/bin/sh`` works. Each row is one
-line ``export NAME='value' ...`` (POSIX-quoted); the prologue picks line ``AWS_BATCH_JOB_ARRAY_INDEX`` and
-evaluates it, then runs the analyst's command. The lines travel
+Rows reach the container through a ``/bin/sh`` prologue, so any image with ``/bin/sh`` works. Each sample is one
+line of ``NAME=VALUE`` pairs with every unsafe byte octal-escaped (``runner.jobs.rows``); the prologue picks line
+``AWS_BATCH_JOB_ARRAY_INDEX``, decodes it without ``eval`` and exports it, then runs the analyst's command. The
+lines travel
 
 * inline, in the ``RUNNER_ROWS`` variable, when the whole SubmitJob request stays under the 30 KiB limit
   (no extra moving parts, nothing to fetch; every child carries the full table, which is harmless at that size);
@@ -35,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,27 +43,46 @@ from typing import Any
 
 from runner.aws.batch import Batch
 from runner.core.errors import UsageError
-from runner.jobs import jobdefs, resources, results, sheets, staging
+from runner.jobs import jobdefs, resources, results, sheets, staging, validate
+from runner.jobs.rows import encode_line
 from runner.session import Session
 from runner.session.outputs import Outputs
 from runner.session.runs import JobRef, RunRecord, RunStore, is_job_id, validate_run_name
 
 ARRAY_LIMIT = 10_000
-REQUEST_LIMIT = 30 * 1024  # SubmitJob payload limit
+REQUEST_LIMIT = validate.REQUEST_LIMIT  # SubmitJob payload limit
+request_size = validate.request_size
 INLINE_LIMIT = REQUEST_LIMIT - 2048  # headroom for the SDK's own encoding
 MANIFEST_URL_SECONDS = 7 * 24 * 3600
 MAX_DEPENDENCIES = 20
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-# The prologue every job runs under /bin/sh: pick this child's row, export it, then run the command.
+# The prologue every job runs under /bin/sh: pick this child's line, export its variables (runner.jobs.rows: split
+# with parameter expansions, decoded with printf %b, set with export; never eval), then run the command.
 PROLOGUE = r"""# shellcheck disable=SC2153
 runner_pick() {
   runner_i=0
   while IFS= read -r runner_line; do
-    if [ "$runner_i" -eq "$runner_want" ]; then eval "$runner_line"; return 0; fi
+    if [ "$runner_i" -eq "$runner_want" ]; then return 0; fi
     runner_i=$((runner_i + 1))
   done
   return 1
+}
+runner_load() {
+  runner_rest=$1
+  while [ -n "$runner_rest" ]; do
+    runner_pair=${runner_rest%% *}
+    case $runner_rest in *" "*) runner_rest=${runner_rest#* } ;; *) runner_rest= ;; esac
+    runner_name=${runner_pair%%=*}
+    runner_value=${runner_pair#*=}
+    case $runner_name in
+      "" | [0-9]* | *[!A-Za-z0-9_]*) echo "runner: malformed row (variable name '$runner_name')" >&2; exit 97 ;;
+    esac
+    case $runner_value in
+      *\\*) runner_value=$(printf '%bx' "$runner_value"); runner_value=${runner_value%x} ;;
+    esac
+    export "$runner_name=$runner_value"
+  done
 }
 runner_want=${AWS_BATCH_JOB_ARRAY_INDEX:-0}
 if [ -n "${RUNNER_MANIFEST_URI:-}" ]; then
@@ -75,12 +94,14 @@ if [ -n "${RUNNER_MANIFEST_URI:-}" ]; then
   fi
   runner_pick < "$runner_rows" || { echo "runner: no row $runner_want in $RUNNER_MANIFEST_URI" >&2; exit 97; }
   rm -f "$runner_rows"
+  runner_load "$runner_line"
 elif [ -n "${RUNNER_ROWS:-}" ]; then
   runner_pick <<RUNNER_ROWS_END || { echo "runner: no row $runner_want in RUNNER_ROWS" >&2; exit 97; }
 $RUNNER_ROWS
 RUNNER_ROWS_END
+  runner_load "$runner_line"
 fi
-unset RUNNER_ROWS runner_i runner_line runner_want runner_rows
+unset RUNNER_ROWS runner_i runner_line runner_want runner_rows runner_rest runner_pair runner_name runner_value
 """
 
 
@@ -104,6 +125,8 @@ class SubmitOptions:
     timeout: str | None = None
     after: str | None = None
     env_vars: list[str] = field(default_factory=list)
+    group_by: str | None = None  # the sample id column (rows sharing it are one sample's lanes)
+    allow_files_outside: list[str] = field(default_factory=list)  # roots besides the sheet's folder
 
 
 def parse_env_vars(items: list[str]) -> dict[str, str]:
@@ -159,8 +182,12 @@ def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -
         validate_run_name(options.name)
     queue = outputs.queue(options.queue)
     queue_key, queue_name = queue.key, queue.name
-    sheet = sheets.read_sheet(options.samples) if options.samples else None
-    refs = sheets.file_refs(sheet) if sheet else sheets.FileRefs()
+    if options.image:
+        validate.image_reference(options.image)
+    if options.group_by and not options.samples:
+        raise UsageError("--group-by: only with --samples")
+    sheet = sheets.read_sheet(options.samples, group_by=options.group_by) if options.samples else None
+    refs = sheets.file_refs(sheet, options.allow_files_outside) if sheet else sheets.FileRefs()
     if refs.local and not outputs.data_bucket:
         raise UsageError("--samples: the sheet names local files but this env has no data bucket to stage them")
     content = sheet.digest if sheet else None
@@ -182,6 +209,12 @@ def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -
     else:
         stem = re.sub(r"[^A-Za-z0-9_-]", "-", sheet.path.stem if sheet else "job").strip("-_")[:60] or "job"
         run, explicit = validate_run_name(f"{stem}-{identity[:10]}"), False
+    probe = JobSpec(
+        queue=queue_name, job_definition="", command=script(options.command),
+        environment={"RUNNER_RUN": run, **env_vars}, vcpus=options.vcpus or 1, memory_mib=memory_mib,
+        gpus=options.gpus, retries=options.retries, timeout_s=timeout_s, tags={"runner:run": run},
+    )  # fmt: skip
+    validate.request_fits(probe, f"{run}-retry999", options.command, env_vars)  # Batch's 30 KiB, before any write
     return Prepared(
         options=options,
         queue_key=queue_key,
@@ -203,7 +236,7 @@ def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -
 
 
 def row_line(env: dict[str, str]) -> str:
-    return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    return encode_line(env)
 
 
 def script(command: str | None) -> list[str]:
@@ -255,12 +288,8 @@ def sample_tags(sheet: sheets.Sheet | None, rows: list[int] | None) -> dict[str,
     if sheet is None or rows is None:
         return {}
     if len(rows) == 1:
-        return {"runner:sample": tag_value(sheet.rows[rows[0]][sheet.id_column])}
+        return {"runner:sample": tag_value(sheet.ids()[rows[0]])}
     return {"runner:sample": f"array of {len(rows)}"}
-
-
-def request_size(request: dict[str, Any]) -> int:
-    return len(json.dumps(request, separators=(",", ":")).encode())
 
 
 @dataclass
@@ -496,6 +525,7 @@ class Submitter:
     def check(self, prep: Prepared) -> Checked:
         """Every read-only check; raises UsageError naming the field. Nothing is written."""
         options = prep.options
+        validate.tags({"runner:run": prep.run, "runner:env": self.env_name}, "--env")
         existing = self.store.load(prep.run)
         if existing is not None and existing.spec_hash != prep.spec_hash:
             hint = "choose another --name" if prep.explicit_name else "pass --name to submit it as a new run"

@@ -193,11 +193,12 @@ class RunStore:
         return sheet
 
     def sample_ids(self, record: RunRecord) -> list[str] | None:
-        """Each row's sample id, in sheet order (None when the run had no sheet or it is gone)."""
+        """Each sample's id, in sheet order: one per sample, its lanes (rows sharing the id) grouped; array child
+        ``i`` runs sample ``i``. None when the run had no sheet or it is gone."""
         sheet = self.load_sheet(record)
         if sheet is None:
             return None
-        return [row[sheet["id_column"]] for row in sheet["rows"]]
+        return list(dict.fromkeys(row[sheet["id_column"]] for row in sheet["rows"]))
 
     def names(self) -> list[str]:
         names: list[str] = []

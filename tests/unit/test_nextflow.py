@@ -533,7 +533,7 @@ def test_command_line_usage_errors_exit_2_without_a_traceback(argv: list[str], c
         main(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "Error:" in err
+    assert "Traceback" not in err and err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
 
 def test_long_pipeline_urls_fit_in_tag_values(tmp_path: Path) -> None:
