@@ -20,16 +20,18 @@ if TYPE_CHECKING:  # terraform code is imported by the commands that run it: `ru
 app = typer.Typer(help="Terraform for one environment: envs/NAME.", no_args_is_help=True)
 
 
-def _infra(env: str | None) -> Infra:
+def _infra(env: str | None, check_backend: bool = False) -> Infra:
+    from runner.infra.bootstrap import backend_ready
     from runner.infra.plans import Infra
 
-    return Infra(resolve_env(env))
+    resolved = resolve_env(env)
+    return Infra(backend_ready(resolved) if check_backend else resolved)
 
 
 @app.command("init")
 def infra_init(env: EnvOpt = None) -> None:
     """terraform init for the env (the other commands run it themselves when needed)."""
-    _infra(env).init()
+    _infra(env, check_backend=True).init()
 
 
 @app.command("plan")
@@ -43,7 +45,7 @@ def infra_plan(
         raise UsageError(f"--format: '{fmt}' is not one of text, json, markdown")
     from runner.infra.plan_summary import render
 
-    infra = _infra(env)
+    infra = _infra(env, check_backend=True)
     summary, _record = infra.plan(destroy=destroy)
     console.out.print(render(summary, infra.env.name, fmt), markup=False)
 

@@ -35,6 +35,7 @@ from runner.core.errors import RunFailed, UsageError
 from runner.session.runs import JobRef, RunRecord, RunStore, is_job_id
 
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+RECLAIM_PREFIX = "Host EC2"  # Batch's status reason when an attempt's instance went away (spot reclamation)
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
 ACTIVE = ("STARTING", "RUNNING")
 TERMINAL = ("SUCCEEDED", "FAILED")
@@ -54,6 +55,7 @@ class Failure:
     sample: str | None
     reason: str | None  # None: not described (only the failures a status shows are)
     exit_code: int | None
+    reclaimed: int = 0  # attempts that ended by spot reclamation ("Host EC2 ...")
 
 
 Samples = list[str] | Callable[[], list[str] | None] | None  # sample ids per row, or how to read them when needed
@@ -129,6 +131,8 @@ class RunStatus:
                     "kind": j.ref.kind,
                     "array_size": j.ref.array_size,
                     "status": j.status,
+                    "queue": j.ref.queue,
+                    "moved": j.ref.moved,
                     "counts": {s: j.counts[s] for s in STATUSES if j.counts[s]},
                 }
                 for j in self.jobs
@@ -171,6 +175,11 @@ def _index_of(job: dict[str, Any]) -> int | None:
     if index is None and ":" in job.get("jobId", ""):
         index = job["jobId"].rsplit(":", 1)[1]
     return int(index) if index is not None else None
+
+
+def reclaimed_attempts(job: dict[str, Any]) -> int:
+    """How many of a job's attempts ended by spot reclamation (Batch's ``Host EC2 ...`` reasons)."""
+    return sum(1 for a in job.get("attempts") or [] if str(a.get("statusReason") or "").startswith(RECLAIM_PREFIX))
 
 
 def _reason(job: dict[str, Any]) -> tuple[str, int | None]:
@@ -223,7 +232,10 @@ def run_status(
                 reason, code = _reason(child) if described_child else (None, None)
                 row = _row_of(js.ref, index)
                 js.failed_indices.append(index if index is not None else 0)
-                failures.append(Failure(js.ref.job_id, index, row, None, reason, code))
+                lost = sum(
+                    1 for a in child.get("attempts") or [] if str(a.get("statusReason", "")).startswith("Host EC2")
+                )
+                failures.append(Failure(js.ref.job_id, index, row, None, reason, code, lost))
     counts: Counter[str] = Counter()
     for js in jobs:
         counts.update(js.counts)
@@ -303,9 +315,11 @@ def watch(
     max_interval: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
     samples: Samples = None,
+    step: Callable[[RunStatus], bool] | None = None,
     reasons: int | None = None,
 ) -> RunStatus:
-    """Poll until every row is SUCCEEDED or FAILED (interval grows 1.5x per quiet poll, up to max_interval)."""
+    """Poll until every row is SUCCEEDED or FAILED (interval grows 1.5x per quiet poll, up to max_interval);
+    ``step`` runs on every poll and returns True when it changed the run (the spot fallback): poll again."""
     delay = interval
     previous: dict[str, int] | None = None
     while True:
@@ -321,9 +335,14 @@ def watch(
             on_update(status)  # nothing to explain: the last poll is the final status
             return status
         if status.done:
-            final = run_status(batch, record, samples, with_failures=True, reasons=reasons)
+            # the spot fallback reads every failed child's attempts; otherwise only the shown ones are described
+            final = run_status(batch, record, samples, with_failures=True, reasons=None if step else reasons)
+            if step is not None and step(final):
+                continue
             on_update(final)
             return final
+        if step is not None and step(status):
+            continue
         on_update(status)
         counts = dict(status.counts)
         delay = interval if counts != previous else min(max_interval, delay * 1.5)

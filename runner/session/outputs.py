@@ -7,7 +7,8 @@
    through terraform: `runner.infra.outputs`);
 3. the SSM parameter ``/<name>/runner/outputs`` (String, the contract as JSON with plain values; ``<name>`` is the
    env's ``name`` in its terraform.tfvars), published by the platform module: analysts need no terraform state;
-4. terraform (``terraform output``), which needs the state; its values are cached for next time.
+4. terraform (``terraform output``), which needs the state (its S3 backend bootstrapped and its bucket there:
+   `runner.infra.bootstrap.backend_ready`); its values are cached for next time.
 
 A missing output is a UsageError naming it, never a KeyError.
 """
@@ -25,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from runner.aws.context import AwsContext
 from runner.core.errors import UsageError
 from runner.core.project import Env
+from runner.infra import bootstrap
 from runner.infra import outputs as cache
 
 OUTPUTS_FILE_VAR = "RUNNER_OUTPUTS_FILE"
@@ -93,6 +95,10 @@ class Outputs:
     @property
     def data_bucket(self) -> str | None:
         return self._map("bucket_names").get("data") or None
+
+    @property
+    def results_bucket(self) -> str | None:
+        return self._map("bucket_names").get("results") or None
 
     @property
     def log_group(self) -> str | None:
@@ -195,6 +201,7 @@ def load(env: Env, aws: AwsContext, refresh: bool = False) -> Outputs:
             return Outputs(published)
     from runner.infra.plans import Infra  # terraform only when no published outputs exist
 
+    bootstrap.backend_ready(env, aws)  # terraform needs the state: one line when its backend is not there
     values = Infra(env, home=aws.home).output_values()
     if not values:
         raise UsageError(f"--env: '{env.name}' has no outputs; apply it first (runner infra apply --env {env.name})")

@@ -31,11 +31,10 @@ def loaded(*args: str) -> set[str]:
     return set(json.loads(last))
 
 
-def test_help_loads_no_aws_sdk_and_no_heavy_module() -> None:
+def test_help_loads_no_heavy_module() -> None:
     modules = loaded("--help")
     assert "runner.cli.status" in modules  # the probe really ran the CLI
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
-    assert "boto3" not in modules and "botocore" not in modules  # `--help` opens no env
 
 
 @pytest.mark.parametrize("verb", ["status", "submit", "list", "logs", "cancel", "retry"])
