@@ -39,9 +39,7 @@ def retry(
     session = common.session(env)
     rules = spot.policy(max_spot_attempts, spot_patience, session.env.settings)
     record = session.store.load(run)
-    if record is None:
-        raise UsageError(f"RUN: no run '{run}' in this env (runner list --env {session.name})")
-    if record.kind == "nextflow":
+    if record is not None and record.kind == "nextflow":
         from runner.cli import nextflow as nextflow_cli
         from runner.nextflow.pipeline import resume_request
 
@@ -53,6 +51,8 @@ def retry(
         return
     if not failed and not on_demand:
         raise UsageError("--failed: required (runner retry RUN --failed), or --on-demand for the spot fallback")
+    if record is None:
+        raise UsageError(f"RUN: no run '{run}' in this env (runner list --env {session.name})")
     if on_demand and not failed:
         moved = spot.move_now(session, record, rules)
         if as_json:
