@@ -53,6 +53,21 @@ def infra_apply(
     env: EnvOpt = None,
     auto_approve: AutoApprove = False,
     as_json: JsonOpt = False,
+    saved: Annotated[
+        bool,
+        typer.Option(
+            "--saved",
+            help="Apply the env's saved plan (from `runner infra plan`) instead of planning afresh; refused when "
+            "stale or when the infrastructure changed outside terraform since it was made.",
+        ),
+    ] = False,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            help="Apply this saved plan (FILE.tfplan with its record FILE.json beside it), checked as --saved.",
+        ),
+    ] = None,
     plan_dir: Annotated[
         Path | None,
         typer.Option(
@@ -62,12 +77,18 @@ def infra_apply(
         ),
     ] = None,
 ) -> None:
-    """Apply the saved plan when current; otherwise plan and apply (never in a protected env)."""
+    """Plan afresh and apply; with --saved, --plan or --plan-dir (and always in a protected env) apply a saved
+    plan, only while it is current and nothing changed outside terraform since it was made."""
+    named = [opt for opt, given in (("--saved", saved), ("--plan", plan_file), ("--plan-dir", plan_dir)) if given]
+    if len(named) > 1:
+        raise UsageError(f"{', '.join(named)}: name at most one saved plan")
     infra = _infra(env)
     if plan_dir is not None:
         import_reviewed_plan(infra, plan_dir)
+    elif plan_file is not None:
+        infra.use_plan_file(plan_file)
     confirm = _confirm if sys.stdin.isatty() else None
-    summary = infra.apply(auto_approve=auto_approve, confirm=confirm)
+    summary = infra.apply(auto_approve=auto_approve, confirm=confirm, saved=bool(named))
     if as_json:
         console.print_json({"env": infra.env.name, "applied": summary.to_dict()})
     else:
