@@ -12,7 +12,7 @@ import click
 import typer
 from rich.markup import escape
 
-from runner.cli import ami, infra, jobs, local
+from runner.cli import ami, image, infra, jobs, local
 from runner.cli import nextflow as nextflow_cli
 from runner.core import console
 from runner.core.errors import RunnerError
@@ -27,6 +27,7 @@ app.add_typer(local.app, name="local")
 app.add_typer(infra.app, name="infra")
 app.add_typer(nextflow_cli.app, name="nextflow")
 app.add_typer(ami.app, name="ami")
+app.add_typer(image.app, name="image")
 jobs.register(app)  # analysts' commands at the root: submit, status, logs, list, cancel, retry
 
 # Recent typer vendors its own click: its usage errors and aborts are not click's classes. Catch both.
