@@ -9,7 +9,9 @@ applies nothing but its saved, reviewed plan. A saved plan is applied only while
 * *drifted*: a refresh-only plan (``terraform plan -refresh-only -detailed-exitcode``, read-only) finds the real
   infrastructure changed outside terraform since the plan was made. The plan was computed against the
   infrastructure as it was then (its ``prior_state``); applying it now would not undo the change and would
-  report success. The refusal names each drifted resource and attribute.
+  report success. Only what the configuration manages counts (attributes it sets, blocks); values AWS keeps
+  changing by itself (a compute environment's desired vCPUs as Batch scales) do not. The refusal names each
+  drifted resource and attribute.
 
 Either way the apply is refused, never silently re-planned.
 """
@@ -17,6 +19,7 @@ Either way the apply is refused, never silently re-planned.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -76,25 +79,70 @@ def managed_resources(state_values: dict[str, Any] | None) -> dict[str, dict[str
     return found
 
 
-def changed_attributes(before: Any, after: Any, path: str = "", depth: int = 0) -> list[str]:
-    """Dotted paths of what differs (nested blocks down to 4 levels; one-element block lists need no index)."""
+def changed_attributes(before: Any, after: Any, path: str = "", depth: int = 0, config: Any = None) -> list[str]:
+    """Dotted paths of what differs (nested blocks down to 4 levels deep; one-element block lists need no index).
+
+    With ``config`` (the resource's expressions from the plan's `configuration`), only what the configuration
+    manages counts: attributes it sets, and nested blocks (a dynamic block is not in the expressions but is
+    managed). Attributes it leaves to the provider or to AWS (a compute environment's desired vCPUs, which
+    Batch changes as it scales; statuses; tags_all) are not drift a plan would act on.
+    """
     if before == after:
         return []
-    if isinstance(before, dict) and isinstance(after, dict) and depth < 4:
+    if isinstance(before, dict) and isinstance(after, dict) and depth < 8:
         paths: list[str] = []
         for key in sorted(set(before) | set(after)):
-            paths += changed_attributes(before.get(key), after.get(key), f"{path}.{key}" if path else key, depth + 1)
+            b, a = before.get(key), after.get(key)
+            sub_config = None
+            if isinstance(config, dict):
+                if key not in config and not (_is_block(b) or _is_block(a)):
+                    continue  # computed or left unset: not managed by the configuration
+                sub_config = config.get(key)
+                if isinstance(sub_config, list):  # a static block: the union of its expressions
+                    merged: dict[str, Any] = {}
+                    for item in sub_config:
+                        merged.update(item if isinstance(item, dict) else {})
+                    sub_config = merged
+                else:
+                    sub_config = None  # an expression: everything below it is managed
+            paths += changed_attributes(b, a, f"{path}.{key}" if path else key, depth + 1, sub_config)
         return paths
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after) and depth < 4:
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after) and depth < 8:
         paths = []
         for i, (b, a) in enumerate(zip(before, after, strict=True)):
-            paths += changed_attributes(b, a, path if len(before) == 1 else f"{path}[{i}]", depth + 1)
+            paths += changed_attributes(b, a, path if len(before) == 1 else f"{path}[{i}]", depth + 1, config)
         return paths
     return [path or "(the whole resource)"]
 
 
-def drift_between(then: dict[str, Any] | None, now: dict[str, Any] | None) -> list[Drifted]:
-    """Resources of `now` (a state as read today) that differ from `then` (the state a plan was computed on)."""
+def _is_block(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+_MODULE_STEP = re.compile(r'^module\.([^.\[]+)(?:\[(?:"[^"]*"|[^\]]*)\])?\.')
+_INSTANCE_KEY = re.compile(r'\[(?:"[^"]*"|[^\]]*)\]$')
+
+
+def resource_expressions(configuration: dict[str, Any] | None, address: str) -> dict[str, Any] | None:
+    """The configuration expressions of the resource an instance address belongs to; None when not found."""
+    module = (configuration or {}).get("root_module") or {}
+    rest = address
+    while match := _MODULE_STEP.match(rest):
+        module = (module.get("module_calls", {}).get(match.group(1)) or {}).get("module") or {}
+        rest = rest[match.end() :]
+    resource = _INSTANCE_KEY.sub("", rest)
+    for item in module.get("resources", []):
+        if item.get("address") == resource and item.get("mode", "managed") == "managed":
+            expressions: dict[str, Any] = item.get("expressions") or {}
+            return expressions
+    return None
+
+
+def drift_between(
+    then: dict[str, Any] | None, now: dict[str, Any] | None, configuration: dict[str, Any] | None = None
+) -> list[Drifted]:
+    """Resources of `now` (a state as read today) that differ from `then` (the state a plan was computed on), in
+    what the configuration manages when `configuration` (a plan's) is given."""
     before, after = managed_resources(then), managed_resources(now)
     drifted: list[Drifted] = []
     for address in sorted(set(before) | set(after)):
@@ -103,7 +151,8 @@ def drift_between(then: dict[str, Any] | None, now: dict[str, Any] | None) -> li
         elif address not in before:
             drifted.append(Drifted(address, ("appeared in the state",)))
         else:
-            paths = changed_attributes(before[address], after[address])
+            config = resource_expressions(configuration, address) if configuration else None
+            paths = changed_attributes(before[address], after[address], config=config)
             if paths:
                 drifted.append(Drifted(address, tuple(paths)))
     return drifted
@@ -195,7 +244,11 @@ class Infra:
             now = self.tf.refresh_only_plan(scratch).plan
         finally:
             scratch.unlink(missing_ok=True)  # plan files can hold secrets
-        return drift_between(plan.get("prior_state", {}).get("values"), now.get("prior_state", {}).get("values"))
+        return drift_between(
+            plan.get("prior_state", {}).get("values"),
+            now.get("prior_state", {}).get("values"),
+            plan.get("configuration"),
+        )
 
     def use_plan_file(self, path: Path) -> PlanRecord:
         """Make `path` (a plan saved by `runner infra plan`, its record `path.json` beside it) the env's saved plan."""
