@@ -107,6 +107,13 @@ resource "aws_batch_compute_environment" "this" {
     create_before_destroy = true
     # Batch scales desired vCPUs itself.
     ignore_changes = [compute_resources[0].desired_vcpus]
+
+    # An environment created with a service role of our own (before infrastructure updates) cannot be updated
+    # in place, nor switched to the service-linked role: it must be replaced once. Checked at plan time.
+    postcondition {
+      condition     = self.service_role == null || strcontains(coalesce(self.service_role, "-"), ":role/aws-service-role/batch.amazonaws.com/")
+      error_message = "compute environment ${each.key} uses its own service role (created before infrastructure updates): replace it once, e.g. runner infra plan --replace 'module.platform.module.batch.aws_batch_compute_environment.this[\"${each.key}\"]' (README: Upgrading an env)."
+    }
   }
 }
 

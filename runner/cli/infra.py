@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +18,11 @@ from runner.infra.plan_summary import Summary, render, render_text
 from runner.infra.plans import Infra
 
 app = typer.Typer(help="Terraform for one environment: envs/NAME.", no_args_is_help=True)
+
+_KEY = r'(\[(\d+|"[^"]*")\])?'
+RESOURCE_ADDRESS = re.compile(
+    rf"^(module\.[A-Za-z_][A-Za-z0-9_-]*{_KEY}\.)*(?!module\.)[a-z][a-z0-9_]*\.[A-Za-z_][A-Za-z0-9_-]*{_KEY}$"
+)
 
 
 def _infra(env: str | None) -> Infra:
@@ -34,12 +40,22 @@ def infra_plan(
     env: EnvOpt = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="Summary format: text, json or markdown.")] = "text",
     destroy: Annotated[bool, typer.Option("--destroy", help="Plan the destruction of the env.")] = False,
+    replace: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--replace",
+            help="Plan to replace this resource (a terraform address; repeatable), e.g. once when upgrading an env.",
+        ),
+    ] = None,
 ) -> None:
     """Plan the env, save the plan for apply, and print a summary."""
     if fmt not in ("text", "json", "markdown"):
         raise UsageError(f"--format: '{fmt}' is not one of text, json, markdown")
+    for address in replace or []:
+        if not RESOURCE_ADDRESS.match(address):
+            raise UsageError(f"--replace: '{address}' is not a resource address (e.g. module.m.aws_x.name[\"key\"])")
     infra = _infra(env)
-    summary, _record = infra.plan(destroy=destroy)
+    summary, _record = infra.plan(destroy=destroy, extra=tuple(f"-replace={a}" for a in replace or []))
     console.out.print(render(summary, infra.env.name, fmt), markup=False)
 
 
