@@ -17,7 +17,7 @@ APT_TOOLS   := packer shellcheck unzip curl gpg:gnupg
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup tools demo test test-unit lint fmt docs plan apply destroy output local-up local-down ami bench clean
+.PHONY: help setup tools demo test test-unit lint fmt docs plan apply destroy output local-up local-down images ami bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -129,6 +129,10 @@ local-up: setup ## Start the embedded AWS on 127.0.0.1:$RUNNER_LOCAL_PORT (defau
 
 local-down: setup ## Stop the embedded AWS
 	$(RUNNER) local down
+
+images: setup ## Build the local Batch's images offline (base: busybox, tools: Debian + seqkit/fastp/samtools/awscli)
+	$(RUNNER) local image build base
+	$(RUNNER) local image build tools
 
 # ---------------------------------------------------------------------------------------------------------------
 # Benchmarks (not part of `make test`): staging vs aws s3 sync / s5cmd, submission vs a per-sample loop

@@ -53,10 +53,10 @@ class Project:
     root: Path
     port: int
     extra_env: dict[str, str] = field(default_factory=dict)
+    home: Path = field(init=False)  # its RUNNER_HOME
 
-    @property
-    def home(self) -> Path:
-        return self.root / ".runner"
+    def __post_init__(self) -> None:
+        self.home = self.root / ".runner"
 
     @property
     def endpoint(self) -> str:
@@ -69,6 +69,9 @@ class Project:
             RUNNER_HOME=str(self.home),
             RUNNER_LOCAL_PORT=str(self.port),
             PYTHONUNBUFFERED="1",
+            # Submission bookkeeping tests use images that cannot be pulled here: jobs succeed at submission.
+            # Tests of the local Batch itself pass RUNNER_LOCAL_BATCH=docker in extra_env.
+            RUNNER_LOCAL_BATCH="instant",
         )
         env.update(self.extra_env)
         env.update(overrides)
@@ -111,6 +114,40 @@ class Project:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+
+
+def batch_queue(proj: Project, prefix: str) -> tuple[str, str]:
+    """A managed compute environment (c6i, r6i; up to 64 vCPUs) and a queue ``<prefix>-q`` on the project's
+    emulator, made with boto3 (no terraform); returns their ARNs."""
+    iam, ec2, batch = (proj.client(s) for s in ("iam", "ec2", "batch"))
+    trust = json.dumps({"Version": "2012-10-17", "Statement": []})
+    service = iam.create_role(RoleName=f"{prefix}-svc", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    profile = iam.create_instance_profile(InstanceProfileName=f"{prefix}-inst")["InstanceProfile"]["Arn"]
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    sg = ec2.create_security_group(GroupName=prefix, Description=prefix, VpcId=vpc)["GroupId"]
+    ce = batch.create_compute_environment(
+        computeEnvironmentName=f"{prefix}-ce",
+        type="MANAGED",
+        state="ENABLED",
+        serviceRole=service,
+        computeResources={
+            "type": "EC2",
+            "minvCpus": 0,
+            "maxvCpus": 64,
+            "instanceTypes": ["c6i", "r6i"],
+            "subnets": [subnet],
+            "securityGroupIds": [sg],
+            "instanceRole": profile,
+        },
+    )["computeEnvironmentArn"]
+    queue = batch.create_job_queue(
+        jobQueueName=f"{prefix}-q",
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+    )["jobQueueArn"]
+    return str(ce), str(queue)
 
 
 def error_line(proc: subprocess.CompletedProcess[str]) -> str:

@@ -1,7 +1,7 @@
-"""The `runner` command line: a thin layer that parses arguments, calls the library and prints.
-
-One module per command group; each defines a typer app (or commands) that is registered here.
-Exit codes: 0 success, 1 a run or job failed, 2 bad input (one line naming the field; nothing was done).
+"""The `runner` command line: this module only dispatches to one module per verb (group) and turns errors
+into one line and an exit code: 0 success, 1 a run or job failed, 2 bad input (one line naming the field;
+nothing was done). Platform groups: local, infra, nextflow, ami. Analysts' verbs at the root: submit, status,
+logs, list, cancel, retry.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import click
 import typer
 from rich.markup import escape
 
-from runner.cli import ami, image, infra, jobs, local
+from runner.cli import ami, cancel, image, infra, list_runs, local, logs, retry, status, submit
 from runner.cli import nextflow as nextflow_cli
 from runner.core import console
 from runner.core.errors import RunnerError
@@ -28,7 +28,12 @@ app.add_typer(infra.app, name="infra")
 app.add_typer(nextflow_cli.app, name="nextflow")
 app.add_typer(ami.app, name="ami")
 app.add_typer(image.app, name="image")
-jobs.register(app)  # analysts' commands at the root: submit, status, logs, list, cancel, retry
+app.command("submit")(submit.submit)
+app.command("status")(status.status)
+app.command("logs")(logs.logs)
+app.command("list")(list_runs.list_runs)
+app.command("cancel")(cancel.cancel)
+app.command("retry")(retry.retry)
 
 # Recent typer vendors its own click: its usage errors and aborts are not click's classes. Catch both.
 CLICK_ERRORS: tuple[type[Exception], ...] = (click.ClickException,)

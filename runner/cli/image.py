@@ -6,11 +6,8 @@ from typing import Annotated
 
 import typer
 
-from runner.aws.context import AwsContext
-from runner.cli.common import EnvOpt, JsonOpt
+from runner.cli.common import EnvOpt, JsonOpt, session
 from runner.core import console
-from runner.core.project import resolve_env
-from runner.infra import outputs
 from runner.registry.push import Docker, push, resolve_target
 
 app = typer.Typer(help="Pipeline images in the env's ECR repositories.", no_args_is_help=True)
@@ -29,9 +26,9 @@ def image_push(
     as_json: JsonOpt = False,
 ) -> None:
     """Tag LOCAL_IMAGE and push it to the env's repository; an existing (immutable) tag is refused."""
-    resolved = resolve_env(env)
-    target = resolve_target(local_image, outputs.load(resolved).get("ecr_repository_urls") or {}, tag, repository)
-    pushed = push(AwsContext(resolved), target, Docker())
+    opened = session(env)
+    target = resolve_target(local_image, opened.outputs.require("ecr_repository_urls"), tag, repository)
+    pushed = push(opened.aws, target, Docker())
     if as_json:
         console.print_json(pushed.to_dict())
         return

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from runner.aws.context import AwsContext
+from runner.aws.context import AwsContext, uses_emulator
 from runner.core.errors import RunFailed, UsageError
 from runner.core.project import Env
 
@@ -182,7 +182,7 @@ def bootstrap(
     except ClientError as exc:
         raise RunFailed(f"configuring state bucket {name}: {exc}") from None
     backend = env.path / BACKEND_FILE
-    backend.write_text(backend_text(name, region, env.emulator))
+    backend.write_text(backend_text(name, region, uses_emulator(env)))
     return BootstrapResult(
         env=env.name,
         bucket=name,

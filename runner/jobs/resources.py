@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from runner.aws.batch import Batch
 from runner.core.errors import UsageError
 
 MIN_RESERVE_MIB = 512
@@ -193,16 +194,16 @@ def resolve_instance_types(ec2: Any, names: Iterable[str]) -> list[InstanceSpec]
 FARGATE = InstanceSpec("fargate", 16, 128 * 1024)  # 16 vCPU; usable about 120 GiB (its real limit); no GPUs
 
 
-def queue_capacity(batch: Any, ec2: Any, queue: str) -> list[Capacity]:
+def queue_capacity(batch: Batch, ec2: Any, queue: str) -> list[Capacity]:
     """The compute environments behind a queue and what each can place."""
-    queues = batch.describe_job_queues(jobQueues=[queue]).get("jobQueues", [])
+    queues = batch.queues([queue])
     if not queues:
         raise UsageError(f"--queue: job queue '{queue}' does not exist in this env")
     order = sorted(queues[0].get("computeEnvironmentOrder", []), key=lambda o: o.get("order", 0))
     arns = [o["computeEnvironment"] for o in order]
     if not arns:
         return []
-    described = batch.describe_compute_environments(computeEnvironments=arns).get("computeEnvironments", [])
+    described = batch.compute_environments(arns)
     capacities: list[Capacity] = []
     for ce in described:
         name = ce.get("computeEnvironmentName", ce.get("computeEnvironmentArn", "?"))

@@ -177,7 +177,7 @@ def push(aws: AwsContext, target: Target, docker: Docker | None = None) -> Pushe
     docker.inspect(target.image)  # a missing local image is bad input: fail before any AWS call
     ecr = aws.client("ecr")
     refuse_existing_tag(ecr, target)
-    record = _record_in_emulator if aws.emulator is not None else _push_to_ecr
+    record = _record_in_emulator if aws.uses_emulator else _push_to_ecr
     digest = record(ecr, docker, target)
     return Pushed(
         env=aws.env.name,
@@ -186,7 +186,7 @@ def push(aws: AwsContext, target: Target, docker: Docker | None = None) -> Pushe
         reference=target.reference,
         tag=target.tag,
         digest=digest,
-        emulator=aws.emulator is not None,
+        emulator=aws.uses_emulator,
     )
 
 

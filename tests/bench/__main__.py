@@ -6,13 +6,13 @@ Starts its own moto server (runner.local.server, scratch RUNNER_HOME, free port)
 runs as its own process (a command line, as a user would run it) against the same emulator and the same files,
 each into a bucket of its own; wall time and peak RSS come from the child's rusage (os.wait4).
 
-1. Staging 1,000 small files + 2 x 64 MiB: `runner.jobs.staging.stage_files` vs `aws s3 sync` vs `s5cmd sync`,
+1. Staging 1,000 small files + 2 x 64 MiB: `runner.jobs.staging.stage` vs `aws s3 sync` vs `s5cmd sync`,
    then the same again with nothing changed (re-stage).
 2. Submission of a 10,000-row sheet: `runner submit` (through a wrapper that counts botocore API calls) vs a
    per-sample boto3 `submit_job` loop; then API calls of one `runner status` poll. Skipped with a row saying so
    when this checkout has no `runner submit` yet.
 
-Internal sub-commands: `stage-worker` (runs stage_files, prints JSON) and `count-calls` (runs the runner CLI
+Internal sub-commands: `stage-worker` (runs staging.stage, prints JSON) and `count-calls` (runs the runner CLI
 in-process with every botocore API call counted).
 """
 
@@ -116,7 +116,7 @@ def aws_env(endpoint: str) -> dict[str, str]:
 def client(service: str, endpoint: str) -> Any:
     import boto3
 
-    from runner.aws.context import RETRY_CONFIG
+    from runner.aws.retry import CLIENT_CONFIG
 
     return boto3.client(
         service,
@@ -124,7 +124,7 @@ def client(service: str, endpoint: str) -> Any:
         region_name=REGION,
         aws_access_key_id=CREDS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"],
-        config=RETRY_CONFIG,
+        config=CLIENT_CONFIG,
     )
 
 
@@ -245,7 +245,7 @@ def bench_staging(args: argparse.Namespace, endpoint: str, work: Path) -> tuple[
         (
             StageRow(
                 "runner.jobs.staging",
-                f"python -m tests.bench stage-worker --bucket BUCKET DIR  (stage_files, {args.workers} threads)",
+                f"python -m tests.bench stage-worker --bucket BUCKET DIR  (staging.stage, {args.workers} threads)",
             ),
             [
                 sys.executable,
@@ -372,16 +372,17 @@ def batch_fixture(endpoint: str) -> dict[str, Any]:
 def library_poll(endpoint: str, outputs: dict[str, Any], run: str) -> dict[str, int] | str:
     """API calls of one poll as `--watch` makes it (the run record already loaded): runner.jobs.tracking.run_status."""
     try:
-        from runner import tracking  # type: ignore[attr-defined,unused-ignore]
-        from runner.jobs.runs import RunStore
+        from runner.aws.batch import Batch
+        from runner.jobs import tracking
         from runner.jobs.staging import counting_calls
+        from runner.session.runs import RunStore
 
         record = RunStore(client("s3", endpoint), outputs["bucket_names"]["work"]).load(run)
         if record is None:
             return f"run {run} not found"
         batch = client("batch", endpoint)
         with counting_calls(batch) as calls:
-            tracking.run_status(batch, record)
+            tracking.run_status(Batch(batch), record)
         return calls
     except (ImportError, AttributeError, TypeError) as exc:
         return f"runner.jobs.tracking.run_status not usable here: {exc}"

@@ -87,3 +87,66 @@ def test_other_commands_bad_input(deployed: Deployment) -> None:
         proc = proj.run(*args, "--env", "local", check=False)
         assert proc.returncode == 2, (args, proc.stderr)
         assert field in error_line(proc), (args, proc.stderr)
+
+
+def staged_objects(deployed: Deployment) -> int:
+    data = deployed.output("bucket_names")["data"]
+    return deployed.client("s3").list_objects_v2(Bucket=data, Prefix="staged/").get("KeyCount", 0)
+
+
+def run_record_exists(deployed: Deployment, run: str) -> bool:
+    work = deployed.output("bucket_names")["work"]
+    listed = deployed.client("s3").list_objects_v2(Bucket=work, Prefix=f"runs/{run}/")
+    return bool(listed.get("KeyCount", 0))
+
+
+def local_sheet(tmp_path: Path, rows: int, ref: str = "-") -> str:
+    """A sheet whose rows name local files (reads/rI.fq.gz, unique to this test) and a ``ref`` value."""
+    (tmp_path / "reads").mkdir(exist_ok=True)
+    lines = ["sample,reads,ref"]
+    for i in range(rows):
+        (tmp_path / "reads" / f"r{i}.fq.gz").write_bytes(f"@{tmp_path.name}{i}\nACGT\n".encode())
+        lines.append(f"S{i},reads/r{i}.fq.gz,{ref}")
+    return sheet(tmp_path, "\n".join(lines) + "\n", "local.csv")
+
+
+def test_dependencies_are_checked_before_anything_is_written(deployed: Deployment, tmp_path: Path) -> None:
+    """--after naming a run of 21 jobs (above Batch's 20 dependencies): exit 2 with nothing staged, registered,
+    recorded or submitted, although the sheet names local files."""
+    from runner.session.runs import JobRef, RunRecord, RunStore
+
+    store = RunStore(deployed.client("s3"), deployed.output("bucket_names")["work"])
+    many = [JobRef(job_id=f"00000000-0000-0000-0000-{i:012d}", job_name=f"many-{i}") for i in range(21)]
+    store.save(RunRecord(run="many-jobs", env="local", jobs=many))
+    before = all_jobs(deployed), job_definitions(deployed), staged_objects(deployed)
+    proc = deployed.project.run(
+        "submit", "--env", "local", "--image", IMAGE, "--command", "echo $SEED", "--env-var", "SEED=after-many",
+        "--samples", local_sheet(tmp_path, 3), "--name", "after-many", "--after", "many-jobs", check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "--after: 21 jobs exceed the 20" in error_line(proc)
+    assert (all_jobs(deployed), job_definitions(deployed), staged_objects(deployed)) == before
+    assert not run_record_exists(deployed, "after-many")
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(deployed: Deployment, tmp_path: Path) -> None:
+    data = deployed.output("bucket_names")["data"]
+    deployed.client("s3").put_object(Bucket=data, Key="in/ref.fa", Body=b">c\nACGT\n")
+    path = local_sheet(tmp_path, 3, ref=f"s3://{data}/in/ref.fa")
+    args = ("submit", "--env", "local", "--image", IMAGE, "--command", "true", "--samples", path,
+            "--vcpus", "2", "--memory", "3GiB", "--queue", "priority", "--name", "dry-one")  # fmt: skip
+    before = all_jobs(deployed), job_definitions(deployed), staged_objects(deployed)
+    plan = deployed.project.run_json(*args, "--dry-run", "--json")
+    assert plan["dry_run"] is True and plan["already_submitted"] is False
+    assert plan["queue"] == deployed.output("job_queue_names")["priority"]
+    assert plan["resources"] == {"vcpus": 2, "memory_mib": 3072, "gpus": 0}
+    assert plan["jobs"] == [{"job_name": "dry-one", "array_size": 3, "rows": [0, 3], "depends_on": []}]
+    assert plan["files_to_stage"] == sorted(str(tmp_path / "reads" / f"r{i}.fq.gz") for i in range(3))
+    assert plan["s3_inputs_checked"] == 1 and plan["job_definition"].startswith("runner-")
+    text = deployed.project.run(*args, "--dry-run").stdout
+    assert "dry run: nothing submitted" in text and "array of 3" in text and "files to stage  3" in text
+    assert (all_jobs(deployed), job_definitions(deployed), staged_objects(deployed)) == before
+    assert not run_record_exists(deployed, "dry-one")
+    # The same command without --dry-run submits what the plan said.
+    done = deployed.project.run_json(*args, "--json")
+    assert [(j["job_name"], j["array_size"]) for j in done["jobs"]] == [("dry-one", 3)]
+    assert sorted(done["staged"]) == [f"reads/r{i}.fq.gz" for i in range(3)]
