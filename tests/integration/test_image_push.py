@@ -1,12 +1,15 @@
 """`runner image push` in the local env, on the shared deployment: an image built here (busybox-static imported
 into Docker, no registry needed) is tagged under the env's repository URL in the local daemon and recorded in the
-emulator's ECR, so describe-images lists it; an existing tag is refused (the repositories are immutable)."""
+emulator's ECR, so describe-images lists it; an existing tag is refused (the repositories are immutable). Then a
+Batch job naming that URL runs it, on an emulator of its own in docker mode (the shared deployment's emulator
+runs jobs instantly, without containers)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import tarfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Deployment
-from tests.helpers import error_line, require_tool
+from tests.helpers import Project, copy_project, error_line, free_port, require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -89,3 +92,72 @@ def test_push_bad_input_is_one_line_and_touches_nothing(deployed: Deployment, bu
         proc = project.run(*args, check=False)
         assert proc.returncode == 2, proc.stderr
         assert expected in error_line(proc)
+
+
+def test_a_local_batch_job_naming_the_repository_url_runs_the_pushed_image(
+    busybox_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A scratch project in docker mode: the repository (made with boto3, named in RUNNER_OUTPUTS_FILE as the
+    env's output would), `runner image push`, then a job whose definition names only the ECR URL."""
+    root = copy_project(tmp_path_factory.mktemp("push-job") / "p")
+    outputs_file = root / "outputs.json"
+    project = Project(
+        root=root,
+        port=free_port(),
+        extra_env={"RUNNER_LOCAL_BATCH": "docker", "RUNNER_OUTPUTS_FILE": str(outputs_file)},
+    )
+    project.run("local", "up")
+    tag = f"dev-{uuid.uuid4().hex[:6]}"
+    reference = ""
+    try:
+        repo = project.client("ecr").create_repository(
+            repositoryName="batch-local/pipelines", imageTagMutability="IMMUTABLE"
+        )["repository"]
+        outputs_file.write_text(json.dumps({"ecr_repository_urls": {"pipelines": repo["repositoryUri"]}}))
+        reference = project.run_json("image", "push", busybox_image, "--env", "local", "--tag", tag, "--json")[
+            "reference"
+        ]
+        assert reference == f"{repo['repositoryUri']}:{tag}"
+
+        batch, ec2 = project.client("batch"), project.client("ec2")
+        subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+        group = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+        ce = batch.create_compute_environment(
+            computeEnvironmentName=f"ce-{tag}",
+            type="MANAGED",
+            state="ENABLED",
+            computeResources={"type": "FARGATE", "maxvCpus": 2, "subnets": [subnet], "securityGroupIds": [group]},
+        )["computeEnvironmentArn"]
+        queue = batch.create_job_queue(
+            jobQueueName=f"q-{tag}",
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+        )["jobQueueArn"]
+        definition = batch.register_job_definition(
+            jobDefinitionName=f"jd-{tag}",
+            type="container",
+            containerProperties={
+                "image": reference,
+                "command": ["busybox", "echo", "ran from the pushed image"],
+                "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "128"}],
+            },
+        )["jobDefinitionArn"]
+        job_id = batch.submit_job(jobName="pushed", jobQueue=queue, jobDefinition=definition)["jobId"]
+        job: dict[str, object] = {}
+        for _ in range(240):
+            job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+            if job["status"] in ("SUCCEEDED", "FAILED"):
+                break
+            time.sleep(0.5)
+        assert job["status"] == "SUCCEEDED", job
+        container = job["container"]
+        assert isinstance(container, dict) and container["exitCode"] == 0
+        events = project.client("logs").get_log_events(
+            logGroupName="/aws/batch/job", logStreamName=container["logStreamName"]
+        )["events"]
+        assert [e["message"] for e in events] == ["ran from the pushed image"]
+    finally:
+        project.run("local", "down", check=False)
+        if reference:
+            docker("rmi", reference, check=False)
