@@ -513,8 +513,13 @@ def test_a_new_ami_is_an_in_place_update_of_the_compute_environments(deployed: D
 
     summary = copy.run_json("infra", "plan", "--env", "local", "--format", "json")
     assert (summary["add"], summary["destroy"]) == (0, 0)
-    assert summary["by_type"] == {"aws_batch_compute_environment": {"update": 2}, "aws_launch_template": {"update": 1}}
-    assert {c["address"] for c in summary["changes"]} == {
+    # The env's output contract in SSM carries ami_id and the template version: updated in place as well.
+    assert summary["by_type"] == {
+        "aws_batch_compute_environment": {"update": 2},
+        "aws_launch_template": {"update": 1},
+        "aws_ssm_parameter": {"update": 1},
+    }
+    assert {c["address"] for c in summary["changes"] if c["type"] != "aws_ssm_parameter"} == {
         f'{BATCH}.aws_batch_compute_environment.this["spot"]',
         f'{BATCH}.aws_batch_compute_environment.this["ondemand"]',
         TEMPLATE,
