@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Deployment
-from tests.helpers import Project, copy_project, error_line, free_port, require_tool
+from tests.helpers import Project, batch_queue, copy_project, error_line, free_port, require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -119,21 +119,8 @@ def test_a_local_batch_job_naming_the_repository_url_runs_the_pushed_image(
         ]
         assert reference == f"{repo['repositoryUri']}:{tag}"
 
-        batch, ec2 = project.client("batch"), project.client("ec2")
-        subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
-        group = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
-        ce = batch.create_compute_environment(
-            computeEnvironmentName=f"ce-{tag}",
-            type="MANAGED",
-            state="ENABLED",
-            computeResources={"type": "FARGATE", "maxvCpus": 2, "subnets": [subnet], "securityGroupIds": [group]},
-        )["computeEnvironmentArn"]
-        queue = batch.create_job_queue(
-            jobQueueName=f"q-{tag}",
-            state="ENABLED",
-            priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
-        )["jobQueueArn"]
+        batch = project.client("batch")
+        _, queue = batch_queue(project, f"push-{tag}")
         definition = batch.register_job_definition(
             jobDefinitionName=f"jd-{tag}",
             type="container",
