@@ -131,9 +131,9 @@ plan: setup ## Plan an env and save the plan: make plan ENV=dev
 	$(need_env)
 	$(RUNNER) infra plan --env $(ENV)
 
-apply: setup ## Apply an env (its saved plan when current): make apply ENV=dev
+apply: setup ## Plan afresh and apply an env; SAVED=1 applies the saved plan (checked for drift): make apply ENV=dev
 	$(need_env)
-	$(RUNNER) infra apply --env $(ENV) $(if $(AUTO_APPROVE),--auto-approve,)
+	$(RUNNER) infra apply --env $(ENV) $(if $(SAVED),--saved,) $(if $(AUTO_APPROVE),--auto-approve,)
 
 destroy: setup ## Destroy an env (never a protected one): make destroy ENV=local
 	$(need_env)

@@ -141,6 +141,7 @@ class Result:
     code: int
     stdout: str = ""
     argv: list[str] = field(default_factory=list)
+    stderr: str = ""
 
 
 @dataclass
@@ -208,7 +209,7 @@ class Terraform:
         if check and proc.returncode != 0:
             detail = _last_error_line(proc.stderr or "") if capture else "see the output above"
             raise RunFailed(f"terraform {args[0]} failed in {self.env_dir.name} (exit {proc.returncode}): {detail}")
-        return Result(code=proc.returncode, stdout=proc.stdout or "", argv=argv)
+        return Result(code=proc.returncode, stdout=proc.stdout or "", argv=argv, stderr=proc.stderr or "")
 
     def init(self, force: bool = False) -> bool:
         """`terraform init` when the config changed since the last one; returns whether it ran."""
@@ -237,6 +238,24 @@ class Terraform:
             has_changes=result.code == 2,
             plan_file=plan_file,
             plan=self.show_plan(plan_file),
+        )
+
+    def refresh_only_plan(self, plan_file: Path) -> PlanResult:
+        """`terraform plan -refresh-only -detailed-exitcode -lock=false` into plan_file: what changed outside terraform.
+
+        Read-only: it never locks or writes the state. Exit 2 means the real infrastructure differs from the state.
+        """
+        self.init()
+        plan_file.parent.mkdir(parents=True, exist_ok=True)
+        args = ["plan", "-refresh-only", "-input=false", "-detailed-exitcode", "-lock=false", f"-out={plan_file}"]
+        result = self.run(*args, *self._color(), capture=True, check=False)
+        if result.code not in (0, 2):
+            raise RunFailed(
+                f"terraform plan -refresh-only failed in {self.env_dir.name} (exit {result.code}): "
+                f"{_last_error_line(result.stderr)}"
+            )
+        return PlanResult(
+            code=result.code, has_changes=result.code == 2, plan_file=plan_file, plan=self.show_plan(plan_file)
         )
 
     def show_plan(self, plan_file: Path) -> dict[str, Any]:
