@@ -184,7 +184,7 @@ def check_drift(infra: Infra) -> DriftReport:
         result = infra.tf.plan(scratch, "-lock=false")
     finally:
         scratch.unlink(missing_ok=True)  # plan files can hold secrets; the summary is all we keep
-    return DriftReport(env=infra.env.name, summary=summarize(result.plan), git_sha=git.sha(infra.env.root))
+    return DriftReport(env=infra.env.name, summary=result.summary, git_sha=git.sha(infra.env.root))
 
 
 def render_drift(report: DriftReport, fmt: str) -> str:

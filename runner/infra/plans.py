@@ -34,6 +34,7 @@ class PlanRecord:
     has_changes: bool
     destroy: bool = False
     git_tree: str | None = None  # the tree of git_sha: what a squash or merge commit of the same code shares
+    summary: dict[str, Any] | None = None  # Summary.to_dict() of the plan (records made before it: None)
 
     @classmethod
     def load(cls, path: Path) -> PlanRecord:
@@ -81,8 +82,9 @@ class Infra:
         self.tf.init(force=True)
 
     def plan(self, destroy: bool = False, extra: tuple[str, ...] = ()) -> tuple[Summary, PlanRecord]:
-        identity = self.tf.state_identity()
+        """One `terraform plan -json`: the summary comes from its stream, the state identity from the plan file."""
         result = self.tf.plan(self.plan_file, *extra, destroy=destroy)
+        identity = result.identity
         record = PlanRecord(
             env=self.env.name,
             config=self.fingerprint(),
@@ -93,9 +95,10 @@ class Infra:
             has_changes=result.has_changes,
             destroy=destroy,
             git_tree=git.tree(self.env.root),
+            summary=result.summary.to_dict(),
         )
         self.record_file.write_text(json.dumps(asdict(record), indent=2))
-        return summarize(result.plan), record
+        return result.summary, record
 
     def saved_plan(self) -> PlanRecord | None:
         if not (self.plan_file.exists() and self.record_file.exists()):
@@ -124,7 +127,9 @@ class Infra:
                     f"saved plan for '{self.env.name}' is stale: {reason}; "
                     f"run `runner infra plan --env {self.env.name}` and review it again"
                 )
-            summary = summarize(self.tf.show_plan(self.plan_file))
+            summary = (
+                Summary.from_dict(record.summary) if record.summary else summarize(self.tf.show_plan(self.plan_file))
+            )
         elif self.env.protected:
             raise UsageError(
                 f"--env: '{self.env.name}' is protected and applies only a saved, reviewed plan; "
@@ -142,7 +147,9 @@ class Infra:
         if record.has_changes:
             self.tf.apply_plan(self.plan_file)
         self.discard_plan()
-        outputs.save(self.env, self.output_values(), self.home)
+        # Outputs only when they can have changed (or were never cached): a no-op apply reads nothing more.
+        if record.has_changes or not outputs.cache_file(self.env, self.home).exists():
+            outputs.save(self.env, self.output_values(), self.home)
         return summary
 
     def discard_plan(self) -> None:
@@ -168,4 +175,4 @@ class Infra:
         return raw
 
     def output_values(self) -> dict[str, Any]:
-        return {name: item.get("value") for name, item in self.tf.output().items()}
+        return self.tf.output_values()
