@@ -42,7 +42,7 @@ from typing import Any
 from runner.core import git
 from runner.core.errors import RunFailed, UsageError
 from runner.core.project import available_envs, resolve_env
-from runner.infra.plan_summary import Change, Summary, render_markdown, render_text, summarize
+from runner.infra.plan_summary import Change, Summary, render_markdown, render_text
 from runner.infra.plans import Infra, PlanRecord
 
 ALL = "*"
