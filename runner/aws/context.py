@@ -22,7 +22,7 @@ RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 10},
     connect_timeout=10,
     read_timeout=60,
-    max_pool_connections=32,
+    max_pool_connections=80,  # staging: 64 file threads + 8 part threads + the listing (runner.jobs.staging)
 )
 
 

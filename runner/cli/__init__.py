@@ -12,7 +12,7 @@ import click
 import typer
 from rich.markup import escape
 
-from runner.cli import ami, infra, jobs, local
+from runner.cli import ami, infra, jobs, local, stage
 from runner.cli import nextflow as nextflow_cli
 from runner.core import console
 from runner.core.errors import RunnerError
@@ -28,6 +28,7 @@ app.add_typer(infra.app, name="infra")
 app.add_typer(nextflow_cli.app, name="nextflow")
 app.add_typer(ami.app, name="ami")
 jobs.register(app)  # analysts' commands at the root: submit, status, logs, list, cancel, retry
+stage.register(app)  # runner stage PATH... --env E
 
 # Recent typer vendors its own click: its usage errors and aborts are not click's classes. Catch both.
 CLICK_ERRORS: tuple[type[Exception], ...] = (click.ClickException,)
