@@ -6,18 +6,21 @@ Flow (``stage_sheet``), everything that can be refused is refused before the fir
    ``s3://`` URIs. A cell that clearly names a file that is not there is a ``UsageError`` naming the column, the
    row and the path: no AWS call has been made.
 2. ``check_s3_uris``: concurrent HEADs; the first missing object (sorted) is a ``UsageError``.
-3. ``stage_files``: each local file is hashed (SHA-256, streamed in 1 MiB blocks: memory stays bounded whatever
-   the size) and uploaded to a content-addressed key::
+3. ``stage``: each local file is hashed (SHA-256, streamed in 1 MiB blocks: memory stays bounded whatever the
+   size; a hash cache keyed by path, size and mtime skips files hashed before) and uploaded to a
+   content-addressed key::
 
        s3://<data bucket>/staged/<first 32 hex digits of the file's SHA-256>/<file name>
 
    The full digest is stored in the object's metadata (``x-amz-meta-sha256``). The same content is therefore
    never uploaded twice, whoever staged it and under whatever folder; an analyst finds a file by its name
    (``aws s3 ls --recursive s3://BUCKET/staged/ | grep sample1.fastq.gz``) and the run record keeps the mapping.
-   What is already there is found with one LIST page per leading hex digit of the keys (at most 16 requests,
-   each covering up to 1,000 keys) and, for files the listing did not settle, a HEAD per file. Files below
-   ``multipart_threshold`` are one PutObject; larger ones are multipart uploads with ``part_size`` parts, each
-   part streamed from the file (never read whole into memory). Files and parts share one thread pool.
+   What is already there is found with one LIST of the prefix, read in the background while files are hashed
+   (a file waits only until the listing has passed its key), and HEADs for what a capped listing left open.
+   Every file is one task (digest, look-up, upload) on a pool of ``workers`` threads (64: against S3's
+   20-100 ms a request, concurrency is throughput), so hashing overlaps uploading. Files below
+   ``multipart_threshold`` are one PutObject; larger ones are multipart uploads with ``part_size`` parts on a
+   pool of their own, each part streamed from the file (never read whole into memory).
 4. ``rewrite_rows``: the sheet's local cells are replaced by their ``s3://`` URIs.
 """
 
