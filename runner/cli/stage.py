@@ -8,6 +8,7 @@ uploads, a hash cache that skips reading unchanged files, multipart for large on
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -102,12 +103,16 @@ def stage_command(
             }
         )
         return
-    for path in files:
-        console.out.print(f"{report.uris[path]}\t{path}", markup=False)
-    console.note(
+    # Plain `URI<TAB>path` lines (rich would expand the tab): `cut -f1` gives the URIs.
+    sys.stdout.write("".join(f"{report.uris[path]}\t{path}\n" for path in files))
+    sys.stdout.flush()
+    console.err.print(
         f"staged {len(files)} file(s) to s3://{bucket}/{staging.normalise_prefix(prefix)}: "
         f"{len(report.uploaded)} uploaded ({report.bytes_uploaded / 1024 / 1024:,.1f} MiB), "
-        f"{len(report.skipped)} already there"
+        f"{len(report.skipped)} already there",
+        style="dim",
+        markup=False,
+        soft_wrap=True,
     )
 
 
