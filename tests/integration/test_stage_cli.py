@@ -30,7 +30,7 @@ def test_stage_uploads_files_and_folders_and_prints_where(deployed: Deployment, 
     paths = _tree(tmp_path)
     first = project.run_json("stage", str(tmp_path / "reads"), str(tmp_path / "genome.fa"), "--env", "local", "--json")
     assert first["bucket"] == data_bucket and first["uploaded"] == 4 and first["skipped"] == 0
-    assert [f["path"] for f in first["files"]] == sorted(str(p) for p in paths[:3]) + [str(paths[3])]
+    assert [f["path"] for f in first["files"]] == [*sorted(str(p) for p in paths[:3]), str(paths[3])]
     s3 = deployed.client("s3")
     for item in first["files"]:
         digest = hashlib.sha256(Path(item["path"]).read_bytes()).hexdigest()
