@@ -34,6 +34,16 @@ class Summary:
     outputs_changed: list[str] = field(default_factory=list)
     drift: list[Change] = field(default_factory=list)
 
+    def count(self, item: Change) -> None:
+        """Add a planned change; terraform's counts: a replacement is one add and one destroy."""
+        self.changes.append(item)
+        if item.action in ("create", "replace"):
+            self.add += 1
+        if item.action in ("delete", "replace"):
+            self.destroy += 1
+        if item.action == "update":
+            self.change += 1
+
     @property
     def has_changes(self) -> bool:
         return bool(self.add or self.change or self.destroy or self.outputs_changed)
@@ -94,13 +104,7 @@ def summarize(plan: dict[str, Any]) -> Summary:
         action = classify(rc.get("change", {}).get("actions", []))
         if action is None or action == "read":
             continue
-        summary.changes.append(Change(address=rc["address"], type=rc["type"], action=action))
-        if action in ("create", "replace"):
-            summary.add += 1
-        if action in ("delete", "replace"):
-            summary.destroy += 1
-        if action == "update":
-            summary.change += 1
+        summary.count(Change(address=rc["address"], type=rc["type"], action=action))
     for rc in plan.get("resource_drift", []):
         action = classify(rc.get("change", {}).get("actions", []))
         if action is not None:
@@ -132,13 +136,7 @@ def summarize_stream(messages: list[dict[str, Any]]) -> Summary:
             if kind == "resource_drift":
                 summary.drift.append(item)
                 continue
-            summary.changes.append(item)
-            if action in ("create", "replace"):
-                summary.add += 1
-            if action in ("delete", "replace"):
-                summary.destroy += 1
-            if action == "update":
-                summary.change += 1
+            summary.count(item)
         elif kind == "outputs":
             for name, oc in sorted((message.get("outputs") or {}).items()):
                 if isinstance(oc, dict) and oc.get("action") in STREAM_ACTIONS and name not in summary.outputs_changed:
