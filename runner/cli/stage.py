@@ -86,15 +86,12 @@ def stage_command(
         with staging.RichProgress("staging") as progress:
             report = staging.stage(s3, bucket, files, prefix=prefix, workers=concurrency, progress=progress)
     if as_json:
-        uploaded = set(report.uploaded)
         console.print_json(
             {
                 "env": resolved.name,
                 "bucket": bucket,
                 "prefix": staging.normalise_prefix(prefix),
-                "files": [
-                    {"path": p, "uri": report.uris[p], "uploaded": str(Path(p).resolve()) in uploaded} for p in files
-                ],
+                "files": [{"path": p, "uri": report.uris[p], "uploaded": p in report.sent_as_given} for p in files],
                 "uploaded": len(report.uploaded),
                 "skipped": len(report.skipped),
                 "bytes_uploaded": report.bytes_uploaded,

@@ -32,6 +32,7 @@ import io
 import json
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -381,6 +382,7 @@ class StageReport:
     bytes_uploaded: int = 0
     multipart: list[str] = field(default_factory=list)  # local paths sent as multipart uploads
     hashed: int = 0  # files hashed this time (the others' digests came from the hash cache)
+    sent_as_given: set[str] = field(default_factory=set)  # paths as the caller gave them whose content was sent
 
 
 @dataclass
@@ -652,7 +654,7 @@ def stage(
     files: dict[str, _File] = {}  # resolved path -> file
     given: dict[str, str] = {}  # path as the caller wrote it -> resolved path
     for raw in paths:
-        path = str(Path(raw).expanduser().resolve())
+        path = os.path.realpath(os.path.expanduser(raw))  # what Path.resolve() gives, without the objects
         given[str(raw)] = path
         if path in files:
             continue
@@ -660,7 +662,7 @@ def stage(
             st = os.stat(path)
         except OSError as exc:
             raise UsageError(f"local file '{raw}' cannot be read: {exc.strerror}") from None
-        if not Path(path).is_file():
+        if not stat.S_ISREG(st.st_mode):
             raise UsageError(f"local file '{raw}' is not a regular file")
         files[path] = _File(path, st.st_size, st.st_mtime_ns)
     report = StageReport()
@@ -731,6 +733,8 @@ def stage(
 
     for name, path in given.items():
         report.uris[name] = f"s3://{bucket}/{files[path].key}"
+        if files[path].sent:
+            report.sent_as_given.add(name)
     for f in todo:
         if f.sent:
             report.uploaded.append(f.path)

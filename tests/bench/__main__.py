@@ -384,7 +384,7 @@ def batch_fixture(endpoint: str) -> dict[str, Any]:
 def library_poll(endpoint: str, outputs: dict[str, Any], run: str) -> dict[str, int] | str:
     """API calls of one poll as `--watch` makes it (the run record already loaded): runner.jobs.tracking.run_status."""
     try:
-        from runner import tracking  # type: ignore[attr-defined,unused-ignore]
+        from runner.jobs import tracking
         from runner.jobs.runs import RunStore
         from runner.jobs.staging import counting_calls
 
