@@ -65,6 +65,7 @@ class Measured:
 
 EMULATOR_PID: int | None = None
 REQUEST_COUNTER: Callable[[], int] | None = None  # the current latency proxy's request count
+LOAD_SEEN: list[float] = []  # 1-minute load average at the start of every measurement
 
 
 def process_cpu(pid: int | None) -> float:
@@ -82,6 +83,7 @@ def measure(cmd: list[str], env: dict[str, str], cwd: Path = REPO) -> Measured:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         emulator_before = process_cpu(EMULATOR_PID)
         requests_before = REQUEST_COUNTER() if REQUEST_COUNTER else 0
+        LOAD_SEEN.append(os.getloadavg()[0])
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -525,7 +527,7 @@ def render(
         "# Benchmarks",
         "",
         f"Produced by `make bench` (`{args.command}`) on {when}; {os.cpu_count()} CPUs (load average at the end "
-        f"{os.getloadavg()[0]:.1f}: the machine is shared),",
+        f"{os.getloadavg()[0]:.1f}, up to {max(LOAD_SEEN, default=0):.1f} during the run: the machine is shared),",
         f"Linux {platform.release()}, " + ", ".join(f"{k} {v}" for k, v in ver.items()) + ".",
         "",
         "Everything runs against the embedded AWS (one moto server process on 127.0.0.1, started by the bench on a",

@@ -195,12 +195,17 @@ def verdicts(bench: TerraformBench) -> list[str]:
             (Pair.median(p.raw, "requests"), Pair.median(p.runner, "requests")) for lat, p in pairs.items() if lat
         ]
         same = all(a == b for a, b in requests)
+        spread = max(
+            (max(m.seconds for m in p.raw) - min(m.seconds for m in p.raw)) / Pair.median(p.raw) for p in pairs.values()
+        )
         out.append(
             f"- `runner infra {what.split()[-1]}`{' (no-op)' if 'apply' in what else ''} at most {GOAL}x the raw "
             f"terraform command: {figures}: {'**met**' if ok else '**not met**'}. The runner runs one terraform "
             "process (`plan -json`, its stream summarised: no `state pull`, `show -json` or `output -json`)"
             + (", and sends the same AWS requests" if requests and same else "")
-            + f"; it costs {extra_cpu:+.1f} s of CPU over terraform (median), its own start-up."
+            + f"; it costs {extra_cpu:+.1f} s of CPU over terraform (median), its own start-up. Runs of the raw "
+            f"command alone spread over {spread:.0%} of their median here"
+            + (f", more than the goal's {GOAL - 1:.0%} margin." if spread > GOAL - 1 else ".")
         )
     return out
 
