@@ -319,6 +319,7 @@ build {
         "${path.root}/scripts/00-base.sh",
         "${path.root}/scripts/10-aws-cli.sh",
         "${path.root}/scripts/20-ecs-agent.sh",
+        "${path.root}/scripts/25-imds-block.sh",
         "${path.root}/scripts/30-scratch-volume.sh",
         "${path.root}/scripts/40-ssm-agent.sh",
         "${path.root}/scripts/90-cleanup.sh",

@@ -3,6 +3,9 @@ locals {
     Project     = "batch-platform"
     Environment = var.environment
     ManagedBy   = "terraform"
+    # Also on everything default_tags reach (the launch template): the CI apply role may change only EC2
+    # resources carrying Platform = <name> (modules/github-oidc).
+    Platform = var.name
   })
 }
 
@@ -17,6 +20,10 @@ module "platform" {
   enable_nat_gateway = var.enable_nat_gateway
   vpc_id             = var.vpc_id
   subnet_ids         = var.subnet_ids
+
+  # IAM: the boundary the CI apply role requires on every role; buckets jobs may read outside the env.
+  permissions_boundary_arn = var.permissions_boundary_arn
+  external_read_buckets    = var.external_read_buckets
 
   compute_environments = {
     spot = {

@@ -84,3 +84,8 @@ output "aws_cli_path" {
   description = "Where the AMI installs the AWS CLI."
   value       = module.platform.aws_cli_path
 }
+
+output "analyst_policy_arn" {
+  description = "Managed policy for analysts of this env (attach it to their role or group)."
+  value       = module.platform.analyst_policy_arn
+}

@@ -26,6 +26,9 @@ module "platform" {
     head     = { priority = 20, compute_environments = ["ondemand"] }
   }
 
+  # A reference bucket outside the env that jobs may read (nothing else outside the env is reachable).
+  external_read_buckets = ["batch-local-reference-genomes"]
+
   scratch_volume_size = 50
   log_retention_days  = 7
 }

@@ -36,6 +36,18 @@ variable "kms_key_arn" {
   default     = null
 }
 
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of the env's roles: the bootstrap root's `role_boundary_arns` output of modules/github-oidc (the CI apply role can create only roles carrying it)."
+  type        = string
+  default     = null
+}
+
+variable "external_read_buckets" {
+  description = "Buckets outside the env that jobs may read (names), e.g. a public reference bucket or a sequencing core's bucket."
+  type        = list(string)
+  default     = []
+}
+
 variable "enable_nat_gateway" {
   description = "Private subnets behind a NAT gateway (costs money even when idle)."
   type        = bool

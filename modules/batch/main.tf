@@ -11,8 +11,6 @@ locals {
   region     = data.aws_region.current.id
   account_id = data.aws_caller_identity.current.account_id
 
-  bucket_arns         = values(var.bucket_arns)
-  bucket_object_arns  = [for arn in local.bucket_arns : "${arn}/*"]
   log_group_name      = "/aws/batch/${var.name}"
   batch_arn_prefix    = "arn:${local.partition}:batch:${local.region}:${local.account_id}"
   job_definition_name = { for k, _ in local.job_definitions : k => "${var.name}-${k}" }
@@ -61,10 +59,11 @@ data "aws_iam_policy_document" "batch_assume" {
 }
 
 resource "aws_iam_role" "service" {
-  name_prefix        = "${substr(var.name, 0, 28)}-batch-"
-  description        = "AWS Batch service role of ${var.name}"
-  assume_role_policy = data.aws_iam_policy_document.batch_assume.json
-  tags               = var.tags
+  name_prefix          = "${substr(var.name, 0, 28)}-batch-"
+  description          = "AWS Batch service role of ${var.name}"
+  assume_role_policy   = data.aws_iam_policy_document.batch_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy_attachment" "service" {
@@ -168,8 +167,32 @@ resource "aws_cloudwatch_log_group" "jobs" {
 }
 
 ################################################################################
-# Job role: what job containers may do (S3 on this env's buckets only)
+# S3: what job containers and head jobs may do in the env's buckets
 ################################################################################
+
+locals {
+  data_arn    = var.bucket_arns["data"]
+  work_arn    = var.bucket_arns["work"]
+  results_arn = var.bucket_arns["results"]
+
+  # Scratch under the work bucket (Nextflow's work dir, plain jobs' scratch): jobs write and delete only there.
+  scratch_objects = [for p in var.work_scratch_prefixes : "${local.work_arn}/${p}*"]
+  # Row manifests of `runner submit` (runs/<run>/rows/<job>.sh): the only run-record objects a job may read.
+  row_manifests = "${local.work_arn}/runs/*/rows/*"
+  # What a head job saves of its run: Nextflow's cache, history and log (runs/<run>/{cache,launch,logs}/...).
+  head_run_objects = [for d in ["cache", "launch", "logs"] : "${local.work_arn}/runs/*/${d}/*"]
+
+  external_buckets = [for b in var.external_read_buckets : "arn:${local.partition}:s3:::${b}"]
+  external_objects = [for arn in local.external_buckets : "${arn}/*"]
+
+  object_write_actions = [
+    "s3:PutObject",
+    "s3:PutObjectTagging",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+  ]
+  object_read_actions = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging"]
+}
 
 data "aws_iam_policy_document" "tasks_assume" {
   statement {
@@ -181,25 +204,15 @@ data "aws_iam_policy_document" "tasks_assume" {
   }
 }
 
-data "aws_iam_policy_document" "buckets" {
-  statement {
-    sid       = "ListEnvBuckets"
-    actions   = ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]
-    resources = local.bucket_arns
-  }
-
-  statement {
-    sid = "ReadWriteEnvObjects"
-    actions = [
-      "s3:GetObject",
-      "s3:GetObjectTagging",
-      "s3:PutObject",
-      "s3:PutObjectTagging",
-      "s3:DeleteObject",
-      "s3:AbortMultipartUpload",
-      "s3:ListMultipartUploadParts",
-    ]
-    resources = local.bucket_object_arns
+# Shared by the job and head roles: the listed external buckets (read only) and the buckets' KMS key.
+data "aws_iam_policy_document" "shared_reads" {
+  dynamic "statement" {
+    for_each = length(var.external_read_buckets) == 0 ? [] : ["external"]
+    content {
+      sid       = "ReadExternalBuckets"
+      actions   = concat(["s3:ListBucket", "s3:GetBucketLocation"], local.object_read_actions)
+      resources = concat(local.external_buckets, local.external_objects)
+    }
   }
 
   dynamic "statement" {
@@ -212,59 +225,210 @@ data "aws_iam_policy_document" "buckets" {
   }
 }
 
+# Job containers: read inputs (data bucket, listed external buckets, results), write only outputs (results, work
+# scratch), never touch the run records under runs/ except reading row manifests.
+data "aws_iam_policy_document" "job_buckets" {
+  source_policy_documents = [data.aws_iam_policy_document.shared_reads.json]
+
+  statement {
+    sid       = "ListDataAndResults"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [local.data_arn, local.results_arn]
+  }
+
+  # Listing the work bucket only under scratch: without a list of runs/, a row manifest is read by its key alone.
+  statement {
+    sid       = "ListWorkScratch"
+    actions   = ["s3:ListBucket"]
+    resources = [local.work_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [for p in var.work_scratch_prefixes : "${p}*"]
+    }
+  }
+
+  statement {
+    sid       = "WorkBucketLocation"
+    actions   = ["s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]
+    resources = [local.work_arn, local.results_arn]
+  }
+
+  statement {
+    sid       = "ReadInputsAndOutputs"
+    actions   = local.object_read_actions
+    resources = concat(["${local.data_arn}/*", "${local.results_arn}/*", local.row_manifests], local.scratch_objects)
+  }
+
+  statement {
+    sid       = "WriteOutputs"
+    actions   = local.object_write_actions
+    resources = concat(["${local.results_arn}/*"], local.scratch_objects)
+  }
+
+  statement {
+    sid       = "DeleteScratch"
+    actions   = ["s3:DeleteObject"]
+    resources = local.scratch_objects
+  }
+
+  # Belt and braces: whatever is added above later, the inputs and the run records stay untouched.
+  statement {
+    sid       = "NeverWriteRunRecordsOrDeleteInputs"
+    effect    = "Deny"
+    actions   = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectTagging", "s3:DeleteObjectTagging", "s3:PutObjectAcl", "s3:RestoreObject"]
+    resources = ["${local.work_arn}/runs/*", "${local.data_arn}/*"]
+  }
+}
+
+# Head jobs (Nextflow): read everything of the env, write the work dir, their run's cache/history/log and results.
+data "aws_iam_policy_document" "head_buckets" {
+  source_policy_documents = [data.aws_iam_policy_document.shared_reads.json]
+
+  statement {
+    sid       = "ListEnvBuckets"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]
+    resources = [local.data_arn, local.work_arn, local.results_arn]
+  }
+
+  statement {
+    sid       = "ReadEnvObjects"
+    actions   = local.object_read_actions
+    resources = ["${local.data_arn}/*", "${local.work_arn}/*", "${local.results_arn}/*"]
+  }
+
+  statement {
+    sid       = "WriteWorkDirRunStateAndResults"
+    actions   = concat(local.object_write_actions, ["s3:DeleteObject"])
+    resources = concat(["${local.results_arn}/*"], local.scratch_objects, local.head_run_objects)
+  }
+}
+
 resource "aws_iam_role" "job" {
-  name_prefix        = "${substr(var.name, 0, 28)}-job-"
-  description        = "Job containers of ${var.name}: S3 on the env's buckets only"
-  assume_role_policy = data.aws_iam_policy_document.tasks_assume.json
-  tags               = var.tags
+  name_prefix          = "${substr(var.name, 0, 28)}-job-"
+  description          = "Job containers of ${var.name}: read inputs, write results and work scratch"
+  assume_role_policy   = data.aws_iam_policy_document.tasks_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy" "job_buckets" {
   name   = "env-buckets"
   role   = aws_iam_role.job.id
-  policy = data.aws_iam_policy_document.buckets.json
+  policy = data.aws_iam_policy_document.job_buckets.json
 }
 
 ################################################################################
-# Head job role: a workflow head (Nextflow) submits and manages jobs on this env's queues
+# Head job role: a workflow head (Nextflow) submits and manages jobs of this env only
 ################################################################################
+
+locals {
+  # Jobs of this env carry Platform = <name> (Nextflow's resourceLabels, see runner/nextflow): the head may create
+  # only such jobs and cancel/terminate only those.
+  env_tag = "aws:ResourceTag/${var.env_tag_key}"
+  env_definitions = concat(
+    ["${local.batch_arn_prefix}:job-definition/${var.name}-*"],
+    [for p in var.head_job_definition_patterns : "${local.batch_arn_prefix}:job-definition/${p}"],
+  )
+}
 
 data "aws_iam_policy_document" "head" {
   statement {
-    sid     = "SubmitToEnvQueues"
-    actions = ["batch:SubmitJob"]
-    resources = concat(
-      [for q in aws_batch_job_queue.this : q.arn],
-      ["${local.batch_arn_prefix}:job-definition/${var.name}-*"],
-      [for p in var.head_job_definition_patterns : "${local.batch_arn_prefix}:job-definition/${p}"],
-    )
+    sid       = "SubmitTaggedJobsToEnvQueues"
+    actions   = ["batch:SubmitJob"]
+    resources = concat([for q in aws_batch_job_queue.this : q.arn], local.env_definitions, ["${local.batch_arn_prefix}:job/*"])
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${var.env_tag_key}"
+      values   = [var.name]
+    }
   }
 
-  # Tags given at submission (Nextflow's resourceLabels) or registration are a TagResource on the new job or
-  # definition; kept apart so that SubmitJob itself is allowed only on the env's queues and definitions.
+  # Tags given at submission (resourceLabels) are a TagResource on the new job; only with this env's tag.
   statement {
-    sid     = "TagEnvJobsAndDefinitions"
-    actions = ["batch:TagResource"]
-    resources = concat(
-      ["${local.batch_arn_prefix}:job/*"],
-      ["${local.batch_arn_prefix}:job-definition/${var.name}-*"],
-      [for p in var.head_job_definition_patterns : "${local.batch_arn_prefix}:job-definition/${p}"],
-    )
+    sid       = "TagOnSubmit"
+    actions   = ["batch:TagResource"]
+    resources = ["${local.batch_arn_prefix}:job/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${var.env_tag_key}"
+      values   = [var.name]
+    }
+  }
+
+  # A job of another env (its tag present and different) or one the runner submitted is never re-tagged into this env.
+  statement {
+    sid       = "NeverRetagOtherJobs"
+    effect    = "Deny"
+    actions   = ["batch:TagResource", "batch:UntagResource"]
+    resources = ["${local.batch_arn_prefix}:job/*"]
+    condition {
+      test     = "StringNotEquals"
+      variable = local.env_tag
+      values   = [var.name]
+    }
+    condition {
+      test     = "Null"
+      variable = local.env_tag
+      values   = ["false"]
+    }
   }
 
   statement {
-    sid       = "ManageJobs"
+    sid       = "NeverRetagRunnerJobs"
+    effect    = "Deny"
+    actions   = ["batch:TagResource", "batch:UntagResource"]
+    resources = ["${local.batch_arn_prefix}:job/*"]
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/runner:run"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid       = "ManageEnvJobs"
     actions   = ["batch:TerminateJob", "batch:CancelJob"]
     resources = ["${local.batch_arn_prefix}:job/*"]
+    condition {
+      test     = "StringEquals"
+      variable = local.env_tag
+      values   = [var.name]
+    }
   }
 
+  # The env's own definitions (`<name>-*`).
   statement {
-    sid     = "RegisterEnvJobDefinitions"
-    actions = ["batch:RegisterJobDefinition", "batch:DeregisterJobDefinition"]
-    resources = concat(
-      ["${local.batch_arn_prefix}:job-definition/${var.name}-*"],
-      [for p in var.head_job_definition_patterns : "${local.batch_arn_prefix}:job-definition/${p}"],
-    )
+    sid       = "RegisterEnvJobDefinitions"
+    actions   = ["batch:RegisterJobDefinition", "batch:DeregisterJobDefinition", "batch:TagResource"]
+    resources = ["${local.batch_arn_prefix}:job-definition/${var.name}-*"]
+  }
+
+  # Nextflow names its definitions `nf-<image>` whatever the config says (the prefix is hard-coded): they may be
+  # registered (never deregistered) only when they log to this env's log group, with this env's job role.
+  dynamic "statement" {
+    for_each = length(var.head_job_definition_patterns) == 0 ? [] : ["nextflow"]
+    content {
+      sid       = "RegisterNextflowJobDefinitions"
+      actions   = ["batch:RegisterJobDefinition"]
+      resources = [for p in var.head_job_definition_patterns : "${local.batch_arn_prefix}:job-definition/${p}"]
+      condition {
+        test     = "StringEquals"
+        variable = "batch:AWSLogsGroup"
+        values   = [local.log_group_name]
+      }
+    }
+  }
+
+  # Nextflow tags the definitions it registers (nextflow.io/createdAt, /version): a TagResource, whose request
+  # context has no batch:AWSLogsGroup to test.
+  dynamic "statement" {
+    for_each = length(var.head_job_definition_patterns) == 0 ? [] : ["nextflow"]
+    content {
+      sid       = "TagNextflowJobDefinitions"
+      actions   = ["batch:TagResource"]
+      resources = [for p in var.head_job_definition_patterns : "${local.batch_arn_prefix}:job-definition/${p}"]
+    }
   }
 
   statement {
@@ -306,10 +470,11 @@ data "aws_iam_policy_document" "head" {
 resource "aws_iam_role" "head" {
   count = var.head_job_definition == null ? 0 : 1
 
-  name_prefix        = "${substr(var.name, 0, 28)}-head-"
-  description        = "Workflow head jobs of ${var.name}: submit and manage jobs on the env's queues, S3 on its buckets"
-  assume_role_policy = data.aws_iam_policy_document.tasks_assume.json
-  tags               = var.tags
+  name_prefix          = "${substr(var.name, 0, 28)}-head-"
+  description          = "Workflow head jobs of ${var.name}: submit and manage this env's jobs, S3 on its buckets"
+  assume_role_policy   = data.aws_iam_policy_document.tasks_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy" "head_batch" {
@@ -325,7 +490,7 @@ resource "aws_iam_role_policy" "head_buckets" {
 
   name   = "env-buckets"
   role   = aws_iam_role.head[0].id
-  policy = data.aws_iam_policy_document.buckets.json
+  policy = data.aws_iam_policy_document.head_buckets.json
 }
 
 ################################################################################

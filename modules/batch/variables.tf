@@ -64,13 +64,57 @@ variable "launch_template_version" {
 }
 
 variable "bucket_arns" {
-  description = "ARNs of this env's buckets, keyed by role; the job and head roles may read and write only these."
+  description = "ARNs of this env's buckets keyed `data`, `work`, `results`: jobs read data, write results and work scratch; head jobs also save their run's state under `runs/`."
   type        = map(string)
 
   validation {
     condition     = alltrue([for arn in values(var.bucket_arns) : can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]+$", arn))])
     error_message = "bucket_arns must be S3 bucket ARNs (arn:aws:s3:::name)."
   }
+
+  validation {
+    condition     = alltrue([for k in ["data", "work", "results"] : contains(keys(var.bucket_arns), k)])
+    error_message = "bucket_arns must contain data, work and results."
+  }
+}
+
+variable "work_scratch_prefixes" {
+  description = "Prefixes of the work bucket that jobs may write and delete (Nextflow's work dir `nextflow/`, plain jobs' `scratch/`); everything else there, `runs/` above all, is read-only or out of reach for jobs."
+  type        = list(string)
+  default     = ["nextflow/", "scratch/"]
+
+  validation {
+    condition     = length(var.work_scratch_prefixes) > 0 && alltrue([for p in var.work_scratch_prefixes : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*/$", p)) && !startswith(p, "runs")])
+    error_message = "work_scratch_prefixes are top-level folders ending in / (e.g. nextflow/), never runs/."
+  }
+}
+
+variable "external_read_buckets" {
+  description = "Names of buckets outside the env that jobs and head jobs may read (a public reference bucket, a sequencing core's bucket); nothing else outside the env is reachable."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for b in var.external_read_buckets : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", b))])
+    error_message = "external_read_buckets must be bucket names (not ARNs or s3:// URIs)."
+  }
+}
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of every role this module creates (the CI apply role may only create bounded roles: `modules/github-oidc` output `role_boundary_arns`); null for none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn must be an IAM policy ARN or null."
+  }
+}
+
+variable "env_tag_key" {
+  description = "Tag whose value is `name` on every job of the env (Nextflow's resourceLabels carry it): the head role may submit only jobs carrying it and cancel/terminate only those."
+  type        = string
+  default     = "Platform"
 }
 
 variable "kms_key_arn" {
@@ -257,7 +301,7 @@ variable "head_aws_cli_dir" {
 }
 
 variable "head_job_definition_patterns" {
-  description = "Job definition names the head role may register and deregister besides this env's own (`<name>-*`): Nextflow registers `nf-<image>` definitions for containers it has no definition for."
+  description = "Job definition names the head role may register (never deregister) besides this env's own (`<name>-*`), and only when they log to this env's log group: Nextflow registers `nf-<image>` definitions and its `nf-` prefix cannot be configured."
   type        = list(string)
   default     = ["nf-*"]
 }

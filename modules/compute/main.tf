@@ -15,6 +15,8 @@ locals {
 
   ecs_config = merge(
     {
+      # awsvpc-mode tasks cannot reach the instance metadata service either (bridge mode: see the user data).
+      ECS_AWSVPC_BLOCK_IMDS = "true"
       # Spot: stop placing tasks on an instance as soon as its reclamation notice arrives.
       ECS_ENABLE_SPOT_INSTANCE_DRAINING = "true"
       # Pull an image once per instance; pipelines pin tags, and a pull per task is slow and throttled.
@@ -31,7 +33,7 @@ locals {
 
   # Batch requires MIME multi-part user data and appends its own part (ECS_CLUSTER). Docker's storage lives on
   # the scratch volume: the AMI bakes a systemd unit that formats the scratch device and mounts it at
-  # /var/lib/docker before docker starts, so this part only writes ECS agent settings.
+  # /var/lib/docker before docker starts, so this part only blocks IMDS for containers and writes ECS agent settings.
   user_data = <<-MIME
     MIME-Version: 1.0
     Content-Type: multipart/mixed; boundary="==BATCH-PLATFORM=="
@@ -41,6 +43,11 @@ locals {
 
     #!/bin/bash
     set -euo pipefail
+    # Containers never reach the instance metadata service (the host's role); the ECS agent runs on the host
+    # network and still does. DOCKER-USER survives docker restarts (the AMI's batch-imds-block unit does the same).
+    iptables -w -N DOCKER-USER 2>/dev/null || true
+    iptables -w -C DOCKER-USER -i docker+ -d 169.254.169.254/32 -j DROP 2>/dev/null ||
+      iptables -w -I DOCKER-USER 1 -i docker+ -d 169.254.169.254/32 -j DROP
     mkdir -p /etc/ecs
     cat >> /etc/ecs/ecs.config <<'ECS'
     ${local.ecs_config_lines}
@@ -57,7 +64,6 @@ locals {
 ################################################################################
 
 resource "aws_launch_template" "this" {
-  #checkov:skip=CKV_AWS_341:containers sit one network hop behind the host and need hop limit 2 to reach IMDSv2 (tokens stay required)
   name_prefix = "${var.name}-batch-"
   description = "Batch instances of ${var.name}: root + encrypted gp3 scratch volume, IMDSv2"
   image_id    = local.image_id
@@ -90,10 +96,13 @@ resource "aws_launch_template" "this" {
     }
   }
 
+  # IMDSv2 for the host (ECS agent, SSM agent) only: hop limit 1 drops token responses before they reach a
+  # container, and the user data/AMI drop container traffic to 169.254.169.254 (jobs get their job role's
+  # credentials from the ECS agent at 169.254.170.2, which stays reachable).
   metadata_options {
     http_endpoint               = "enabled"
     http_tokens                 = "required"
-    http_put_response_hop_limit = 2 # containers sit one hop behind the host
+    http_put_response_hop_limit = 1
     instance_metadata_tags      = "enabled"
   }
 
@@ -130,10 +139,11 @@ data "aws_iam_policy_document" "instance_assume" {
 }
 
 resource "aws_iam_role" "instance" {
-  name_prefix        = "${substr(var.name, 0, 28)}-instance-"
-  description        = "EC2 instances of the Batch compute environments of ${var.name}"
-  assume_role_policy = data.aws_iam_policy_document.instance_assume.json
-  tags               = var.tags
+  name_prefix          = "${substr(var.name, 0, 28)}-instance-"
+  description          = "EC2 instances of the Batch compute environments of ${var.name}"
+  assume_role_policy   = data.aws_iam_policy_document.instance_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy_attachment" "instance" {

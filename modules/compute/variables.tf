@@ -140,3 +140,14 @@ variable "enable_detailed_monitoring" {
   type        = bool
   default     = false
 }
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of the instance role (see `modules/github-oidc`); null for none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn must be an IAM policy ARN or null."
+  }
+}

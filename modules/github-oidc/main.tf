@@ -62,14 +62,113 @@ locals {
     for k, e in var.envs : k => {
       buckets       = ["arn:${local.partition}:s3:::${e.resource_prefix}-*"]
       objects       = ["arn:${local.partition}:s3:::${e.resource_prefix}-*/*"]
-      iam           = [for kind in ["role", "instance-profile", "policy"] : "arn:${local.partition}:iam::${local.account}:${kind}/${e.resource_prefix}-*"]
+      iam           = concat([for kind in ["role", "instance-profile"] : "arn:${local.partition}:iam::${local.account}:${kind}/${e.resource_prefix}-*"], ["arn:${local.partition}:iam::${local.account}:policy${var.iam_path}${e.resource_prefix}-*"])
       roles         = ["arn:${local.partition}:iam::${local.account}:role/${e.resource_prefix}-*"]
+      profiles      = ["arn:${local.partition}:iam::${local.account}:instance-profile/${e.resource_prefix}-*"]
+      policies      = ["arn:${local.partition}:iam::${local.account}:policy${var.iam_path}${e.resource_prefix}-*"]
+      parameters    = ["arn:${local.partition}:ssm:${e.region}:${local.account}:parameter/${e.resource_prefix}/*"]
+      ec2           = "arn:${local.partition}:ec2:${e.region}:${local.account}"
       batch         = [for kind in ["compute-environment", "job-queue", "job-definition", "scheduling-policy"] : "arn:${local.partition}:batch:${e.region}:${local.account}:${kind}/${e.resource_prefix}*"]
       ecr           = ["arn:${local.partition}:ecr:${e.region}:${local.account}:repository/${e.resource_prefix}/*"]
       logs          = ["arn:${local.partition}:logs:${e.region}:${local.account}:log-group:*${e.resource_prefix}*"]
       ssm_parameter = ["arn:${local.partition}:ssm:${e.region}::parameter/aws/service/*"]
     }
   }
+}
+
+################################################################################
+# Permissions boundary of every role an env creates (the apply role can create no other)
+################################################################################
+
+locals {
+  # Policies the apply role may attach to env roles: the platform's own (under iam_path) and the AWS managed
+  # ones the platform's modules name (instance and Batch service roles).
+  attachable_policies = concat(
+    ["arn:${local.partition}:iam::${local.account}:policy${var.iam_path}*"],
+    [for p in var.attachable_aws_managed_policies : "arn:${local.partition}:iam::aws:policy/${p}"],
+  )
+  boundary_name = { for k, _ in var.envs : k => "${var.name_prefix}-${k}-role-boundary" }
+  boundary_path = "${var.iam_path}boundaries/"
+  boundary_arns = { for k, _ in var.envs : k => "arn:${local.partition}:iam::${local.account}:policy${local.boundary_path}${local.boundary_name[k]}" }
+}
+
+# What the env's roles (job, head, instance, Batch service, flow logs) can ever do: the services Batch runs on, in
+# the env's region; S3 writes on the env's buckets; IAM only to pass the env's own roles. No IAM writes, so a role
+# the apply workflow creates can never create or widen another role.
+data "aws_iam_policy_document" "boundary" {
+  #checkov:skip=CKV_AWS_356:a permissions boundary caps the env's roles; their identity policies name the resources
+  #checkov:skip=CKV_AWS_108:reading any bucket is the cap for jobs' external inputs; identity policies list the buckets
+  for_each = var.envs
+
+  statement {
+    sid = "BatchComputeInRegion"
+    actions = [
+      "batch:*", "ecs:*", "autoscaling:*", "ec2:*", "logs:*", "cloudwatch:PutMetricData",
+      "ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage",
+      "ssm:UpdateInstanceInformation", "ssm:ListAssociations", "ssm:ListInstanceAssociations", "ssm:DescribeAssociation",
+      "ssm:GetDocument", "ssm:DescribeDocument", "ssm:UpdateAssociationStatus", "ssm:UpdateInstanceAssociationStatus",
+      "ssm:PutInventory", "ssm:PutComplianceItems", "ssm:PutConfigurePackageResult", "ssm:GetManifest",
+      "ssm:GetDeployablePatchSnapshotForInstance", "ssm:GetParameter", "ssm:GetParameters",
+      "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel", "ec2messages:*",
+    ]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [each.value.region]
+    }
+  }
+
+  statement {
+    sid       = "WriteEnvBuckets"
+    actions   = ["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:ListBucketMultipartUploads"]
+    resources = concat(local.scope[each.key].buckets, local.scope[each.key].objects)
+  }
+
+  statement {
+    sid       = "ReadBuckets"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:ListBucket", "s3:GetBucketLocation"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "UseKeysThroughServices"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:DescribeKey", "kms:CreateGrant"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [each.value.region]
+    }
+  }
+
+  statement {
+    sid       = "PassAndReadEnvRoles"
+    actions   = ["iam:PassRole", "iam:GetRole", "iam:GetInstanceProfile", "iam:ListInstanceProfiles"]
+    resources = concat(local.scope[each.key].roles, local.scope[each.key].profiles)
+  }
+
+  statement {
+    sid       = "ServiceLinkedRoles"
+    actions   = ["iam:CreateServiceLinkedRole"]
+    resources = ["arn:${local.partition}:iam::${local.account}:role/aws-service-role/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:AWSServiceName"
+      values   = ["batch.amazonaws.com", "spot.amazonaws.com", "spotfleet.amazonaws.com", "ecs.amazonaws.com", "autoscaling.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_policy" "boundary" {
+  for_each = var.envs
+
+  name        = local.boundary_name[each.key]
+  path        = local.boundary_path
+  description = "Permissions boundary of every role of env ${each.key} (${each.value.resource_prefix}-*): the apply role creates only roles carrying it"
+  policy      = data.aws_iam_policy_document.boundary[each.key].json
+  tags        = merge(var.tags, { Environment = each.key, Purpose = "role-boundary" })
 }
 
 ################################################################################
@@ -157,9 +256,14 @@ data "aws_iam_policy_document" "plan" {
     resources = local.scope[each.key].ssm_parameter
   }
   statement {
+    sid       = "ReadEnvParameters"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:ListTagsForResource"]
+    resources = local.scope[each.key].parameters
+  }
+  statement {
     sid = "DescribeInRegion"
     # Describe/List calls of these services support no resource-level scoping.
-    actions   = ["batch:Describe*", "batch:ListTagsForResource", "ec2:Describe*", "ec2:GetLaunchTemplateData", "logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:ListTagsLogGroup"]
+    actions   = ["batch:Describe*", "batch:ListTagsForResource", "ec2:Describe*", "ec2:GetLaunchTemplateData", "logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:ListTagsLogGroup", "ssm:DescribeParameters"]
     resources = ["*"]
     condition {
       test     = "StringEquals"
@@ -194,10 +298,59 @@ data "aws_iam_policy_document" "apply" {
     actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
     resources = local.scope[each.key].objects
   }
+  # Roles: created and given permissions only with the env's boundary on them (iam:PermissionsBoundary is the
+  # boundary the role carries, or is given on creation).
   statement {
-    sid       = "ManageEnvIam"
-    actions   = ["iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile", "iam:UntagInstanceProfile"]
-    resources = local.scope[each.key].iam
+    sid       = "CreateAndGrantOnlyBoundedEnvRoles"
+    actions   = ["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:DeleteRolePolicy"]
+    resources = local.scope[each.key].roles
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [local.boundary_arns[each.key]]
+    }
+  }
+  statement {
+    sid       = "AttachOnlyPlatformPoliciesToBoundedEnvRoles"
+    actions   = ["iam:AttachRolePolicy", "iam:DetachRolePolicy"]
+    resources = local.scope[each.key].roles
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [local.boundary_arns[each.key]]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "iam:PolicyARN"
+      values   = local.attachable_policies
+    }
+  }
+  statement {
+    sid       = "ManageEnvRolesAndProfiles"
+    actions   = ["iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile", "iam:UntagInstanceProfile"]
+    resources = concat(local.scope[each.key].roles, local.scope[each.key].profiles)
+  }
+  statement {
+    sid       = "ManageEnvPolicies"
+    actions   = ["iam:CreatePolicy", "iam:DeletePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion", "iam:TagPolicy", "iam:UntagPolicy"]
+    resources = local.scope[each.key].policies
+  }
+  statement {
+    sid       = "NeverLoosenABoundary"
+    effect    = "Deny"
+    actions   = ["iam:DeleteRolePermissionsBoundary", "iam:DeleteUserPermissionsBoundary"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "NeverChangeTheBoundaries"
+    effect    = "Deny"
+    actions   = ["iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:TagPolicy", "iam:UntagPolicy"]
+    resources = values(local.boundary_arns)
+  }
+  statement {
+    sid       = "ManageEnvParameters"
+    actions   = ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource"]
+    resources = local.scope[each.key].parameters
   }
   statement {
     sid       = "PassEnvRolesToBatch"
@@ -234,17 +387,82 @@ data "aws_iam_policy_document" "apply" {
     actions   = ["logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy", "logs:AssociateKmsKey", "logs:DisassociateKmsKey", "logs:TagResource", "logs:UntagResource", "logs:TagLogGroup", "logs:UntagLogGroup"]
     resources = local.scope[each.key].logs
   }
-  statement {
-    sid = "ManageNetworkAndLaunchTemplatesInRegion"
-    # EC2 has no name-based ARNs: the region pins it; a permissions boundary can narrow it further.
-    actions   = ["ec2:CreateVpc", "ec2:DeleteVpc", "ec2:ModifyVpcAttribute", "ec2:CreateSubnet", "ec2:DeleteSubnet", "ec2:ModifySubnetAttribute", "ec2:CreateRouteTable", "ec2:DeleteRouteTable", "ec2:CreateRoute", "ec2:DeleteRoute", "ec2:AssociateRouteTable", "ec2:DisassociateRouteTable", "ec2:CreateInternetGateway", "ec2:DeleteInternetGateway", "ec2:AttachInternetGateway", "ec2:DetachInternetGateway", "ec2:AllocateAddress", "ec2:ReleaseAddress", "ec2:CreateNatGateway", "ec2:DeleteNatGateway", "ec2:CreateVpcEndpoint", "ec2:DeleteVpcEndpoints", "ec2:ModifyVpcEndpoint", "ec2:CreateSecurityGroup", "ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress", "ec2:CreateLaunchTemplate", "ec2:CreateLaunchTemplateVersion", "ec2:DeleteLaunchTemplate", "ec2:ModifyLaunchTemplate", "ec2:CreateFlowLogs", "ec2:DeleteFlowLogs", "ec2:CreateTags", "ec2:DeleteTags"]
-    resources = ["*"]
-    condition {
-      test     = "StringEquals"
-      variable = "aws:RequestedRegion"
-      values   = [each.value.region]
+  # EC2 by tag (its ARNs carry ids, not names): a resource is created only tagged Platform = <resource_prefix>,
+  # and only resources carrying that tag are changed or deleted.
+  dynamic "statement" {
+    for_each = local.ec2_creates
+    content {
+      sid       = "Create${statement.key}Tagged"
+      actions   = ["ec2:${statement.key}"]
+      resources = ["${local.scope[each.key].ec2}:${statement.value}/*"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestTag/${var.env_tag_key}"
+        values   = [each.value.resource_prefix]
+      }
     }
   }
+  statement {
+    sid       = "TagOnCreate"
+    actions   = ["ec2:CreateTags"]
+    resources = ["${local.scope[each.key].ec2}:*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ec2:CreateAction"
+      values   = distinct(keys(local.ec2_creates))
+    }
+  }
+  statement {
+    sid       = "ChangeEnvEc2Resources"
+    actions   = [for a in concat(keys(local.ec2_creates), local.ec2_changes) : "ec2:${a}"]
+    resources = ["${local.scope[each.key].ec2}:*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.env_tag_key}"
+      values   = [each.value.resource_prefix]
+    }
+  }
+  # The VPC's default security group exists untagged; terraform adopts it (locks it down) by tagging it first.
+  statement {
+    sid       = "AdoptUntaggedSecurityGroups"
+    actions   = ["ec2:CreateTags"]
+    resources = ["${local.scope[each.key].ec2}:security-group/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${var.env_tag_key}"
+      values   = [each.value.resource_prefix]
+    }
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/${var.env_tag_key}"
+      values   = ["true"]
+    }
+  }
+}
+
+locals {
+  # Create actions and the type of the resource each one creates (other resources of the request must be tagged).
+  ec2_creates = {
+    CreateVpc                    = "vpc"
+    CreateSubnet                 = "subnet"
+    CreateRouteTable             = "route-table"
+    CreateInternetGateway        = "internet-gateway"
+    AllocateAddress              = "elastic-ip"
+    CreateNatGateway             = "natgateway"
+    CreateVpcEndpoint            = "vpc-endpoint"
+    CreateSecurityGroup          = "security-group"
+    AuthorizeSecurityGroupEgress = "security-group-rule"
+    CreateLaunchTemplate         = "launch-template"
+    CreateFlowLogs               = "vpc-flow-log"
+  }
+  ec2_changes = [
+    "DeleteVpc", "ModifyVpcAttribute", "DeleteSubnet", "ModifySubnetAttribute", "DeleteRouteTable", "CreateRoute",
+    "DeleteRoute", "AssociateRouteTable", "DisassociateRouteTable", "DeleteInternetGateway", "AttachInternetGateway",
+    "DetachInternetGateway", "ReleaseAddress", "DeleteNatGateway", "DeleteVpcEndpoints", "ModifyVpcEndpoint",
+    "DeleteSecurityGroup", "RevokeSecurityGroupEgress", "RevokeSecurityGroupIngress", "AuthorizeSecurityGroupIngress",
+    "CreateLaunchTemplateVersion", "DeleteLaunchTemplate", "ModifyLaunchTemplate", "DeleteFlowLogs", "CreateTags",
+    "DeleteTags",
+  ]
 }
 
 ################################################################################

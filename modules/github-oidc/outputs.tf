@@ -13,6 +13,11 @@ output "apply_role_arns" {
   value       = { for k, r in aws_iam_role.apply : k => r.arn }
 }
 
+output "role_boundary_arns" {
+  description = "Permissions boundary per env: set it as the env's `permissions_boundary_arn` (the apply role can create only roles carrying it)."
+  value       = { for k, p in aws_iam_policy.boundary : k => p.arn }
+}
+
 output "trusted_subjects" {
   description = "The token subjects each role trusts, per env: `{ plan = [...], apply = [...] }`."
   value       = { for k in keys(var.envs) : k => { plan = local.plan_subjects[k], apply = local.apply_subjects[k] } }

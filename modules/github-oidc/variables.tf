@@ -113,6 +113,29 @@ variable "permissions_boundary_arn" {
   }
 }
 
+variable "iam_path" {
+  description = "IAM path of the platform's managed policies (modules/platform `iam_path`): the apply role attaches only policies under it (plus `attachable_aws_managed_policies`) and creates policies only there; the role boundaries live under `<iam_path>boundaries/`, out of its reach."
+  type        = string
+  default     = "/batch-platform/"
+
+  validation {
+    condition     = can(regex("^/([A-Za-z0-9+=,.@_-]+/)+$", var.iam_path))
+    error_message = "iam_path must look like /batch-platform/ (leading and trailing slash)."
+  }
+}
+
+variable "attachable_aws_managed_policies" {
+  description = "AWS managed policies (names after `arn:aws:iam::aws:policy/`) the apply role may attach to env roles besides the platform's own: the ones modules/compute and modules/batch use."
+  type        = list(string)
+  default     = ["service-role/AmazonEC2ContainerServiceforEC2Role", "AmazonSSMManagedInstanceCore", "service-role/AWSBatchServiceRole"]
+}
+
+variable "env_tag_key" {
+  description = "Tag the platform puts on every resource with the env's name as value (modules/platform: `Platform`); the apply role changes only EC2 resources carrying it."
+  type        = string
+  default     = "Platform"
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

@@ -214,9 +214,10 @@ data "aws_iam_policy_document" "flow_assume" {
 resource "aws_iam_role" "flow" {
   count = local.create && var.enable_flow_logs ? 1 : 0
 
-  name_prefix        = "${substr(var.name, 0, 28)}-flow-"
-  assume_role_policy = data.aws_iam_policy_document.flow_assume.json
-  tags               = var.tags
+  name_prefix          = "${substr(var.name, 0, 28)}-flow-"
+  assume_role_policy   = data.aws_iam_policy_document.flow_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
 }
 
 data "aws_iam_policy_document" "flow" {

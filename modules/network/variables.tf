@@ -114,3 +114,14 @@ variable "kms_key_arn" {
     error_message = "kms_key_arn must be a KMS key ARN or null."
   }
 }
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of the flow-log role (see `modules/github-oidc`); null for none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn must be an IAM policy ARN or null."
+  }
+}

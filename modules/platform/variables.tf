@@ -36,6 +36,44 @@ variable "kms_key_arn" {
 }
 
 ################################################################################
+# IAM
+################################################################################
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of every role the platform creates: `modules/github-oidc` output `role_boundary_arns[<env>]` (its CI apply role may only create roles carrying it); null for none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn must be an IAM policy ARN or null."
+  }
+}
+
+variable "iam_path" {
+  description = "IAM path of the managed policies the platform creates (the analyst policy); `modules/github-oidc` lets the CI role attach only policies under it."
+  type        = string
+  default     = "/batch-platform/"
+
+  validation {
+    condition     = can(regex("^/([A-Za-z0-9+=,.@_-]+/)+$", var.iam_path))
+    error_message = "iam_path must look like /batch-platform/ (leading and trailing slash)."
+  }
+}
+
+variable "external_read_buckets" {
+  description = "Names of buckets outside the env that jobs, head jobs and analysts may read (a public reference bucket, a sequencing core's bucket)."
+  type        = list(string)
+  default     = []
+}
+
+variable "analyst_job_definition_prefix" {
+  description = "Prefix of the job definitions `runner submit` registers (`runner-<hash>`): the analyst policy may register those besides the env's own `<name>-*`."
+  type        = string
+  default     = "runner-"
+}
+
+################################################################################
 # Network
 ################################################################################
 
@@ -86,14 +124,15 @@ variable "enable_flow_logs" {
 ################################################################################
 
 variable "buckets" {
-  description = "Buckets keyed by role; `data`, `work` and `results` must exist (see `modules/storage`)."
+  description = "Buckets keyed by role; `data`, `work` and `results` must exist (see `modules/storage`). Expiry applies only to `expire_prefixes` (scratch), never to the run records under `runs/`."
   type = map(object({
     expire_days     = optional(number)
+    expire_prefixes = optional(list(string), [])
     noncurrent_days = optional(number, 30)
   }))
   default = {
     data    = { noncurrent_days = 90 }
-    work    = { expire_days = 30, noncurrent_days = 7 }
+    work    = { expire_days = 30, expire_prefixes = ["nextflow/", "scratch/"], noncurrent_days = 7 }
     results = { noncurrent_days = 90 }
   }
 

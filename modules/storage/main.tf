@@ -81,14 +81,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # Expiry of current objects only under scratch prefixes (the variable refuses `runs/` and whole buckets): the
+  # run records under `runs/` outlive the work they describe.
   dynamic "rule" {
-    for_each = each.value.expire_days == null ? [] : [each.value.expire_days]
+    for_each = each.value.expire_days == null ? [] : each.value.expire_prefixes
     content {
-      id     = "expire-objects"
+      id     = "expire-${trimsuffix(rule.value, "/")}"
       status = "Enabled"
-      filter {}
+      filter {
+        prefix = rule.value
+      }
       expiration {
-        days = rule.value
+        days = each.value.expire_days
+      }
+      abort_incomplete_multipart_upload {
+        days_after_initiation = var.abort_incomplete_multipart_days
       }
     }
   }

@@ -23,14 +23,15 @@ variable "tags" {
 ################################################################################
 
 variable "buckets" {
-  description = "Buckets to create, keyed by role (`data`, `work`, `results`). `expire_days` deletes current objects after that many days (null keeps them); `noncurrent_days` deletes old versions."
+  description = "Buckets to create, keyed by role (`data`, `work`, `results`). `expire_days` deletes current objects under `expire_prefixes` (scratch only: never `runs/`, where the run records live) after that many days; `noncurrent_days` deletes old versions."
   type = map(object({
     expire_days     = optional(number)
+    expire_prefixes = optional(list(string), [])
     noncurrent_days = optional(number, 30)
   }))
   default = {
     data    = { noncurrent_days = 90 }
-    work    = { expire_days = 30, noncurrent_days = 7 }
+    work    = { expire_days = 30, expire_prefixes = ["nextflow/", "scratch/"], noncurrent_days = 7 }
     results = { noncurrent_days = 90 }
   }
 
@@ -42,6 +43,16 @@ variable "buckets" {
   validation {
     condition     = alltrue([for v in values(var.buckets) : (v.expire_days == null ? true : v.expire_days >= 1) && v.noncurrent_days >= 1])
     error_message = "expire_days and noncurrent_days must be at least 1."
+  }
+
+  validation {
+    condition     = alltrue([for v in values(var.buckets) : (v.expire_days == null) == (length(v.expire_prefixes) == 0)])
+    error_message = "expire_days and expire_prefixes go together: expiry applies only to named scratch prefixes, never to a whole bucket."
+  }
+
+  validation {
+    condition     = alltrue([for v in values(var.buckets) : alltrue([for p in v.expire_prefixes : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*/$", p)) && !startswith(p, "runs")])])
+    error_message = "expire_prefixes are top-level folders such as `nextflow/` (ending in /), and never `runs/` (the run records)."
   }
 }
 

@@ -7,6 +7,8 @@ echo "==> ECS agent settings"
 install -d -m 0755 /etc/ecs
 touch /etc/ecs/ecs.config
 settings=(
+  # awsvpc-mode tasks cannot reach the instance metadata service (bridge mode: batch-imds-block, 25-imds-block.sh).
+  "ECS_AWSVPC_BLOCK_IMDS=true"
   # Spot: on a two-minute interruption notice the instance is set to DRAINING, so no new job lands there.
   "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true"
   # Image cleanup keeps the scratch volume from filling up with pipeline images.

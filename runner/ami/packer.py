@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
-from runner.aws.context import AwsContext
+from runner.aws.context import AwsContext, uses_emulator
 from runner.core import git
 from runner.core.errors import RunFailed, UsageError
 from runner.core.project import Env, runner_home
@@ -107,7 +107,7 @@ class AmiSettings:
 
         if self.communicator not in ("ssh", "none"):
             raise bad("communicator", f"'{self.communicator}' is not one of ssh, none")
-        if self.communicator == "none" and not env.emulator:
+        if self.communicator == "none" and not uses_emulator(env):
             raise bad("communicator", "'none' skips provisioning and is for the emulator env only")
         if not _NAME_PREFIX.match(self.name_prefix):
             raise bad("name_prefix", f"'{self.name_prefix}' must be letters, digits, '.', '_' or '-' (1-80)")
@@ -142,8 +142,8 @@ class AmiSettings:
             "ssh_username": self.ssh_username,
             "communicator": self.communicator,
             "endpoint": endpoint,
-            "skip_region_validation": env.emulator,
-            "skip_credential_validation": env.emulator,
+            "skip_region_validation": uses_emulator(env),
+            "skip_credential_validation": uses_emulator(env),
             "source_ami_name": self.source_ami_name,
             "source_ami_owners": list(self.source_ami_owners),
             "architecture": self.architecture,
@@ -327,7 +327,7 @@ class Packer:
     def _packer_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         environ = dict(os.environ if base is None else base)
         environ.setdefault("CHECKPOINT_DISABLE", "1")
-        if self.env.emulator:
+        if self.aws.uses_emulator:
             environ = self.aws.subprocess_env(environ)
             environ.update(EMULATOR_PACKER_ENV)
         return environ

@@ -1,3 +1,3 @@
-"""AWS access for one env: boto3 clients (emulator or real credential chain) and the one Batch gateway.
-Every Batch call and the one throttling policy live here.
+"""AWS access for one env: boto3 clients (emulator or real credential chain), the one Batch gateway and the one
+throttling policy. Imports core and local; the only package besides local that knows the emulator exists.
 """

@@ -2,7 +2,8 @@
 
 For an emulator env (``envs/local``) everything points at the embedded AWS with its dummy credentials, and
 the emulator is started when it is down. Every other env uses the caller's own credential chain untouched.
-All clients use botocore's adaptive retry mode, which backs off on throttling.
+All clients use botocore's adaptive retry mode (`runner.aws.retry`). This module and `runner.local` are the
+only places that know an env may be the emulator.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from runner.aws.retry import CLIENT_CONFIG
+from runner.core import failures
 from runner.core.project import Env, runner_home
 from runner.local import server as local
 
-RETRY_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 10},
-    connect_timeout=10,
-    read_timeout=60,
-    max_pool_connections=80,  # staging: 64 file threads + 8 part threads + the listing (runner.jobs.staging)
-)
+
+def uses_emulator(env: Env) -> bool:
+    """The env runs against the embedded AWS (``emulator = true`` in its runner.toml)."""
+    return bool(env.settings.get("emulator", False))
 
 
 class AwsContext:
@@ -36,7 +37,23 @@ class AwsContext:
 
     @cached_property
     def emulator(self) -> local.ServerInfo | None:
-        return local.ensure_up(self.home) if self.env.emulator else None
+        info = local.ensure_up(self.home) if uses_emulator(self.env) else None
+        if info is not None:
+            failures.note_emulator(info.endpoint)  # a vanished bucket there means a restarted emulator
+        return info
+
+    @property
+    def uses_emulator(self) -> bool:
+        return uses_emulator(self.env)
+
+    @property
+    def endpoint_for_jobs(self) -> str | None:
+        """The AWS endpoint jobs and generated configs must use: the emulator's (running or where it will listen,
+        without starting it), None for real AWS."""
+        if not self.uses_emulator:
+            return None
+        info = local.status(self.home)
+        return info.endpoint if info else f"http://{local.HOST}:{local.configured_port()}"
 
     @property
     def region(self) -> str:
@@ -56,7 +73,7 @@ class AwsContext:
         """A cached client; ``config`` replaces the adaptive-retry default (give such a client its own ``name``)."""
         key = name or service
         if key not in self._clients:
-            kwargs: dict[str, Any] = {"config": config or RETRY_CONFIG}
+            kwargs: dict[str, Any] = {"config": config or CLIENT_CONFIG}
             if self.emulator is not None:
                 kwargs["endpoint_url"] = self.emulator.endpoint
             self._clients[key] = self.session.client(service, **kwargs)  # type: ignore[call-overload]

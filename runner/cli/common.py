@@ -1,11 +1,41 @@
-"""Options shared by every command group."""
+"""What every command shares: its options and the session of its env.
+
+A command that works on an env opens it with ``common.session(env)`` once and reads everything through it
+(outputs, clients, the Batch gateway, the run store): see docs/architecture.md.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import fields
+from typing import Annotated, Any
 
 import typer
+
+from runner.jobs import tracking
+from runner.session import Session, open_session
 
 EnvOpt = Annotated[str | None, typer.Option("--env", "-e", help="Environment: a folder under envs/ (default: $ENV).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 AutoApprove = Annotated[bool, typer.Option("--auto-approve", help="Apply without asking.")]
+IntervalOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--interval", help="First polling interval in seconds (grows to 30 s; default $RUNNER_POLL_INTERVAL or 5)."
+    ),
+]
+TargetArg = Annotated[str, typer.Argument(metavar="RUN_OR_JOB", help="A run name or a job id.")]
+
+
+def session(env: str | None) -> Session:
+    """The env of ``--env`` opened for this command (outputs and clients come on first use)."""
+    return open_session(env)
+
+
+def interval(value: float | None) -> float:
+    return value if value is not None else tracking.poll_interval()
+
+
+def matching(request_type: type, params: dict[str, Any]) -> dict[str, Any]:
+    """The command's parameters (``ctx.params``) that are fields of a request dataclass, by name."""
+    names = {f.name for f in fields(request_type)}
+    return {k: v for k, v in params.items() if k in names}

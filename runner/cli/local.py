@@ -7,6 +7,7 @@ import typer
 from runner.cli.common import JsonOpt
 from runner.core import console
 from runner.core.project import project_root, runner_home
+from runner.local import images
 from runner.local import server as local
 
 app = typer.Typer(help="The embedded AWS emulator (moto) on 127.0.0.1.", no_args_is_help=True)
@@ -21,7 +22,12 @@ def _server_dict(info: local.ServerInfo | None) -> dict[str, object]:
         "pid": info.pid,
         "port": info.port,
         "log": info.log,
+        "batch": info.batch,
     }
+
+
+def _mode(info: local.ServerInfo) -> str:
+    return "docker: jobs run in containers" if info.batch == "docker" else "instant: jobs succeed at submission"
 
 
 @app.command("up")
@@ -34,7 +40,7 @@ def local_up(as_json: JsonOpt = False) -> None:
         console.print_json(_server_dict(info))
     else:
         state = "already running" if before else "started"
-        console.out.print(f"emulator {state}: {info.endpoint} (pid {info.pid})")
+        console.out.print(f"emulator {state}: {info.endpoint} (pid {info.pid}, batch {_mode(info)})")
 
 
 @app.command("down")
@@ -58,4 +64,36 @@ def local_status(as_json: JsonOpt = False) -> None:
     elif info is None:
         console.out.print("emulator not running")
     else:
-        console.out.print(f"emulator running: {info.endpoint} (pid {info.pid}, log {info.log})")
+        console.out.print(f"emulator running: {info.endpoint} (pid {info.pid}, batch {_mode(info)}, log {info.log})")
+
+
+image_app = typer.Typer(help="Images for the local Batch, built offline from Debian's packages.", no_args_is_help=True)
+app.add_typer(image_app, name="image")
+
+
+@image_app.command("build")
+def image_build(
+    name: str = typer.Argument(..., help=f"Recipe: {', '.join(images.RECIPES)}"),
+    force: bool = typer.Option(False, "--force", help="Rebuild even when the image matches its recipe"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Build an image from its recipe (skipped when the image already matches the recipe)."""
+    result = images.build(name, force=force)
+    if as_json:
+        console.print_json(result.to_dict())
+    elif result.built:
+        console.out.print(f"built {result.image} (recipe {result.recipe_hash}) in {result.seconds:.0f}s")
+    else:
+        console.out.print(f"{result.image} is current (recipe {result.recipe_hash}): nothing to build")
+
+
+@image_app.command("list")
+def image_list(as_json: JsonOpt = False) -> None:
+    """The recipes and whether the daemon has a current image for each."""
+    states = images.list_images()
+    if as_json:
+        console.print_json([s.to_dict() for s in states])
+        return
+    for s in states:
+        mark = "current" if s.current else ("stale" if s.built_hash else "missing")
+        console.out.print(f"{s.name:<6} {s.image:<32} {mark:<8} {images.RECIPES[s.name].description}")

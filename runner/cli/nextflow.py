@@ -7,14 +7,12 @@ from typing import Annotated
 
 import typer
 
-from runner.aws.context import AwsContext
+from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
-from runner.core.project import resolve_env
-from runner.infra import outputs
-from runner.jobs.runs import RunStore, validate_run_name
 from runner.nextflow import pipeline as nf
 from runner.nextflow.config import Closure, flatten
+from runner.session.runs import validate_run_name
 
 app = typer.Typer(help="Nextflow pipelines on the env's AWS Batch queues.", no_args_is_help=True)
 
@@ -37,18 +35,18 @@ def nextflow_config(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the awsbatch configuration of an env (queue, S3 work dir, CLI path, roles, spot retries, labels)."""
-    environment = resolve_env(env)
+    session = common.session(env)
     if run is not None:
         validate_run_name(run, "--run")
-    values = outputs.load(environment)
-    tree = nf.build_config(environment, values, run=run, queue=queue, endpoint=nf.emulator_endpoint(environment))
-    text = nf.config_text(environment, tree, run=run)
+    endpoint = session.aws.endpoint_for_jobs
+    tree = nf.build_config(session.env, session.outputs, run=run, queue=queue, endpoint=endpoint)
+    text = nf.config_text(session.env, tree, run=run)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text)
     if as_json:
         settings = {k: (v.text if isinstance(v, Closure) else v) for k, v in flatten(tree).items()}
-        console.print_json({"env": environment.name, "output": str(output) if output else None, "settings": settings})
+        console.print_json({"env": session.name, "output": str(output) if output else None, "settings": settings})
     elif output is None:
         console.out.print(text, end="", markup=False)
     else:
@@ -79,26 +77,13 @@ def nextflow_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a pipeline with its head job on the env's head queue; extra nextflow args go after `--`."""
-    environment = resolve_env(env)
-    request = nf.RunRequest(
-        pipeline=pipeline,
-        name=name,
-        revision=revision,
-        params_file=params_file,
-        profile=profile,
-        resume=resume,
-        head_image=head_image,
-        queue=queue,
-        extra_args=list(ctx.args),
-    )
-    values = outputs.load(environment)
-    nf.plan_run(environment, values, request, store=None)  # everything checkable offline, before any AWS call
-    aws = AwsContext(environment)
-    s3, batch = aws.client("s3"), aws.client("batch")
-    store = RunStore(s3, nf._output(values, "bucket_names", "work"))
-    plan = nf.plan_run(environment, values, request, store=store, endpoint=nf.emulator_endpoint(environment))
-    nf.check_against_aws(plan, batch)
-    record = nf.launch(plan, s3, batch, store)
+    session = common.session(env)
+    request = nf.RunRequest(**common.matching(nf.RunRequest, ctx.params), extra_args=list(ctx.args))
+    nf.plan_run(session.env, session.outputs, request, store=None)  # everything checkable offline, before AWS
+    endpoint = session.aws.endpoint_for_jobs
+    plan = nf.plan_run(session.env, session.outputs, request, store=session.store, endpoint=endpoint)
+    nf.check_against_aws(plan, session.batch)
+    record = nf.launch(plan, session.store, session.batch)
     summary = nf.plan_summary(plan, record)
     if as_json:
         console.print_json(summary)
@@ -108,7 +93,7 @@ def nextflow_run(
         f"{verb} run {plan.run}: head job {summary['head_job_id']} on {plan.head_queue_name}\n"
         f"  work dir  {plan.work_dir}\n"
         f"  config    {summary['config_uri']}\n"
-        f"  follow it runner status {plan.run} --env {environment.name}   "
-        f"(logs: runner logs {plan.run} --env {environment.name})",
+        f"  follow it runner status {plan.run} --env {session.name}   "
+        f"(logs: runner logs {plan.run} --env {session.name})",
         markup=False,
     )

@@ -68,27 +68,22 @@ def stage_command(
 
     from botocore.config import Config
 
-    from runner.aws.context import RETRY_CONFIG, AwsContext
-    from runner.core.project import resolve_env
-    from runner.infra import outputs
+    from runner.aws.retry import CLIENT_CONFIG
+    from runner.cli import common
     from runner.jobs import staging
 
-    resolved = resolve_env(env)
-    bucket = (outputs.load(resolved).get("bucket_names") or {}).get("data")
+    session = common.session(env)
+    bucket = session.outputs.data_bucket
     if not bucket:
-        raise UsageError(f"--env: '{resolved.name}' has no data bucket in its outputs; apply it first")
+        raise UsageError(f"--env: '{session.name}' has no data bucket in its outputs; apply it first")
     files_threads, part_threads = staging.pool_sizes(None, concurrency)
-    config = RETRY_CONFIG.merge(Config(max_pool_connections=files_threads + part_threads + 1))
-    s3 = AwsContext(resolved).client("s3", config=config, name="s3-stage")
-    if as_json or not console.err.is_terminal:
-        report = staging.stage(s3, bucket, files, prefix=prefix, workers=concurrency)
-    else:
-        with staging.RichProgress("staging") as progress:
-            report = staging.stage(s3, bucket, files, prefix=prefix, workers=concurrency, progress=progress)
+    config = CLIENT_CONFIG.merge(Config(max_pool_connections=files_threads + part_threads + 1))
+    s3 = session.aws.client("s3", config=config, name="s3-stage")
+    report = staging.stage(s3, bucket, files, prefix=prefix, workers=concurrency)
     if as_json:
         console.print_json(
             {
-                "env": resolved.name,
+                "env": session.name,
                 "bucket": bucket,
                 "prefix": staging.normalise_prefix(prefix),
                 "files": [{"path": p, "uri": report.uris[p], "uploaded": p in report.sent_as_given} for p in files],
@@ -111,7 +106,3 @@ def stage_command(
         markup=False,
         soft_wrap=True,
     )
-
-
-def register(app: typer.Typer) -> None:
-    app.command("stage")(stage_command)

@@ -66,10 +66,6 @@ class Env:
     def protected(self) -> bool:
         return bool(self.settings.get("protected", False))
 
-    @property
-    def emulator(self) -> bool:
-        return bool(self.settings.get("emulator", False))
-
     @cached_property
     def tfvars(self) -> dict[str, Any]:
         """Values of ``terraform.tfvars`` (HCL) and ``*.auto.tfvars.json`` in the env folder."""

@@ -1,3 +1,3 @@
-"""Infrastructure: the terraform engine, saved and reviewed plans, bootstrap, outputs, module docs and GitOps.
-Never imports jobs or nextflow.
+"""Infrastructure: the terraform engine, saved and reviewed plans, bootstrap, the outputs cache, module docs, GitOps.
+Imports core and aws; never session, jobs or nextflow.
 """

@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from runner.aws.context import uses_emulator
 from runner.core import git
 from runner.core.errors import RunFailed, UsageError
 from runner.core.project import available_envs, resolve_env
@@ -134,7 +135,7 @@ def affected(root: Path, base: str, head: str = "HEAD", skip_emulator: bool = Fa
     merge_base, head_sha, files = changed_files(root, base, head)
     known = available_envs(root)
     if skip_emulator:
-        known = [name for name in known if not resolve_env(name, root).emulator]
+        known = [name for name in known if not uses_emulator(resolve_env(name, root))]
     reasons, ignored = affected_envs(files, known)
     return Affected(base=merge_base, head=head_sha, envs=list(reasons), reasons=reasons, files=files, ignored=ignored)
 

@@ -13,7 +13,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from runner.aws.batch import Batch
 from runner.core.errors import UsageError
+from runner.jobs.resources import Request
 
 PREFIX = "runner-"
 SPOT_RECLAIM_PATTERN = "Host EC2*"
@@ -33,19 +35,16 @@ def retry_strategy(retries: int | None) -> dict[str, Any] | None:
     }
 
 
-def resource_requirements(vcpus: int, memory_mib: int, gpus: int = 0) -> list[dict[str, str]]:
-    reqs = [{"type": "VCPU", "value": str(vcpus)}, {"type": "MEMORY", "value": str(memory_mib)}]
-    if gpus:
-        reqs.append({"type": "GPU", "value": str(gpus)})
-    return reqs
+def resource_requirements(vcpus: int | None, memory_mib: int | None, gpus: int | None = 0) -> list[dict[str, str]]:
+    """Batch's resourceRequirements; a value that is None (or no GPUs) is left out."""
+    wanted = (("VCPU", vcpus), ("MEMORY", memory_mib), ("GPU", gpus or None))
+    return [{"type": kind, "value": str(value)} for kind, value in wanted if value is not None]
 
 
 @dataclass(frozen=True)
 class JobDefSpec:
     image: str
-    vcpus: int
-    memory_mib: int
-    gpus: int = 0
+    resources: Request
     retries: int | None = None
     timeout_s: int | None = None
     job_role_arn: str | None = None
@@ -56,7 +55,9 @@ class JobDefSpec:
         props: dict[str, Any] = {
             "image": self.image,
             "command": ["/bin/sh", "-c", "echo 'runner: no command given'; exit 2"],
-            "resourceRequirements": resource_requirements(self.vcpus, self.memory_mib, self.gpus),
+            "resourceRequirements": resource_requirements(
+                self.resources.vcpus, self.resources.memory_mib, self.resources.gpus
+            ),
         }
         if self.job_role_arn:
             props["jobRoleArn"] = self.job_role_arn
@@ -91,24 +92,15 @@ class JobDefSpec:
         return f"{PREFIX}{self.content_hash}"
 
 
-def _latest_active(batch: Any, name: str) -> dict[str, Any] | None:
-    found: list[dict[str, Any]] = []
-    paginator = batch.get_paginator("describe_job_definitions")
-    for page in paginator.paginate(jobDefinitionName=name, status="ACTIVE"):
-        found.extend(d for d in page.get("jobDefinitions", []) if d.get("status", "ACTIVE") == "ACTIVE")
-    return max(found, key=lambda d: int(d.get("revision", 0)), default=None)
-
-
-def find_existing(batch: Any, ref: str, known: dict[str, str] | None = None) -> dict[str, Any]:
+def find_existing(batch: Batch, ref: str, known: dict[str, str] | None = None) -> dict[str, Any]:
     """``--job-definition``: a key of the env's ``job_definition_arns``, a name, ``name:rev`` or an ARN."""
     target = (known or {}).get(ref, ref)
     if target.startswith("arn:") or ":" in target:
-        found = batch.describe_job_definitions(jobDefinitions=[target]).get("jobDefinitions", [])
-        active = [d for d in found if d.get("status", "ACTIVE") == "ACTIVE"]
+        active = [d for d in batch.job_definitions([target]) if d.get("status", "ACTIVE") == "ACTIVE"]
         if active:
             return active[0]
     else:
-        latest = _latest_active(batch, target)
+        latest = batch.latest_definition(target)
         if latest:
             return latest
     keys = f" (env keys: {', '.join(sorted(known))})" if known else ""
@@ -125,10 +117,9 @@ def definition_resources(jobdef: dict[str, Any]) -> tuple[int, int, int]:
     return vcpus, memory, gpus
 
 
-def ensure(batch: Any, spec: JobDefSpec) -> tuple[str, bool]:
+def ensure(batch: Batch, spec: JobDefSpec) -> tuple[str, bool]:
     """ARN of the ACTIVE ``runner-<hash>`` definition for the spec, registering it if needed; (arn, created)."""
-    existing = _latest_active(batch, spec.name)
+    existing = batch.latest_definition(spec.name)
     if existing:
         return str(existing["jobDefinitionArn"]), False
-    resp = batch.register_job_definition(jobDefinitionName=spec.name, **spec.register_args())
-    return str(resp["jobDefinitionArn"]), True
+    return batch.register_job_definition(jobDefinitionName=spec.name, **spec.register_args()), True

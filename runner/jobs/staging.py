@@ -1,6 +1,7 @@
 """Staging of a sample sheet's files: local paths uploaded to the env's data bucket, ``s3://`` paths checked.
 
-Flow (``stage_sheet``), everything that can be refused is refused before the first upload:
+Flow (driven by `runner.jobs.submit`: plan, check, apply), everything that can be refused is refused before the
+first upload:
 
 1. ``find_paths``: which cells are local files (relative to the sheet's folder, or absolute) and which are
    ``s3://`` URIs. A cell that clearly names a file that is not there is a ``UsageError`` naming the column, the
@@ -21,7 +22,7 @@ Flow (``stage_sheet``), everything that can be refused is refused before the fir
    20-100 ms a request, concurrency is throughput), so hashing overlaps uploading. Files below
    ``multipart_threshold`` are one PutObject; larger ones are multipart uploads with ``part_size`` parts on a
    pool of their own, each part streamed from the file (never read whole into memory).
-4. ``rewrite_rows``: the sheet's local cells are replaced by their ``s3://`` URIs.
+4. the sheet's local cells are replaced by their ``s3://`` URIs (``runner.jobs.sheets.substitute``).
 """
 
 from __future__ import annotations
@@ -161,77 +162,19 @@ def find_paths(
     return found
 
 
-def rewrite_rows(rows: Sequence[dict[str, str]], files: SheetFiles, staged: dict[str, str]) -> list[dict[str, str]]:
-    """A copy of the rows with every local file cell replaced by its staged s3:// URI."""
-    out = [dict(row) for row in rows]
-    for cell in files.local:
-        out[cell.row - 1][cell.column] = staged[cell.path]
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Progress
 # ---------------------------------------------------------------------------------------------------------------
 
 
 class Progress(Protocol):
-    """What ``stage_files`` reports: the total once known, then bytes as they are hashed or sent."""
+    """What ``stage`` reports: the total once known, then bytes as they are hashed or sent."""
 
     def begin(self, files: int, total_bytes: int) -> None: ...
 
     def advance(self, nbytes: int) -> None: ...
 
     def file_done(self, path: str, uploaded: bool) -> None: ...
-
-
-class RichProgress:
-    """A rich progress bar on stderr: files done, bytes sent, speed. Use as a context manager."""
-
-    def __init__(self, description: str = "staging") -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-        from rich.progress import Progress as _Bar
-
-        from runner.core import console
-
-        self._bar = _Bar(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TextColumn("{task.fields[files]}"),
-            TimeRemainingColumn(),
-            console=console.err,
-            transient=True,
-        )
-        self._task = self._bar.add_task(description, total=None, files="")
-        self._files = 0
-        self._done = 0
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> RichProgress:
-        self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._bar.stop()
-
-    def begin(self, files: int, total_bytes: int) -> None:
-        self._files = files
-        self._bar.update(self._task, total=total_bytes, files=f"0/{files} files")
-
-    def advance(self, nbytes: int) -> None:
-        self._bar.advance(self._task, nbytes)
-
-    def file_done(self, path: str, uploaded: bool) -> None:
-        with self._lock:
-            self._done += 1
-            self._bar.update(self._task, files=f"{self._done}/{self._files} files")
 
 
 class _Silent:
@@ -744,42 +687,6 @@ def stage(
         else:
             report.skipped.append(f.path)
     return report
-
-
-def stage_files(
-    s3_client: Any,
-    bucket: str,
-    paths: Iterable[str | Path],
-    prefix: str = DEFAULT_PREFIX,
-    progress: Progress | None = None,
-    **options: Any,
-) -> dict[str, str]:
-    """Upload local files to ``s3://bucket/<prefix><sha256[:32]>/<name>``; returns local path -> s3:// URI.
-
-    The dict's keys are the paths exactly as given (relative ones resolved against the current folder for
-    reading). Content already in the bucket is not sent again.
-    """
-    return stage(s3_client, bucket, paths, prefix=prefix, progress=progress, **options).uris
-
-
-def stage_sheet(
-    s3_client: Any,
-    bucket: str,
-    rows: Sequence[dict[str, str]],
-    base_dir: Path | str,
-    prefix: str = DEFAULT_PREFIX,
-    progress: Progress | None = None,
-    skip_columns: Iterable[str] = (),
-    field_name: str = "--samples",
-) -> tuple[list[dict[str, str]], StageReport]:
-    """Validate a sheet's files (local ones exist, s3:// ones exist), upload the local ones, return rewritten rows."""
-    files = find_paths(rows, base_dir, skip_columns=skip_columns, field_name=field_name)
-    where = {}
-    for cell in reversed(files.s3):
-        where[cell.path] = f"{field_name}: column '{cell.column}', row {cell.row}"
-    check_s3_uris(s3_client, files.s3_uris, where=where)
-    report = stage(s3_client, bucket, files.local_paths, prefix=prefix, progress=progress)
-    return rewrite_rows(rows, files, report.uris), report
 
 
 @contextmanager

@@ -1,16 +1,20 @@
 """Submission: one job, or one array job per up to 10,000 sample-sheet rows, idempotent by run name.
 
-Order of work (nothing changes in AWS until everything is validated):
+Plan, check, apply (nothing changes in AWS until everything is validated; no UsageError after the first write):
 
-1. local checks: memory/duration/env-var syntax, the sheet (columns, ids, local files), the queue name;
-2. read-only AWS checks: the request fits a compute environment behind the queue, ``--job-definition``
-   exists, ``s3://`` inputs exist, ``--after`` names a run or job, the run record (already submitted?);
-3. changes: stage local files, register the ``runner-<hash>`` job definition, write the rows and the run
-   record (``runs/<run>/run.json``, state ``submitting``), submit each part, record its job id.
+1. ``Submitter.plan`` (`prepare`), no AWS call: memory/duration/env-var syntax, the sheet (columns, ids, local
+   files), the queue name, the run name and its spec hash;
+2. ``Submitter.check``, read-only AWS calls: the run record (already submitted? same settings?),
+   ``--job-definition`` exists, the request fits a compute environment behind the queue, ``s3://`` inputs exist,
+   ``--after`` names a run or job and its dependencies fit every part. The result, a `Checked`, is what
+   ``runner submit --dry-run`` prints;
+3. ``Submitter.apply``, the writes: stage local files, register the ``runner-<hash>`` job definition, write the
+   rows and the run record (``runs/<run>/run.json``, state ``submitting``), submit each part, record its job id.
 
-Rows reach the container through a ``/bin/sh`` prologue, so any image with ``/bin/sh`` works. Each row is one
-line ``export NAME='value' ...`` (POSIX-quoted); the prologue picks line ``AWS_BATCH_JOB_ARRAY_INDEX`` and
-evaluates it, then runs the analyst's command. The lines travel
+Rows reach the container through a ``/bin/sh`` prologue, so any image with ``/bin/sh`` works. Each sample is one
+line of ``NAME=VALUE`` pairs with every unsafe byte octal-escaped (``runner.jobs.rows``); the prologue picks line
+``AWS_BATCH_JOB_ARRAY_INDEX``, decodes it without ``eval`` and exports it, then runs the analyst's command. The
+lines travel
 
 * inline, in the ``RUNNER_ROWS`` variable, when the whole SubmitJob request stays under the 30 KiB limit
   (no extra moving parts, nothing to fetch; every child carries the full table, which is harmless at that size);
@@ -23,55 +27,62 @@ evaluates it, then runs the analyst's command. The lines travel
   needs glibc, which minimal images (alpine) lack.
 
 Idempotency: a killed submit leaves a record in state ``submitting`` with its planned parts; running it again
-looks each part up by its deterministic job name (``list_jobs`` with a JOB_NAME filter) before submitting it.
-SubmitJob itself is never retried blindly: throttling is retried with backoff (nothing was created), and an
-ambiguous failure (timeout, 5xx) is followed by a lookup by name before the next attempt.
+submits each part through the Batch gateway (`runner.aws.batch.Batch.submit`), which looks the part up by its
+deterministic job name and submission token before submitting it and never retries SubmitJob blindly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
-import shlex
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
-
-from runner.core.errors import RunFailed, UsageError
-from runner.jobs import jobdefs, resources, sheets, staging
-from runner.jobs.runs import JobRef, RunRecord, RunStore, validate_run_name
+from runner.aws.batch import Batch
+from runner.core.errors import UsageError
+from runner.jobs import jobdefs, resources, results, sheets, staging, validate
+from runner.jobs.rows import encode_line
+from runner.session import Session
+from runner.session.outputs import Outputs
+from runner.session.runs import JobRef, RunRecord, RunStore, is_job_id, validate_run_name
 
 ARRAY_LIMIT = 10_000
-REQUEST_LIMIT = 30 * 1024  # SubmitJob payload limit
+REQUEST_LIMIT = validate.REQUEST_LIMIT  # SubmitJob payload limit
+request_size = validate.request_size
 INLINE_LIMIT = REQUEST_LIMIT - 2048  # headroom for the SDK's own encoding
 MANIFEST_URL_SECONDS = 7 * 24 * 3600
 MAX_DEPENDENCIES = 20
-THROTTLING = {
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "ProvisionedThroughputExceededException",
-}
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d+)?$")
 
-# The prologue every job runs under /bin/sh: pick this child's row, export it, then run the command.
+# The prologue every job runs under /bin/sh: pick this child's line, export its variables (runner.jobs.rows: split
+# with parameter expansions, decoded with printf %b, set with export; never eval), then run the command.
 PROLOGUE = r"""# shellcheck disable=SC2153
 runner_pick() {
   runner_i=0
   while IFS= read -r runner_line; do
-    if [ "$runner_i" -eq "$runner_want" ]; then eval "$runner_line"; return 0; fi
+    if [ "$runner_i" -eq "$runner_want" ]; then return 0; fi
     runner_i=$((runner_i + 1))
   done
   return 1
+}
+runner_load() {
+  runner_rest=$1
+  while [ -n "$runner_rest" ]; do
+    runner_pair=${runner_rest%% *}
+    case $runner_rest in *" "*) runner_rest=${runner_rest#* } ;; *) runner_rest= ;; esac
+    runner_name=${runner_pair%%=*}
+    runner_value=${runner_pair#*=}
+    case $runner_name in
+      "" | [0-9]* | *[!A-Za-z0-9_]*) echo "runner: malformed row (variable name '$runner_name')" >&2; exit 97 ;;
+    esac
+    case $runner_value in
+      *\\*) runner_value=$(printf '%bx' "$runner_value"); runner_value=${runner_value%x} ;;
+    esac
+    export "$runner_name=$runner_value"
+  done
 }
 runner_want=${AWS_BATCH_JOB_ARRAY_INDEX:-0}
 if [ -n "${RUNNER_MANIFEST_URI:-}" ]; then
@@ -83,12 +94,14 @@ if [ -n "${RUNNER_MANIFEST_URI:-}" ]; then
   fi
   runner_pick < "$runner_rows" || { echo "runner: no row $runner_want in $RUNNER_MANIFEST_URI" >&2; exit 97; }
   rm -f "$runner_rows"
+  runner_load "$runner_line"
 elif [ -n "${RUNNER_ROWS:-}" ]; then
   runner_pick <<RUNNER_ROWS_END || { echo "runner: no row $runner_want in RUNNER_ROWS" >&2; exit 97; }
 $RUNNER_ROWS
 RUNNER_ROWS_END
+  runner_load "$runner_line"
 fi
-unset RUNNER_ROWS runner_i runner_line runner_want runner_rows
+unset RUNNER_ROWS runner_i runner_line runner_want runner_rows runner_rest runner_pair runner_name runner_value
 """
 
 
@@ -112,6 +125,8 @@ class SubmitOptions:
     timeout: str | None = None
     after: str | None = None
     env_vars: list[str] = field(default_factory=list)
+    group_by: str | None = None  # the sample id column (rows sharing it are one sample's lanes)
+    allow_files_outside: list[str] = field(default_factory=list)  # roots besides the sheet's folder
 
 
 def parse_env_vars(items: list[str]) -> dict[str, str]:
@@ -147,25 +162,7 @@ def _hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def queue_names(outputs: dict[str, Any]) -> dict[str, str]:
-    names = outputs.get("job_queue_names") or {}
-    if not names:
-        raise UsageError("--env: this env has no job queues (job_queue_names output); apply the platform first")
-    return dict(names)
-
-
-def resolve_queue(outputs: dict[str, Any], queue: str) -> tuple[str, str]:
-    names = queue_names(outputs)
-    if queue in names:
-        return queue, names[queue]
-    for key, name in names.items():
-        arn = (outputs.get("job_queue_arns") or {}).get(key)
-        if queue in (name, arn):
-            return key, name
-    raise UsageError(f"--queue: unknown queue '{queue}' (this env has: {', '.join(sorted(names))})")
-
-
-def prepare(options: SubmitOptions, outputs: dict[str, Any], cwd: Path | None = None) -> Prepared:
+def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -> Prepared:
     """Validate every input that needs no AWS call; raise UsageError naming the field."""
     if not options.image and not options.job_definition:
         raise UsageError("--image: required (or name an existing definition with --job-definition)")
@@ -183,13 +180,15 @@ def prepare(options: SubmitOptions, outputs: dict[str, Any], cwd: Path | None = 
     env_vars = parse_env_vars(options.env_vars)
     if options.name is not None:
         validate_run_name(options.name)
-    queue_key, queue_name = resolve_queue(outputs, options.queue)
-    for key in ("work",):
-        if not (outputs.get("bucket_names") or {}).get(key):
-            raise UsageError(f"--env: this env has no {key} bucket (bucket_names output); apply it first")
-    sheet = sheets.read_sheet(options.samples) if options.samples else None
-    refs = sheets.file_refs(sheet) if sheet else sheets.FileRefs()
-    if refs.local and not (outputs.get("bucket_names") or {}).get("data"):
+    queue = outputs.queue(options.queue)
+    queue_key, queue_name = queue.key, queue.name
+    if options.image:
+        validate.image_reference(options.image)
+    if options.group_by and not options.samples:
+        raise UsageError("--group-by: only with --samples")
+    sheet = sheets.read_sheet(options.samples, group_by=options.group_by) if options.samples else None
+    refs = sheets.file_refs(sheet, options.allow_files_outside) if sheet else sheets.FileRefs()
+    if refs.local and not outputs.data_bucket:
         raise UsageError("--samples: the sheet names local files but this env has no data bucket to stage them")
     content = sheet.digest if sheet else None
     identity = _hash(content, options.command, options.image or options.job_definition)
@@ -210,6 +209,12 @@ def prepare(options: SubmitOptions, outputs: dict[str, Any], cwd: Path | None = 
     else:
         stem = re.sub(r"[^A-Za-z0-9_-]", "-", sheet.path.stem if sheet else "job").strip("-_")[:60] or "job"
         run, explicit = validate_run_name(f"{stem}-{identity[:10]}"), False
+    probe = JobSpec(
+        queue=queue_name, job_definition="", command=script(options.command),
+        environment={"RUNNER_RUN": run, **env_vars}, vcpus=options.vcpus or 1, memory_mib=memory_mib,
+        gpus=options.gpus, retries=options.retries, timeout_s=timeout_s, tags={"runner:run": run},
+    )  # fmt: skip
+    validate.request_fits(probe, f"{run}-retry999", options.command, env_vars)  # Batch's 30 KiB, before any write
     return Prepared(
         options=options,
         queue_key=queue_key,
@@ -231,7 +236,7 @@ def prepare(options: SubmitOptions, outputs: dict[str, Any], cwd: Path | None = 
 
 
 def row_line(env: dict[str, str]) -> str:
-    return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    return encode_line(env)
 
 
 def script(command: str | None) -> list[str]:
@@ -261,8 +266,30 @@ def sheet_from_json(data: dict[str, Any]) -> sheets.Sheet:
     )
 
 
-def request_size(request: dict[str, Any]) -> int:
-    return len(json.dumps(request, separators=(",", ":")).encode())
+_TAG_UNSAFE = re.compile(r"[^\w\s+\-=.:/@]")
+TAG_VALUE_MAX = 256
+
+
+def tag_value(text: str) -> str:
+    """A string as an AWS tag value (letters, digits, spaces and + - = . _ : / @; at most 256 characters)."""
+    return _TAG_UNSAFE.sub("_", text)[:TAG_VALUE_MAX] or "_"
+
+
+def pipeline_name(image: str | None, job_definition: str | None) -> str:
+    """What `runner:pipeline` says for a plain job: the image's repository name, else the job definition's name."""
+    if image:
+        repository = image.split("@", 1)[0].rsplit("/", 1)[-1]
+        return tag_value(repository.split(":", 1)[0])
+    return tag_value((job_definition or "job").rsplit("/", 1)[-1].split(":", 1)[0])
+
+
+def sample_tags(sheet: sheets.Sheet | None, rows: list[int] | None) -> dict[str, str]:
+    """`runner:sample`: the sample id of a one-row job; an array job (tags are per job) says how many it holds."""
+    if sheet is None or rows is None:
+        return {}
+    if len(rows) == 1:
+        return {"runner:sample": tag_value(sheet.ids()[rows[0]])}
+    return {"runner:sample": f"array of {len(rows)}"}
 
 
 @dataclass
@@ -287,13 +314,7 @@ class JobSpec:
             "command": self.command,
             "environment": [{"name": k, "value": v} for k, v in {**self.environment, **extra_env}.items()],
         }
-        reqs = []
-        if self.vcpus is not None:
-            reqs.append({"type": "VCPU", "value": str(self.vcpus)})
-        if self.memory_mib is not None:
-            reqs.append({"type": "MEMORY", "value": str(self.memory_mib)})
-        if self.gpus:
-            reqs.append({"type": "GPU", "value": str(self.gpus)})
+        reqs = jobdefs.resource_requirements(self.vcpus, self.memory_mib, self.gpus)
         if reqs:
             overrides["resourceRequirements"] = reqs
         req: dict[str, Any] = {
@@ -320,16 +341,146 @@ class JobSpec:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Submission
+# Check: read-only AWS calls, the plan of every part
 # ---------------------------------------------------------------------------------------------------------------
 
 
 @dataclass
-class Clients:
-    batch: Any  # reads and everything but SubmitJob (adaptive retries)
-    submit: Any  # SubmitJob only: no automatic retries, see submit_job_once
-    s3: Any
-    ec2: Any
+class Part:
+    """One SubmitJob of a run: a single job, or an array job over sheet rows [start, end)."""
+
+    name: str
+    start: int
+    end: int
+    rows: list[int] | None  # None: no sheet
+    depends_on: list[dict[str, str]]
+
+    @property
+    def array_size(self) -> int | None:
+        return (self.end - self.start) if self.rows is not None and self.end - self.start > 1 else None
+
+
+@dataclass
+class Checked:
+    """A submission checked against AWS; `Submitter.apply` only writes what this says."""
+
+    prep: Prepared
+    existing: RunRecord | None
+    existing_def: dict[str, Any] | None  # --job-definition, described
+    request: resources.Request
+    jobdef: jobdefs.JobDefSpec | None  # the runner-<hash> definition to register (None: --job-definition)
+    after: list[JobRef]
+    parts: list[Part]
+
+    @property
+    def already(self) -> bool:
+        return self.existing is not None and self.existing.extra.get("state") == "submitted"
+
+    @property
+    def job_definition(self) -> str:
+        if self.existing_def is not None:
+            return str(self.existing_def["jobDefinitionArn"])
+        assert self.jobdef is not None
+        return self.jobdef.name
+
+    def summary(self, env_name: str) -> dict[str, Any]:
+        """What `runner submit --dry-run` prints: what would be submitted, and where."""
+        prep = self.prep
+        return {
+            "run": prep.run,
+            "env": env_name,
+            "dry_run": True,
+            "already_submitted": self.already,
+            "queue": prep.queue_name,
+            "job_definition": self.job_definition,
+            "new_job_definition": self.existing_def is None,
+            "resources": {
+                "vcpus": self.request.vcpus,
+                "memory_mib": self.request.memory_mib,
+                "gpus": self.request.gpus,
+            },
+            "samples": len(prep.sheet) if prep.sheet else None,
+            "jobs": [
+                {
+                    "job_name": p.name,
+                    "array_size": p.array_size,
+                    "rows": [p.start, p.end] if p.rows is not None else None,
+                    "depends_on": [d["jobId"] for d in p.depends_on],
+                }
+                for p in self.parts
+            ],
+            "files_to_stage": sorted({str(path) for path in prep.refs.local.values()}),
+            "s3_inputs_checked": len(prep.refs.s3),
+        }
+
+
+def split(count: int) -> list[tuple[int, int]]:
+    return [(start, min(start + ARRAY_LIMIT, count)) for start in range(0, count, ARRAY_LIMIT)]
+
+
+def part_name(run: str, index: int, count: int) -> str:
+    return run if count == 1 else f"{run}-part{index + 1}"
+
+
+def depends_on(after: list[JobRef], part: int, parts: list[tuple[int, int]]) -> list[dict[str, str]]:
+    if not after:
+        return []
+    sizes = [end - start for start, end in parts]
+    after_sizes = [j.array_size for j in after]
+    if len(after) == len(parts) and all(a == s and s > 1 for a, s in zip(after_sizes, sizes, strict=True)):
+        return [{"jobId": after[part].job_id, "type": "N_TO_N"}]
+    if len(after) > MAX_DEPENDENCIES:
+        raise UsageError(f"--after: {len(after)} jobs exceed the {MAX_DEPENDENCIES} dependencies a job may have")
+    return [{"jobId": j.job_id} for j in after]
+
+
+def resolve_after(batch: Batch, store: RunStore, after: str | None) -> list[JobRef]:
+    """``--after``: the jobs of a run, or one job by id."""
+    if not after:
+        return []
+    record = store.load(after) if not is_job_id(after) else None
+    if record is not None:
+        if not record.jobs:
+            raise UsageError(f"--after: run '{after}' has no submitted jobs")
+        return record.jobs
+    job = batch.job(after) if is_job_id(after) else None
+    if job is not None:
+        size = job.get("arrayProperties", {}).get("size")
+        return [JobRef(job_id=after, job_name=job.get("jobName", after), array_size=size)]
+    raise UsageError(f"--after: no run or job '{after}' in this env")
+
+
+def check_s3_inputs(s3: Any, uris: list[str]) -> None:
+    """The sheet's ``s3://`` inputs exist (a UsageError naming ``--samples`` and the first missing one)."""
+    if not uris:
+        return
+    try:
+        staging.check_s3_uris(s3, uris)
+    except UsageError as exc:
+        message = str(exc)
+        raise UsageError(message if message.startswith("--samples") else f"--samples: {message}") from None
+
+
+def stage_sheet_files(
+    s3: Any, bucket: str, sheet: sheets.Sheet, refs: sheets.FileRefs
+) -> tuple[dict[str, str], staging.StageReport]:
+    """Upload the sheet's local files (`runner.jobs.staging.stage`: concurrent, multipart, content-addressed,
+    skips what is there) and put their ``s3://`` URIs in the sheet; returns (value as written -> URI, report)."""
+    by_path = {str(path): value for value, path in refs.local.items()}
+    report = staging.stage(s3, bucket, list(by_path), prefix=staging.DEFAULT_PREFIX)
+    mapping = {by_path[path]: uri for path, uri in report.uris.items() if path in by_path}
+    sheets.substitute(sheet, mapping)
+    return mapping, report
+
+
+def submission_token(*parts: Any) -> str:
+    """The per-submission tag the gateway finds a job by: the same inputs, the same token."""
+    return _hash(*parts)[:32]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Apply: the writes
+# ---------------------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -342,239 +493,141 @@ class SubmitResult:
     payload: str = "inline"
 
 
-def _error_code(exc: ClientError) -> tuple[str, int]:
-    return exc.response.get("Error", {}).get("Code", ""), int(
-        exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-    )
-
-
-def find_job_by_name(batch: Any, queue: str, name: str) -> str | None:
-    """A parent or single job with exactly this name on the queue (any status), newest first."""
-    found: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"jobQueue": queue, "filters": [{"name": "JOB_NAME", "values": [name]}]}
-    while True:
-        page = batch.list_jobs(**kwargs)
-        found.extend(
-            j
-            for j in page.get("jobSummaryList", [])
-            if j.get("jobName") == name and ":" not in j["jobId"] and "index" not in j.get("arrayProperties", {})
-        )
-        token = page.get("nextToken")
-        if not token:
-            break
-        kwargs["nextToken"] = token
-    if not found:
-        return None
-    return str(max(found, key=lambda j: j.get("createdAt", 0))["jobId"])
-
-
-def submit_job_once(
-    clients: Clients,
-    request: dict[str, Any],
-    sleep: Callable[[float], None] = time.sleep,
-    attempts: int = 8,
-    base_delay: float = 0.5,
-    max_delay: float = 20.0,
-) -> str:
-    """SubmitJob exactly once: throttling backs off and retries; ambiguous failures look the name up first."""
-    ambiguous = False
-    for attempt in range(attempts):
-        if ambiguous:
-            existing = find_job_by_name(clients.batch, request["jobQueue"], request["jobName"])
-            if existing:
-                return existing
-        try:
-            return str(clients.submit.submit_job(**request)["jobId"])
-        except ClientError as exc:
-            code, status = _error_code(exc)
-            if code in THROTTLING or status == 429:
-                ambiguous = False
-            elif status >= 500:
-                ambiguous = True
-            else:
-                message = exc.response.get("Error", {}).get("Message", str(exc))
-                raise RunFailed(f"SubmitJob {request['jobName']}: {code}: {message}") from None
-            last: Exception = exc
-        except (ReadTimeoutError, ConnectionClosedError, EndpointConnectionError) as exc:
-            ambiguous = not isinstance(exc, EndpointConnectionError)
-            last = exc
-        sleep(min(max_delay, base_delay * 2**attempt) * (0.5 + random.random() / 2))
-    if ambiguous:
-        existing = find_job_by_name(clients.batch, request["jobQueue"], request["jobName"])
-        if existing:
-            return existing
-    raise RunFailed(f"SubmitJob {request['jobName']}: gave up after {attempts} attempts: {last}")
-
-
-def resolve_after(clients: Clients, store: RunStore, after: str | None) -> list[JobRef] | None:
-    if not after:
-        return None
-    record = store.load(after) if re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", after) else None
-    if record is not None:
-        if not record.jobs:
-            raise UsageError(f"--after: run '{after}' has no submitted jobs")
-        return record.jobs
-    if _JOB_ID.match(after):
-        jobs = clients.batch.describe_jobs(jobs=[after]).get("jobs", [])
-        if jobs:
-            size = jobs[0].get("arrayProperties", {}).get("size")
-            return [JobRef(job_id=after, job_name=jobs[0].get("jobName", after), array_size=size)]
-    raise UsageError(f"--after: no run or job '{after}' in this env")
-
-
-def depends_on(after: list[JobRef] | None, part: int, parts: list[tuple[int, int]]) -> list[dict[str, str]]:
-    if not after:
-        return []
-    sizes = [end - start for start, end in parts]
-    after_sizes = [j.array_size for j in after]
-    if len(after) == len(parts) and all(a == s and s > 1 for a, s in zip(after_sizes, sizes, strict=True)):
-        return [{"jobId": after[part].job_id, "type": "N_TO_N"}]
-    if len(after) > MAX_DEPENDENCIES:
-        raise UsageError(f"--after: {len(after)} jobs exceed the {MAX_DEPENDENCIES} dependencies a job may have")
-    return [{"jobId": j.job_id} for j in after]
-
-
-def split(count: int) -> list[tuple[int, int]]:
-    return [(start, min(start + ARRAY_LIMIT, count)) for start in range(0, count, ARRAY_LIMIT)]
-
-
+@dataclass
 class Submitter:
-    def __init__(
-        self,
-        env_name: str,
-        outputs: dict[str, Any],
-        clients: Clients,
-        sleep: Callable[[float], None] = time.sleep,
-        log: Callable[[str], None] = lambda _msg: None,
-    ) -> None:
-        self.env_name = env_name
-        self.outputs = outputs
-        self.clients = clients
-        self.sleep = sleep
-        self.log = log
-        self.store = RunStore(clients.s3, outputs["bucket_names"]["work"])
+    """Submission for one env: `plan` (local), `check` (read-only AWS), `apply` (writes); `submit` does all three."""
+
+    env_name: str
+    outputs: Outputs
+    batch: Batch
+    s3: Any
+    ec2: Any = None
+    log: Callable[[str], None] = lambda _msg: None
 
     @property
-    def work_bucket(self) -> str:
-        return str(self.outputs["bucket_names"]["work"])
+    def store(self) -> RunStore:
+        return RunStore(self.s3, self.outputs.work_bucket)
 
-    # -- the whole flow -------------------------------------------------------------------------------------------
+    @classmethod
+    def for_session(cls, session: Session, log: Callable[[str], None] = lambda _msg: None) -> Submitter:
+        return cls(session.name, session.outputs, session.batch, session.s3, session.ec2, log=log)
 
-    def submit(self, options: SubmitOptions, cwd: Path | None = None, prepared: Prepared | None = None) -> SubmitResult:
-        prep = prepared or prepare(options, self.outputs, cwd)
+    def submit(self, options: SubmitOptions, cwd: Path | None = None) -> SubmitResult:
+        return self.apply(self.check(self.plan(options, cwd)))
+
+    # -- 1. plan ----------------------------------------------------------------------------------------------
+
+    def plan(self, options: SubmitOptions, cwd: Path | None = None) -> Prepared:
+        return prepare(options, self.outputs, cwd)
+
+    # -- 2. check ---------------------------------------------------------------------------------------------
+
+    def check(self, prep: Prepared) -> Checked:
+        """Every read-only check; raises UsageError naming the field. Nothing is written."""
+        options = prep.options
+        validate.tags({"runner:run": prep.run, "runner:env": self.env_name}, "--env")
         existing = self.store.load(prep.run)
         if existing is not None and existing.spec_hash != prep.spec_hash:
             hint = "choose another --name" if prep.explicit_name else "pass --name to submit it as a new run"
             raise UsageError(f"--name: run '{prep.run}' already exists with different settings; {hint}")
-        if existing is not None and existing.extra.get("state") == "submitted":
-            return SubmitResult(record=existing, already=True, submitted=0, payload=existing.extra.get("payload", ""))
-
-        # Read-only checks.
-        jobdef_known = dict(self.outputs.get("job_definition_arns") or {})
         existing_def = (
-            jobdefs.find_existing(self.clients.batch, options.job_definition, jobdef_known)
+            jobdefs.find_existing(self.batch, options.job_definition, self.outputs.job_definitions)
             if options.job_definition
             else None
         )
         request = self._resource_request(prep, existing_def)
-        resources.check_fits(
-            request,
-            resources.queue_capacity(self.clients.batch, self.clients.ec2, prep.queue_name),
-            prep.queue_key,
-        )
-        self._check_s3(prep.refs.s3)
-        after = resolve_after(self.clients, self.store, options.after)
-
-        # Changes.
-        staged = self._stage(prep)
-        created = False
-        if existing_def is not None:
-            jobdef_arn = str(existing_def["jobDefinitionArn"])
-        else:
-            spec = jobdefs.JobDefSpec(
+        jobdef = None
+        if existing_def is None:
+            jobdef = jobdefs.JobDefSpec(
                 image=str(options.image),
-                vcpus=request.vcpus,
-                memory_mib=request.memory_mib,
-                gpus=request.gpus,
+                resources=request,
                 retries=options.retries,
                 timeout_s=prep.timeout_s,
-                job_role_arn=self.outputs.get("job_role_arn"),
-                log_group=self.outputs.get("log_group_name"),
-                region=self.outputs.get("region"),
+                job_role_arn=self.outputs.job_role_arn,
+                log_group=self.outputs.log_group,
+                region=self.outputs.region_or_none,
             )
-            jobdef_arn, created = jobdefs.ensure(self.clients.batch, spec)
-        spec_env = {"RUNNER_RUN": prep.run, **prep.env_vars}
-        job_spec = JobSpec(
-            queue=prep.queue_name,
-            job_definition=jobdef_arn,
-            command=script(options.command),
-            environment=spec_env,
-            vcpus=request.vcpus if (options.vcpus or existing_def is None) else None,
-            memory_mib=request.memory_mib if (prep.memory_mib or existing_def is None) else None,
-            gpus=request.gpus or None,
-            retries=options.retries,
-            timeout_s=prep.timeout_s,
-            tags={"runner:run": prep.run, "runner:env": self.env_name},
-        )
-        if options.job_definition and options.command is None:
-            job_spec.command = script(None) + list(existing_def["containerProperties"].get("command", []))  # type: ignore[index]
-        count = len(prep.sheet) if prep.sheet else 1
-        parts = split(count)
-        record = existing or RunRecord(
+        checked = Checked(prep, existing, existing_def, request, jobdef, after=[], parts=[])
+        if checked.already:
+            return checked
+        resources.check_fits(request, resources.queue_capacity(self.batch, self.ec2, prep.queue_name), prep.queue_key)
+        check_s3_inputs(self.s3, prep.refs.s3)
+        checked.after = resolve_after(self.batch, self.store, options.after)
+        spans = split(len(prep.sheet) if prep.sheet else 1)
+        checked.parts = [
+            Part(
+                name=part_name(prep.run, i, len(spans)),
+                start=start,
+                end=end,
+                rows=list(range(start, end)) if prep.sheet else None,
+                depends_on=depends_on(checked.after, i, spans),
+            )
+            for i, (start, end) in enumerate(spans)
+        ]
+        return checked
+
+    # -- 3. apply ---------------------------------------------------------------------------------------------
+
+    def apply(self, checked: Checked) -> SubmitResult:
+        """The writes, in order: stage, register, record, submit. Raises no UsageError."""
+        if checked.already:
+            assert checked.existing is not None
+            record = checked.existing
+            return SubmitResult(record=record, already=True, submitted=0, payload=record.extra.get("payload", ""))
+        prep, options = checked.prep, checked.prep.options
+        staged = self._stage(prep)
+        created = False
+        if checked.jobdef is not None:
+            jobdef_arn, created = jobdefs.ensure(self.batch, checked.jobdef)
+        else:
+            jobdef_arn = checked.job_definition
+        job_spec = self._job_spec(checked, jobdef_arn)
+        record = checked.existing or RunRecord(
             run=prep.run,
             env=self.env_name,
             queue=prep.queue_name,
             job_definition=jobdef_arn,
             image=options.image,
             command=options.command,
-            resources={"vcpus": request.vcpus, "memory_mib": request.memory_mib, "gpus": request.gpus},
+            resources={
+                "vcpus": checked.request.vcpus,
+                "memory_mib": checked.request.memory_mib,
+                "gpus": checked.request.gpus,
+            },
             spec_hash=prep.spec_hash,
             sample_count=len(prep.sheet) if prep.sheet else None,
             tags=job_spec.tags,
         )
-        resuming = existing is not None
         record.extra.update(
             {
                 "state": "submitting",
                 "queue_key": prep.queue_key,
                 "spec": job_spec.to_dict(),
-                "parts": [
-                    {"name": self._part_name(prep.run, i, len(parts)), "start": s, "end": e}
-                    for i, (s, e) in enumerate(parts)
-                ],
-                "after": [j.job_id for j in after or []],
+                "parts": [{"name": p.name, "start": p.start, "end": p.end} for p in checked.parts],
+                "after": [j.job_id for j in checked.after],
                 "staged": staged,
             }
         )
         if prep.sheet is not None:
-            record.samples_key = f"runs/{prep.run}/samples.json"
-            self.clients.s3.put_object(
-                Bucket=self.work_bucket,
-                Key=record.samples_key,
-                Body=json.dumps(sheet_to_json(prep.sheet)).encode(),
-                ContentType="application/json",
-            )
+            record.samples_key = self.store.save_sheet(prep.run, sheet_to_json(prep.sheet))
         self.store.save(record)
 
         submitted = 0
         payload = "inline"
         done = {j.job_name for j in record.jobs}
-        for index, (start, end) in enumerate(parts):
-            name = record.extra["parts"][index]["name"]
-            if name in done:
+        for part in checked.parts:
+            if part.name in done:
                 continue
-            rows = list(range(start, end)) if prep.sheet else None
-            extra_env, kind = self._rows_env(prep.run, name, prep.sheet, rows, job_spec)
+            extra_env, kind = self._rows_env(prep.run, part.name, prep.sheet, part.rows, job_spec)
             payload = kind if kind == "manifest" else payload
-            size = (end - start) if prep.sheet and end - start > 1 else None
-            req = job_spec.request(name, extra_env, size, depends_on(after, index, parts))
-            job_id = find_job_by_name(self.clients.batch, prep.queue_name, name) if resuming else None
-            if job_id is None:
-                job_id = submit_job_once(self.clients, req, sleep=self.sleep)
-                submitted += 1
-            record.jobs.append(JobRef(job_id=job_id, job_name=name, array_size=size, rows=rows))
+            req = job_spec.request(part.name, extra_env, part.array_size, part.depends_on)
+            req["tags"] = {**req["tags"], **sample_tags(prep.sheet, part.rows)}
+            job_id, created_job = self.batch.submit(req, submission_token(prep.run, prep.spec_hash, part.name))
+            submitted += int(created_job)
+            record.jobs.append(JobRef(job_id=job_id, job_name=part.name, array_size=part.array_size, rows=part.rows))
             self.store.save(record)
-            self.log(f"submitted {name}: {job_id}" + (f" (array of {size})" if size else ""))
+            size = part.array_size
+            self.log(f"submitted {part.name}: {job_id}" + (f" (array of {size})" if size else ""))
         record.extra["state"] = "submitted"
         record.extra["payload"] = payload
         self.store.save(record)
@@ -589,9 +642,32 @@ class Submitter:
 
     # -- pieces ---------------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _part_name(run: str, index: int, count: int) -> str:
-        return run if count == 1 else f"{run}-part{index + 1}"
+    def _job_spec(self, checked: Checked, jobdef_arn: str) -> JobSpec:
+        prep, options, request = checked.prep, checked.prep.options, checked.request
+        fresh = checked.existing_def is None
+        job_spec = JobSpec(
+            queue=prep.queue_name,
+            job_definition=jobdef_arn,
+            command=script(options.command),
+            environment={
+                "RUNNER_RUN": prep.run,
+                **results.job_env(self.outputs.results_bucket, prep.run),
+                **prep.env_vars,
+            },
+            vcpus=request.vcpus if (options.vcpus or fresh) else None,
+            memory_mib=request.memory_mib if (prep.memory_mib or fresh) else None,
+            gpus=request.gpus or None,
+            retries=options.retries,
+            timeout_s=prep.timeout_s,
+            tags={
+                "runner:run": prep.run,
+                "runner:env": self.env_name,
+                "runner:pipeline": pipeline_name(options.image, options.job_definition),
+            },
+        )
+        if checked.existing_def is not None and options.command is None:
+            job_spec.command = script(None) + list(checked.existing_def["containerProperties"].get("command", []))
+        return job_spec
 
     def _resource_request(self, prep: Prepared, existing_def: dict[str, Any] | None) -> resources.Request:
         if existing_def is not None:
@@ -604,29 +680,21 @@ class Submitter:
             gpus=prep.options.gpus if prep.options.gpus is not None else d_gpus,
         )
 
-    def _check_s3(self, uris: list[str]) -> None:
-        if not uris:
-            return
-        try:
-            staging.check_s3_uris(self.clients.s3, uris)
-        except UsageError as exc:
-            message = str(exc)
-            raise UsageError(message if message.startswith("--samples") else f"--samples: {message}") from None
-
     def _stage(self, prep: Prepared) -> dict[str, str]:
-        """Upload the sheet's local files (runner.jobs.staging: concurrent, multipart, content-addressed, skips)."""
         if not prep.refs.local or prep.sheet is None:
             return {}
-        by_path = {str(path): value for value, path in prep.refs.local.items()}
-        data_bucket = self.outputs["bucket_names"]["data"]
-        report = staging.stage(self.clients.s3, data_bucket, list(by_path), prefix=staging.DEFAULT_PREFIX)
-        mapping = {by_path[path]: uri for path, uri in report.uris.items() if path in by_path}
-        sheets.substitute(prep.sheet, mapping)
+        data_bucket = str(self.outputs.data_bucket)
+        mapping, report = stage_sheet_files(self.s3, data_bucket, prep.sheet, prep.refs)
         self.log(
             f"staged {len(mapping)} local files to s3://{data_bucket}/{staging.DEFAULT_PREFIX}: "
             f"{len(report.uploaded)} uploaded, {len(report.skipped)} already there"
         )
         return mapping
+
+    def _row_env(self, run: str, sheet: sheets.Sheet, index: int) -> dict[str, str]:
+        env = sheet.environment(index)
+        # RUNNER_RESULTS_URI per sample
+        return {**env, **results.job_env(self.outputs.results_bucket, run, env["SAMPLE_ID"])}
 
     def _rows_env(
         self, run: str, name: str, sheet: sheets.Sheet | None, rows: list[int] | None, job_spec: JobSpec
@@ -634,40 +702,67 @@ class Submitter:
         """The variables that carry the rows: inline (RUNNER_ROWS) when small enough, else a manifest."""
         if sheet is None or rows is None:
             return {}, "none"
-        table = "\n".join(row_line(sheet.environment(i)) for i in rows)
+        table = "\n".join(row_line(self._row_env(run, sheet, i)) for i in rows)
         inline = {"RUNNER_ROWS": table}
         probe = job_spec.request(name, inline, len(rows), [{"jobId": "0" * 36, "type": "N_TO_N"}])
         if request_size(probe) <= INLINE_LIMIT:
             return inline, "inline"
-        key = f"runs/{run}/rows/{name}.sh"
-        self.clients.s3.put_object(Bucket=self.work_bucket, Key=key, Body=(table + "\n").encode())
-        url = self.clients.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self.work_bucket, "Key": key}, ExpiresIn=MANIFEST_URL_SECONDS
+        key = self.store.layout(run).rows_key(name)
+        uri = self.store.put(key, (table + "\n").encode(), "text/plain")
+        url = self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.store.bucket, "Key": key}, ExpiresIn=MANIFEST_URL_SECONDS
         )
-        return {"RUNNER_MANIFEST_URI": f"s3://{self.work_bucket}/{key}", "RUNNER_MANIFEST_URL": url}, "manifest"
+        return {"RUNNER_MANIFEST_URI": uri, "RUNNER_MANIFEST_URL": url}, "manifest"
 
     # -- retry --failed -------------------------------------------------------------------------------------------
 
-    def resubmit_rows(self, record: RunRecord, rows: list[int] | None, retry_of: list[str]) -> JobRef:
-        """A new job for exactly these sheet rows (array index i -> rows[i]), linked in the record."""
+    def retry_failed(
+        self, record: RunRecord, rows: list[int], retry_of: list[str], queue: str | None = None
+    ) -> list[JobRef]:
+        """New jobs for a run's failed rows, one array job per up to 10,000 rows (or the failed single job);
+        ``queue``: on that queue instead of the run's."""
+        moved = f"retry --failed --on-demand to {queue}" if queue else None
+        if record.samples_key and rows:
+            return [
+                self.resubmit_rows(record, rows[start : start + ARRAY_LIMIT], retry_of, queue, moved)
+                for start in range(0, len(rows), ARRAY_LIMIT)
+            ]
+        return [self.resubmit_rows(record, None, retry_of, queue, moved)]
+
+    def resubmit_rows(
+        self,
+        record: RunRecord,
+        rows: list[int] | None,
+        retry_of: list[str],
+        queue: str | None = None,
+        moved: str | None = None,
+    ) -> JobRef:
+        """A new job for exactly these sheet rows (array index i -> rows[i]), linked in the record; ``queue``
+        sends it to another queue than the run's (the spot fallback, saying why in ``moved``)."""
         spec_data = record.extra.get("spec")
         if not spec_data:
             raise UsageError(f"RUN: run '{record.run}' was not submitted by `runner submit`; cannot retry it")
         job_spec = JobSpec(**spec_data)
+        if queue:
+            job_spec.queue = queue
         number = sum(1 for j in record.jobs if j.kind == "retry") + 1
         name = f"{record.run}-retry{number}"
-        sheet = None
-        if rows is not None and record.samples_key:
-            body = self.clients.s3.get_object(Bucket=self.work_bucket, Key=record.samples_key)["Body"].read()
-            sheet = sheet_from_json(json.loads(body))
+        data = self.store.load_sheet(record) if rows is not None else None
+        sheet = sheet_from_json(data) if data is not None else None
         extra_env, _kind = self._rows_env(record.run, name, sheet, rows, job_spec)
         size = len(rows) if rows is not None and len(rows) > 1 else None
         req = job_spec.request(name, extra_env, size, [])
-        job_id = find_job_by_name(self.clients.batch, job_spec.queue, name) or submit_job_once(
-            self.clients, req, sleep=self.sleep
-        )
+        req["tags"] = {**req["tags"], **sample_tags(sheet, rows)}
+        job_id, _created = self.batch.submit(req, submission_token(record.run, name, rows))
         ref = JobRef(
-            job_id=job_id, job_name=name, kind="retry", array_size=size, rows=rows, retry_of=",".join(retry_of)
+            job_id=job_id,
+            job_name=name,
+            kind="retry",
+            array_size=size,
+            rows=rows,
+            retry_of=",".join(retry_of),
+            queue=queue,
+            moved=moved,
         )
         record.jobs.append(ref)
         self.store.save(record)

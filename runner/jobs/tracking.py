@@ -2,47 +2,35 @@
 
 Polling is cheap by design: one ``describe_jobs`` per 100 parent jobs gives every array's counts through
 ``arrayProperties.statusSummary``; children are listed (``list_jobs`` by array id and FAILED status) and
-described (batches of 100) only when failures need explaining. A retry job supersedes the failed rows it
+described (batches of 100) only when failures need explaining. Every Batch call goes through the gateway
+(`runner.aws.batch.Batch`). A retry job supersedes the failed rows it
 resubmits: a run's counts are per row, taking each row's latest job.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from runner.aws.batch import Batch
+from runner.aws.retry import is_throttling
 from runner.core.errors import RunFailed, UsageError
-from runner.jobs.runs import JobRef, RunRecord, RunStore
+from runner.session.runs import JobRef, RunRecord, RunStore, is_job_id
 
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+RECLAIM_PREFIX = "Host EC2"  # Batch's status reason when an attempt's instance went away (spot reclamation)
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
 ACTIVE = ("STARTING", "RUNNING")
 TERMINAL = ("SUCCEEDED", "FAILED")
-BATCH = 100
 POLL_VAR = "RUNNER_POLL_INTERVAL"
-THROTTLING = ("ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded")
-
-
-def chunks(items: list[str], size: int = BATCH) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def describe(batch: Any, job_ids: list[str]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(job_ids):
-        for job in batch.describe_jobs(jobs=chunk).get("jobs", []):
-            found[job["jobId"]] = job
-    return found
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -58,6 +46,7 @@ class Failure:
     sample: str | None
     reason: str
     exit_code: int | None
+    reclaimed: int = 0  # attempts that ended by spot reclamation ("Host EC2 ...")
 
 
 @dataclass
@@ -115,6 +104,8 @@ class RunStatus:
                     "kind": j.ref.kind,
                     "array_size": j.ref.array_size,
                     "status": j.status,
+                    "queue": j.ref.queue,
+                    "moved": j.ref.moved,
                     "counts": {s: j.counts[s] for s in STATUSES if j.counts[s]},
                 }
                 for j in self.jobs
@@ -139,26 +130,16 @@ def _job_counts(ref: JobRef, job: dict[str, Any] | None) -> tuple[str, Counter[s
     return status, Counter({status: 1})
 
 
-def failed_children(batch: Any, parent_id: str) -> list[dict[str, Any]]:
-    """FAILED children of an array (list_jobs by array id), described in batches of 100 for their reasons."""
-    ids: list[str] = []
-    kwargs: dict[str, Any] = {"arrayJobId": parent_id, "jobStatus": "FAILED"}
-    while True:
-        page = batch.list_jobs(**kwargs)
-        ids.extend(j["jobId"] for j in page.get("jobSummaryList", []) if j.get("status", "FAILED") == "FAILED")
-        token = page.get("nextToken")
-        if not token:
-            break
-        kwargs["nextToken"] = token
-    detail = describe(batch, ids)
-    return [detail.get(i, {"jobId": i}) for i in ids]
-
-
 def _index_of(job: dict[str, Any]) -> int | None:
     index = job.get("arrayProperties", {}).get("index")
     if index is None and ":" in job.get("jobId", ""):
         index = job["jobId"].rsplit(":", 1)[1]
     return int(index) if index is not None else None
+
+
+def reclaimed_attempts(job: dict[str, Any]) -> int:
+    """How many of a job's attempts ended by spot reclamation (Batch's ``Host EC2 ...`` reasons)."""
+    return sum(1 for a in job.get("attempts") or [] if str(a.get("statusReason") or "").startswith(RECLAIM_PREFIX))
 
 
 def _reason(job: dict[str, Any]) -> tuple[str, int | None]:
@@ -179,7 +160,7 @@ def _row_of(ref: JobRef, index: int | None) -> int | None:
 
 
 def run_status(
-    batch: Any, record: RunRecord, samples: list[str] | None = None, with_failures: bool = True
+    batch: Batch, record: RunRecord, samples: list[str] | None = None, with_failures: bool = True
 ) -> RunStatus:
     """Counts per row (latest job of each row) and, when asked, the failed rows with reasons."""
     if not record.jobs:
@@ -187,7 +168,7 @@ def run_status(
             f"run '{record.run}' has no submitted job yet (its submit was interrupted): run the same "
             "`runner submit` again to finish it"
         )
-    described = describe(batch, record.job_ids())
+    described = batch.describe_jobs(record.job_ids())
     jobs: list[JobStatus] = []
     for ref in record.jobs:
         status, job_counts = _job_counts(ref, described.get(ref.job_id))
@@ -199,14 +180,17 @@ def run_status(
             if not js.counts["FAILED"]:
                 continue
             job = described.get(js.ref.job_id, {})
-            children = failed_children(batch, js.ref.job_id) if js.ref.array_size else [job]
+            children = batch.failed_children(js.ref.job_id) if js.ref.array_size else [job]
             for child in children:
                 index = _index_of(child) if js.ref.array_size else None
                 reason, code = _reason(child)
                 row = _row_of(js.ref, index)
                 js.failed_indices.append(index if index is not None else 0)
                 sample = samples[row] if samples is not None and row is not None and row < len(samples) else None
-                failures.append(Failure(js.ref.job_id, index, row, sample, reason, code))
+                lost = sum(
+                    1 for a in child.get("attempts") or [] if str(a.get("statusReason", "")).startswith("Host EC2")
+                )
+                failures.append(Failure(js.ref.job_id, index, row, sample, reason, code, lost))
     counts: Counter[str] = Counter()
     for js in jobs:
         counts.update(js.counts)
@@ -235,30 +219,36 @@ def poll_interval(default: float = 5.0) -> float:
 
 
 def watch(
-    batch: Any,
+    batch: Batch,
     record: RunRecord,
     on_update: Callable[[RunStatus], None],
     interval: float = 5.0,
     max_interval: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
     samples: list[str] | None = None,
+    step: Callable[[RunStatus], bool] | None = None,
 ) -> RunStatus:
-    """Poll until every row is SUCCEEDED or FAILED (interval grows 1.5x per quiet poll, up to max_interval)."""
+    """Poll until every row is SUCCEEDED or FAILED (interval grows 1.5x per quiet poll, up to max_interval);
+    ``step`` runs on every poll and returns True when it changed the run (the spot fallback): poll again."""
     delay = interval
     previous: dict[str, int] | None = None
     while True:
         try:
             status = run_status(batch, record, samples, with_failures=False)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in THROTTLING:
+            if not is_throttling(exc):
                 raise
             sleep(delay)
             delay = min(max_interval, max(delay, 1.0) * 2)
             continue
         if status.done:
             final = run_status(batch, record, samples, with_failures=True)
+            if step is not None and step(final):
+                continue
             on_update(final)
             return final
+        if step is not None and step(status):
+            continue
         on_update(status)
         counts = dict(status.counts)
         delay = interval if counts != previous else min(max_interval, delay * 1.5)
@@ -271,13 +261,12 @@ def watch(
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def resolve_target(store: RunStore, batch: Any, target: str, field_name: str = "RUN_OR_JOB") -> RunRecord:
+def resolve_target(store: RunStore, batch: Batch, target: str, field_name: str = "RUN_OR_JOB") -> RunRecord:
     """The run record named, or a one-job record for a bare job id (a run's job resolves to its run)."""
-    record = store.load(target) if "/" not in target and ":" not in target else None
+    record = store.load(target) if not is_job_id(target) and "/" not in target else None
     if record is not None:
         return record
-    jobs = describe(batch, [target]) if len(target) >= 36 else {}
-    job = jobs.get(target)
+    job = batch.job(target) if is_job_id(target) else None
     if job is None:
         raise UsageError(f"{field_name}: no run or job '{target}' in this env")
     # The runner tags every job it submits with its run: one record read, not a scan of every run.
@@ -296,24 +285,14 @@ def resolve_target(store: RunStore, batch: Any, target: str, field_name: str = "
     )
 
 
-def load_samples(s3: Any, bucket: str, record: RunRecord) -> list[str] | None:
-    if not record.samples_key:
-        return None
-    try:
-        data = json.loads(s3.get_object(Bucket=bucket, Key=record.samples_key)["Body"].read())
-    except ClientError:
-        return None
-    return [row[data["id_column"]] for row in data["rows"]]
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Cancel
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def cancel(batch: Any, record: RunRecord, reason: str = "cancelled with runner cancel") -> dict[str, list[str]]:
+def cancel(batch: Batch, record: RunRecord, reason: str = "cancelled with runner cancel") -> dict[str, list[str]]:
     """cancel_job for queued work, terminate_job for running work; array parents get both as needed."""
-    described = describe(batch, record.job_ids())
+    described = batch.describe_jobs(record.job_ids())
     done: dict[str, list[str]] = {"cancelled": [], "terminated": [], "finished": []}
     for ref in record.jobs:
         _status, counts = _job_counts(ref, described.get(ref.job_id))
@@ -323,10 +302,10 @@ def cancel(batch: Any, record: RunRecord, reason: str = "cancelled with runner c
             done["finished"].append(ref.job_id)
             continue
         if queued:
-            batch.cancel_job(jobId=ref.job_id, reason=reason)
+            batch.cancel(ref.job_id, reason)
             done["cancelled"].append(ref.job_id)
         if running:
-            batch.terminate_job(jobId=ref.job_id, reason=reason)
+            batch.terminate(ref.job_id, reason)
             done["terminated"].append(ref.job_id)
     return done
 
@@ -352,7 +331,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
 
 
 def list_runs(
-    batch: Any, store: RunStore, status: str | None = None, since: str | None = None
+    batch: Batch, store: RunStore, status: str | None = None, since: str | None = None
 ) -> list[tuple[RunRecord, RunStatus]]:
     if status is not None and status.upper() not in (*STATUSES, "QUEUED"):
         raise UsageError(f"--status: '{status}' is not one of {', '.join(STATUSES)}")
@@ -361,7 +340,7 @@ def list_runs(
     if cutoff is not None:
         stamp = cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
         records = [r for r in records if r.created_at >= stamp]
-    described = describe(batch, [i for r in records for i in r.job_ids()])
+    described = batch.describe_jobs([i for r in records for i in r.job_ids()])
     result: list[tuple[RunRecord, RunStatus]] = []
     for record in records:
         jobs = []
@@ -404,11 +383,22 @@ def split_job_ref(text: str) -> tuple[str, int | None]:
     return text, None
 
 
-def log_target(batch: Any, job: str, default_group: str = "/aws/batch/job") -> LogTarget:
+def job_of(store: RunStore, text: str) -> str:
+    """``JOB[:INDEX]`` as a job id: a job id as given, a run name as its (first) job."""
+    base, index = split_job_ref(text)
+    if not is_job_id(base):
+        record = store.load(base)
+        if record is None or not record.jobs:
+            raise UsageError(f"JOB: no job or run '{base}' in this env")
+        base = record.jobs[0].job_id
+    return f"{base}:{index}" if index is not None else base
+
+
+def log_target(batch: Batch, job: str, default_group: str = "/aws/batch/job") -> LogTarget:
     """Where a job's (or an array child's, ``JOB:INDEX``) output lives."""
     base, index = split_job_ref(job)
     job_id = f"{base}:{index}" if index is not None else base
-    found = describe(batch, [job_id]).get(job_id)
+    found = batch.job(job_id)
     if found is None:
         raise UsageError(f"JOB: no job '{job}' in this env")
     if found.get("arrayProperties", {}).get("size") and index is None:
@@ -424,7 +414,7 @@ def log_target(batch: Any, job: str, default_group: str = "/aws/batch/job") -> L
 
 def read_logs(
     logs: Any,
-    batch: Any,
+    batch: Batch,
     target: LogTarget,
     emit: Callable[[str], None],
     follow: bool = False,
@@ -445,7 +435,7 @@ def read_logs(
             page = logs.get_log_events(**kwargs)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
-            if code in THROTTLING:
+            if is_throttling(exc):
                 sleep(delay)
                 delay = min(30.0, delay * 2)
                 continue
@@ -467,17 +457,8 @@ def read_logs(
                 continue
         if not follow:
             return printed
-        status = describe(batch, [target.job_id]).get(target.job_id, {}).get("status")
+        status = (batch.job(target.job_id) or {}).get("status")
         if status in TERMINAL:
             follow = False  # one last read, then stop
             continue
         sleep(interval)
-
-
-def job_is_array(batch: Any, job_id: str) -> bool:
-    job = describe(batch, [job_id]).get(job_id) or {}
-    return bool(job.get("arrayProperties", {}).get("size"))
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,6 +1,10 @@
 """The embedded AWS: a moto server on 127.0.0.1, started in the background and tracked by a pid file.
 
-State lives in ``RUNNER_HOME/local/``: ``server.json`` (pid, port, endpoint) and ``moto.log``.
+State lives in ``RUNNER_HOME/local/``: ``server.json`` (pid, port, endpoint, Batch mode) and ``moto.log``.
+
+Batch mode (``batch_mode``): ``docker`` runs jobs as containers (``runner.local.executor``) when a Docker daemon
+answers; ``instant`` (moto's batch_simple: SUCCEEDED at submission) otherwise. ``RUNNER_LOCAL_BATCH=docker|instant``
+forces one; forcing ``docker`` without a daemon is an error.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from runner.core.errors import RunFailed, UsageError
 
 DEFAULT_PORT = 4566
 PORT_VAR = "RUNNER_LOCAL_PORT"
+BATCH_VAR = "RUNNER_LOCAL_BATCH"
+BATCH_MODES = ("docker", "instant")
 HOST = "127.0.0.1"
 # The emulator's fixed dummy credentials; used for the local env only, never elsewhere.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -34,6 +40,7 @@ class ServerInfo:
     endpoint: str
     log: str
     running: bool = True
+    batch: str = "instant"
 
 
 def configured_port() -> int:
@@ -45,6 +52,22 @@ def configured_port() -> int:
     if not 1 <= port <= 65535:
         raise UsageError(f"{PORT_VAR}: {port} is outside 1-65535")
     return port
+
+
+def batch_mode() -> str:
+    """``docker`` or ``instant``: forced by RUNNER_LOCAL_BATCH, else docker when a daemon answers."""
+    from runner.local import docker
+
+    forced = os.environ.get(BATCH_VAR, "").strip().lower()
+    if forced and forced not in BATCH_MODES:
+        raise UsageError(f"{BATCH_VAR}: '{forced}' is not one of {', '.join(BATCH_MODES)}")
+    if forced == "instant":
+        return "instant"
+    path = docker.socket_path()
+    answers = path is not None and docker.Engine(path).ping()
+    if forced == "docker" and not answers:
+        raise UsageError(f"{BATCH_VAR}=docker: no Docker daemon answers; {docker.INSTALL_HINT}")
+    return "docker" if answers else "instant"
 
 
 def _state_dir(home: Path) -> Path:
@@ -101,11 +124,14 @@ def up(home: Path, port: int | None = None, timeout: float = 60.0) -> ServerInfo
     if current is not None:
         return current
     port = port or configured_port()
+    mode = batch_mode()
     if port_in_use(port):
         raise UsageError(f"{PORT_VAR}: port {port} on {HOST} is already taken by another process")
     state = _state_dir(home)
     log_path = state / "moto.log"
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    # The emulator needs no credentials: the user's own never enter it (nor, through it, a job's container).
+    env = {k: v for k, v in os.environ.items() if k not in USER_CREDENTIALS}
+    env.update({"MOTO_IAM_LOAD_MANAGED_POLICIES": "true", BATCH_VAR: mode})
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "runner.local.emulator", "-H", HOST, "-p", str(port)],
@@ -129,13 +155,13 @@ def up(home: Path, port: int | None = None, timeout: float = 60.0) -> ServerInfo
     except Exception:
         proc.kill()
         raise
-    info = ServerInfo(pid=proc.pid, port=port, endpoint=endpoint, log=str(log_path))
+    info = ServerInfo(pid=proc.pid, port=port, endpoint=endpoint, log=str(log_path), batch=mode)
     (state / "server.json").write_text(json.dumps(asdict(info), indent=2))
     return info
 
 
 def _configure(endpoint: str) -> None:
-    """No Docker engine here: Batch jobs are simulated, not run in containers."""
+    """moto's own Docker runner stays off: jobs run in the executor (docker mode) or are simulated (instant)."""
     body = json.dumps({"batch": {"use_docker": False}}).encode()
     req = urllib.request.Request(
         f"{endpoint}/moto-api/config", data=body, method="POST", headers={"Content-Type": "application/json"}
@@ -158,8 +184,22 @@ def down(home: Path, timeout: float = 15.0) -> ServerInfo | None:
             os.killpg(info.pid, signal.SIGKILL)
             break
         time.sleep(0.1)
+    if info.batch == "docker":
+        _remove_containers(info.pid)
     (_state_dir(home) / "server.json").unlink(missing_ok=True)
-    return ServerInfo(pid=info.pid, port=info.port, endpoint=info.endpoint, log=info.log, running=False)
+    return ServerInfo(
+        pid=info.pid, port=info.port, endpoint=info.endpoint, log=info.log, running=False, batch=info.batch
+    )
+
+
+def _remove_containers(pid: int) -> None:
+    """Containers the stopped emulator left behind (it removes its own on SIGTERM; not after a SIGKILL)."""
+    from runner.local import docker
+
+    path = docker.socket_path()
+    if path is None:
+        return
+    docker.remove_labelled(docker.Engine(path, timeout=10), f"{docker.EMULATOR_LABEL}={pid}")
 
 
 def ensure_up(home: Path) -> ServerInfo:
@@ -178,3 +218,4 @@ def aws_environment(info: ServerInfo, region: str) -> dict[str, str]:
 
 # A developer's real profile or session must never leak into an emulator run.
 SHADOWED_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE")
+USER_CREDENTIALS = (*SHADOWED_VARIABLES, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")

@@ -1,3 +1,3 @@
 """Nextflow on the platform: the generated awsbatch config and head-job launches tracked as runs.
-Builds on jobs (the run store) and aws (the Batch gateway).
+Imports core, aws (the Batch gateway) and session (outputs, the run model); never cli or infra.
 """

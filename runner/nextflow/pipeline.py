@@ -4,7 +4,7 @@
 AWS CLI path, job role, spot retries, cost labels); nothing in it is hard-coded per env. `launch` runs a pipeline
 inside AWS: it validates everything first (exit 2, nothing staged or submitted), stages the configuration and the
 params file under ``s3://<work bucket>/runs/<run>/``, submits one head job on the env's ``head`` queue with the
-``nextflow-head`` job definition, and records the run (`runner.jobs.runs`) so status, logs and cancel work on it.
+``nextflow-head`` job definition, and records the run (`runner.session.runs`) so status, logs and cancel work on it.
 
 Resuming: the task cache lives in S3 (``NXF_CLOUDCACHE_PATH``) and the head job saves Nextflow's run history next
 to the run record when it ends, so a later head job for the same run (``--resume``) restores the history, reuses
@@ -24,19 +24,21 @@ from typing import Any
 
 import yaml
 
+from runner.aws.batch import ACTIVE_STATUSES, Batch
 from runner.core.errors import RunFailed, UsageError
 from runner.core.project import Env
-from runner.jobs.runs import JobRef, RunRecord, RunStore, validate_run_name
-from runner.local import server as local
-from runner.nextflow.config import Closure, Scope, render
+from runner.jobs.fallback import DEFAULT_MAX_SPOT_ATTEMPTS
+from runner.nextflow.config import Closure, Scope, quote, render
+from runner.session.outputs import Outputs
+from runner.session.runs import JobRef, RunLayout, RunRecord, RunStore, validate_run_name
 
-HEAD_QUEUE = "head"
 HEAD_DEFINITION = "nextflow-head"
 DEFAULT_TASK_QUEUE = "default"
 # Exit codes of tasks killed from outside (spot reclamation, OOM killer, lost host, connection reset): worth a retry.
 RETRY_EXIT_CODES = (104, 134, 137, 139, 143)
 MAX_RETRIES = 3
-MAX_SPOT_ATTEMPTS = 3  # Nextflow's own default is 0 since 24.10
+MAX_SPOT_ATTEMPTS = DEFAULT_MAX_SPOT_ATTEMPTS  # as `runner submit`; Nextflow's own default is 0 since 24.10
+ON_DEMAND_QUEUE = "priority"  # the on-demand-only queue of the platform (modules/batch job_queues): retries go there
 SUBMIT_RATE_LIMIT = "25/1s"  # AWS Batch allows about 50 SubmitJob calls a second per account, shared by all users
 TAG_VALUE_MAX = 256  # AWS tag values (resource labels become tags on every task job)
 NXF_RUN_NAME = re.compile(r"^[a-z](?:[a-z\d]|[-_](?=[a-z\d])){0,79}$")
@@ -60,47 +62,8 @@ REVISION = re.compile(r"^[\w][\w./-]{0,199}$")
 PROFILE = re.compile(r"^[\w-]+(?:,[\w-]+)*$")
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Outputs
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _output(outputs: dict[str, Any], name: str, key: str | None = None) -> Any:
-    """One output value (or one key of a map output); a UsageError naming it when the env lacks it."""
-    if name not in outputs or outputs[name] in (None, "", {}):
-        raise UsageError(f"--env: the env has no output '{name}'; apply it with the current modules first")
-    value = outputs[name]
-    if key is None:
-        return value
-    if not isinstance(value, dict) or not value.get(key):
-        raise UsageError(f"--env: output '{name}' has no key '{key}'; apply the env with the current modules first")
-    return value[key]
-
-
-def task_queue_name(outputs: dict[str, Any], queue: str) -> str:
-    """The queue tasks go to: a key of `job_queue_names` (default, priority, ...) or one of its names."""
-    names: dict[str, str] = _output(outputs, "job_queue_names")
-    if queue in names:
-        return names[queue]
-    if queue in names.values():
-        return queue
-    known = ", ".join(sorted(k for k in names if k != HEAD_QUEUE))
-    raise UsageError(f"--queue: unknown queue '{queue}' (this env's queues: {known})")
-
-
-def work_dir(outputs: dict[str, Any], run: str | None) -> str:
-    bucket = _output(outputs, "bucket_names", "work")
-    return f"s3://{bucket}/nextflow/{run or 'work'}"
-
-
-def emulator_endpoint(env: Env, home: Path | None = None) -> str | None:
-    """The embedded AWS endpoint for an emulator env (the running one, else where it will listen); None elsewhere."""
-    if not env.emulator:
-        return None
-    from runner.core.project import runner_home
-
-    info = local.status(home or runner_home(env.root))
-    return info.endpoint if info else f"http://{local.HOST}:{local.configured_port()}"
+def work_dir(outputs: Outputs, run: str | None) -> str:
+    return f"s3://{outputs.work_bucket}/nextflow/{run or 'work'}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -116,38 +79,53 @@ def error_strategy() -> Closure:
     )
 
 
+def process_queue(outputs: Outputs, queue: str) -> str | Closure:
+    """``process.queue``: the chosen queue, and the on-demand queue for every retry of a task when the chosen one
+    is another (a task Batch gave up on after ``maxSpotAttempts`` reclamations is retried by the errorStrategy)."""
+    name = outputs.queue(queue).name
+    on_demand = outputs.queue_names.get(ON_DEMAND_QUEUE)
+    if not on_demand or on_demand == name:
+        return name
+    return Closure(f"{{ task.attempt > 1 ? {quote(on_demand)} : {quote(name)} }}")
+
+
 def build_config(
     env: Env,
-    outputs: dict[str, Any],
+    outputs: Outputs,
     run: str | None = None,
     queue: str = DEFAULT_TASK_QUEUE,
     endpoint: str | None = None,
     pipeline: str | None = None,
 ) -> Scope:
-    """The awsbatch configuration of an env as a tree of scopes (see `runner.nextflow.config`)."""
+    """The awsbatch configuration of an env as a tree of scopes (see `runner.nextflow.config`).
+
+    ``endpoint``: the AWS endpoint when it is not AWS's own (the embedded AWS, `AwsContext.endpoint_for_jobs`)."""
     labels: dict[str, str] = {"env": env.name}
+    if outputs.name_or_none:
+        # Task jobs carry Platform = <env name prefix>: the head role submits and cancels only jobs tagged so.
+        labels["Platform"] = outputs.name_or_none
     if run:
         labels["run"] = run
     if pipeline:
         labels["pipeline"] = pipeline[:TAG_VALUE_MAX]
     batch = Scope(
-        cliPath=_output(outputs, "aws_cli_path"),
-        jobRole=_output(outputs, "job_role_arn"),
+        cliPath=outputs.aws_cli_path,
+        jobRole=outputs.job_role_arn_required,
         maxSpotAttempts=MAX_SPOT_ATTEMPTS,
         maxTransferAttempts=3,
         retryMode="adaptive",
         terminateUnschedulableJobs=True,
     )
-    if outputs.get("log_group_name"):
-        batch["logsGroup"] = outputs["log_group_name"]
-    aws = Scope(region=_output(outputs, "region"), batch=batch)
-    if env.emulator and endpoint:
+    if outputs.log_group:
+        batch["logsGroup"] = outputs.log_group
+    aws = Scope(region=outputs.region, batch=batch)
+    if endpoint:
         aws["client"] = Scope(endpoint=endpoint, s3PathStyleAccess=True)
     return Scope(
         workDir=work_dir(outputs, run),
         process=Scope(
             executor="awsbatch",
-            queue=task_queue_name(outputs, queue),
+            queue=process_queue(outputs, queue),
             errorStrategy=error_strategy(),
             maxRetries=MAX_RETRIES,
             resourceLabels=labels,
@@ -267,51 +245,16 @@ def nextflow_run_name(run: str, attempt: int) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RunLayout:
-    """Where a run's files live in the work bucket."""
-
-    bucket: str
-    run: str
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
-    @property
-    def prefix(self) -> str:
-        return f"runs/{self.run}/"
-
-    @property
-    def config_key(self) -> str:
-        return f"{self.prefix}nextflow.config"
-
-    def params_key(self, suffix: str) -> str:
-        return f"{self.prefix}params{suffix}"
-
-    @property
-    def history_key(self) -> str:
-        return f"{self.prefix}launch/history"
-
-    @property
-    def cache_uri(self) -> str:
-        return self.uri(f"{self.prefix}cache")
-
-    def log_key(self, nf_name: str) -> str:
-        return f"{self.prefix}logs/{nf_name}.log"
+def params_file_name(params_uri: str | None) -> str | None:
+    """The params file's name in the head job's launch folder (its extension tells Nextflow the format)."""
+    return ("params" + Path(params_uri).suffix) if params_uri else None
 
 
-def head_script(
-    *,
-    layout: RunLayout,
-    params_uri: str | None,
-    params_name: str | None,
-    aws_cli_path: str,
-    nextflow_args: list[str],
-    nf_name: str,
-    resume: bool,
-) -> str:
+def head_script(plan: Plan) -> str:
     """The POSIX sh program of the head job: fetch, run nextflow (forwarding SIGTERM), save history and log."""
     q = shlex.quote
+    layout, params_uri, params_name = plan.layout, plan.params_uri, params_file_name(plan.params_uri)
+    aws_cli_path, nf_name = plan.aws_cli_path, plan.nf_name
     lines = [
         "set -eu",
         'launch_dir="${RUNNER_LAUNCH_DIR:-/tmp/nextflow-launch}"',
@@ -327,7 +270,7 @@ def head_script(
     ]
     if params_uri and params_name:
         lines.append(f"copy {q(params_uri)} {q(params_name)}")
-    if resume:
+    if plan.request.resume:
         lines += [
             "mkdir -p .nextflow",
             f"copy {q(layout.uri(layout.history_key))} .nextflow/history"
@@ -336,7 +279,7 @@ def head_script(
     lines += [
         "nf_pid=''",
         """trap '[ -n "$nf_pid" ] && kill -TERM "$nf_pid" 2>/dev/null || true' TERM INT""",
-        " ".join(q(a) for a in nextflow_args) + " &",
+        " ".join(q(a) for a in plan.nextflow_args) + " &",
         "nf_pid=$!",
         "status=0",
         'wait "$nf_pid" || status=$?',
@@ -367,12 +310,16 @@ class Plan:
     task_queue: str
     work_dir: str
     nextflow_args: list[str]
-    script: str
+    aws_cli_path: str
     environment: dict[str, str]
     tags: dict[str, str]
     existing: RunRecord | None
     request: RunRequest
     head_image: str | None = None  # the image the head job runs (known after `check_against_aws`)
+
+    @property
+    def script(self) -> str:
+        return head_script(self)
 
     @property
     def job_name(self) -> str:
@@ -381,7 +328,7 @@ class Plan:
 
 def plan_run(
     env: Env,
-    outputs: dict[str, Any],
+    outputs: Outputs,
     request: RunRequest,
     store: RunStore | None,
     endpoint: str | None = None,
@@ -400,13 +347,12 @@ def plan_run(
     if request.resume and not request.name:
         raise UsageError("--resume: name the run to resume with --name RUN")
 
-    bucket = _output(outputs, "bucket_names", "work")
-    head_queue_arn = _output(outputs, "job_queue_arns", HEAD_QUEUE)
-    head_queue_name = _output(outputs, "job_queue_names", HEAD_QUEUE)
-    head_definition = _output(outputs, "job_definition_arns", HEAD_DEFINITION)
-    aws_cli_path = _output(outputs, "aws_cli_path")
-    task_queue = task_queue_name(outputs, request.queue)
-    region = _output(outputs, "region")
+    bucket = outputs.work_bucket
+    head_queue = outputs.head_queue()
+    head_definition = outputs.job_definition(HEAD_DEFINITION)
+    aws_cli_path = outputs.aws_cli_path
+    task_queue = outputs.queue(request.queue).name
+    region = outputs.region
 
     existing = store.load(run) if store is not None else None
     attempt = 1
@@ -434,7 +380,7 @@ def plan_run(
         params_uri: str | None = layout.uri(layout.params_key(params.suffix))
     else:
         params_uri = existing.extra.get("params_uri") if existing is not None else None
-    params_name = ("params" + Path(params_uri).suffix) if params_uri else None
+    params_name = params_file_name(params_uri)
     nf_name = nextflow_run_name(run, attempt)
     revision = request.revision or (existing.extra.get("revision") if existing is not None else None)
     profile = request.profile or (existing.extra.get("profile") if existing is not None else None)
@@ -451,15 +397,6 @@ def plan_run(
         args.append("-resume")
     args += extra
 
-    script = head_script(
-        layout=layout,
-        params_uri=params_uri,
-        params_name=params_name,
-        aws_cli_path=aws_cli_path,
-        nextflow_args=args,
-        nf_name=nf_name,
-        resume=request.resume,
-    )
     environment = {
         "NXF_ANSI_LOG": "false",
         "NXF_WORK": wdir,
@@ -469,7 +406,7 @@ def plan_run(
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
     }
-    if env.emulator and endpoint:
+    if endpoint:
         environment["AWS_ENDPOINT_URL"] = endpoint
     tags = {
         "runner:env": env.name,
@@ -487,13 +424,13 @@ def plan_run(
         config=config,
         params=params,
         params_uri=params_uri,
-        head_queue_arn=head_queue_arn,
-        head_queue_name=head_queue_name,
+        head_queue_arn=str(head_queue.arn),
+        head_queue_name=head_queue.name,
         head_definition=head_definition,
         task_queue=task_queue,
         work_dir=wdir,
         nextflow_args=args,
-        script=script,
+        aws_cli_path=aws_cli_path,
         environment=environment,
         tags=tags,
         existing=existing,
@@ -501,13 +438,10 @@ def plan_run(
     )
 
 
-ACTIVE_STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
-
-
-def check_against_aws(plan: Plan, batch: Any) -> None:
+def check_against_aws(plan: Plan, batch: Batch) -> None:
     """Read-only checks: the queues exist and are enabled, and a resumed run's head job is not still running."""
     wanted = {plan.head_queue_arn: "head queue", plan.task_queue: "--queue"}
-    found = batch.describe_job_queues(jobQueues=list(wanted))["jobQueues"]
+    found = batch.queues(list(wanted))
     by_key = {q["jobQueueArn"]: q for q in found} | {q["jobQueueName"]: q for q in found}
     for ref, what in wanted.items():
         queue = by_key.get(ref)
@@ -515,7 +449,7 @@ def check_against_aws(plan: Plan, batch: Any) -> None:
             raise UsageError(f"{what}: queue '{ref}' does not exist in AWS; is the env applied? (runner infra apply)")
         if queue.get("state") != "ENABLED":
             raise UsageError(f"{what}: queue '{queue['jobQueueName']}' is {queue.get('state')}, not ENABLED")
-    found_definitions = batch.describe_job_definitions(jobDefinitions=[plan.head_definition])["jobDefinitions"]
+    found_definitions = batch.job_definitions([plan.head_definition])
     if not found_definitions:
         raise UsageError(
             f"--env: head job definition '{plan.head_definition}' does not exist in AWS; is the env applied?"
@@ -524,26 +458,26 @@ def check_against_aws(plan: Plan, batch: Any) -> None:
     if plan.existing is not None:
         heads = [j.job_id for j in plan.existing.jobs if j.kind == "head"]
         if heads:
-            jobs = batch.describe_jobs(jobs=heads[-1:])["jobs"]
-            if jobs and jobs[0]["status"] in ACTIVE_STATES:
+            job = batch.job(heads[-1])
+            if job and job["status"] in ACTIVE_STATUSES:
                 raise UsageError(
-                    f"--resume: run '{plan.run}' head job {heads[-1]} is still {jobs[0]['status']}; "
+                    f"--resume: run '{plan.run}' head job {heads[-1]} is still {job['status']}; "
                     f"wait for it or cancel it first (runner cancel {plan.run})"
                 )
 
 
-def head_job_definition(plan: Plan, batch: Any) -> str:
+def head_job_definition(plan: Plan, batch: Batch) -> str:
     """The head job definition to submit with: the env's, or one derived from it for `--head-image`."""
     image = plan.request.head_image
     if not image or image == plan.head_image:
         return plan.head_definition
-    base = batch.describe_job_definitions(jobDefinitions=[plan.head_definition])["jobDefinitions"]
+    base = batch.job_definitions([plan.head_definition])
     if not base:
         raise UsageError(f"--env: head job definition '{plan.head_definition}' does not exist; apply the env first")
     definition = base[0]
     name = f"{definition['jobDefinitionName']}-{hashlib.sha256(image.encode()).hexdigest()[:10]}"
     container = dict(definition["containerProperties"], image=image)
-    for current in batch.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")["jobDefinitions"]:
+    for current in batch.active_definitions(name):
         if current["containerProperties"] == container:
             return str(current["jobDefinitionArn"])
     kwargs: dict[str, Any] = {
@@ -556,46 +490,41 @@ def head_job_definition(plan: Plan, batch: Any) -> str:
     for key in ("retryStrategy", "timeout", "platformCapabilities", "parameters"):
         if definition.get(key):
             kwargs[key] = definition[key]
-    return str(batch.register_job_definition(**kwargs)["jobDefinitionArn"])
+    return batch.register_job_definition(**kwargs)
 
 
-def launch(plan: Plan, s3: Any, batch: Any, store: RunStore) -> RunRecord:
+def launch(plan: Plan, store: RunStore, batch: Batch) -> RunRecord:
     """Stage the config and params, submit the head job and record the run (after `check_against_aws`)."""
     definition = head_job_definition(plan, batch)
-    s3.put_object(
-        Bucket=plan.layout.bucket, Key=plan.layout.config_key, Body=plan.config.encode(), ContentType="text/plain"
-    )
+    store.put(plan.layout.config_key, plan.config.encode(), "text/plain")
     if plan.params is not None:
-        s3.put_object(
-            Bucket=plan.layout.bucket,
-            Key=plan.layout.params_key(plan.params.suffix),
-            Body=plan.params.body,
-            ContentType="application/json" if plan.params.suffix == ".json" else "application/yaml",
-        )
+        kind = "application/json" if plan.params.suffix == ".json" else "application/yaml"
+        store.put(plan.layout.params_key(plan.params.suffix), plan.params.body, kind)
     previous = [j for j in plan.existing.jobs if j.kind == "head"] if plan.existing else []
-    response = batch.submit_job(
-        jobName=plan.job_name,
-        jobQueue=plan.head_queue_arn,
-        jobDefinition=definition,
-        containerOverrides={
+    request: dict[str, Any] = {
+        "jobName": plan.job_name,
+        "jobQueue": plan.head_queue_arn,
+        "jobDefinition": definition,
+        "containerOverrides": {
             "command": ["sh", "-c", plan.script],
             "environment": [{"name": k, "value": v} for k, v in plan.environment.items()],
         },
-        tags=plan.tags,
-        propagateTags=True,
-    )
+        "tags": plan.tags,
+        "propagateTags": True,
+    }
+    job_id, _created = batch.submit(request, token=f"{plan.run}/{plan.attempt}/{plan.nf_name}")
     job = JobRef(
-        job_id=response["jobId"],
+        job_id=job_id,
         job_name=plan.job_name,
         kind="head",
         retry_of=previous[-1].job_id if previous else None,
     )
-    request = plan.request
+    asked = plan.request
     extra_base = dict(plan.existing.extra) if plan.existing else {}
     extra = extra_base | {
         "pipeline": plan.pipeline,
-        "revision": request.revision or extra_base.get("revision"),
-        "profile": request.profile or extra_base.get("profile"),
+        "revision": asked.revision or extra_base.get("revision"),
+        "profile": asked.profile or extra_base.get("profile"),
         "work_dir": plan.work_dir,
         "config_uri": plan.layout.uri(plan.layout.config_key),
         "params_uri": plan.params_uri,
@@ -604,8 +533,8 @@ def launch(plan: Plan, s3: Any, batch: Any, store: RunStore) -> RunRecord:
         "log_uris": [*extra_base.get("log_uris", []), plan.layout.uri(plan.layout.log_key(plan.nf_name))],
         "nextflow_names": [*extra_base.get("nextflow_names", []), plan.nf_name],
         "task_queue": plan.task_queue,
-        "extra_args": list(request.extra_args),
-        "resumes": extra_base.get("resumes", 0) + (1 if request.resume else 0),
+        "extra_args": list(asked.extra_args),
+        "resumes": extra_base.get("resumes", 0) + (1 if asked.resume else 0),
     }
     if plan.existing is not None:
         record = plan.existing
@@ -620,18 +549,18 @@ def launch(plan: Plan, s3: Any, batch: Any, store: RunStore) -> RunRecord:
             kind="nextflow",
             queue=plan.head_queue_name,
             job_definition=definition,
-            image=request.head_image or plan.head_image,
+            image=asked.head_image or plan.head_image,
             command=plan.script,
             jobs=[job],
             tags=plan.tags,
             extra=extra,
         )
-    record.image = request.head_image or plan.head_image
+    record.image = asked.head_image or plan.head_image
     try:
         store.save(record)
     except Exception as exc:
         # A head job nobody can find is worse than none: take it back.
-        batch.terminate_job(jobId=job.job_id, reason="runner could not record the run")
+        batch.terminate(job.job_id, "runner could not record the run")
         raise RunFailed(f"could not record run '{plan.run}' ({exc}); its head job {job.job_id} was terminated") from exc
     return record
 

@@ -13,7 +13,13 @@ each into a bucket of its own; wall time and peak RSS come from the child's rusa
    per-sample boto3 `submit_job` loop; then API calls of one `runner status` poll. Skipped with a row saying so
    when this checkout has no `runner submit` yet.
 
-Internal sub-commands: `stage-worker` (runs stage_files, prints JSON) and `count-calls` (runs the runner CLI
+3. The local Batch in docker mode vs a plain `docker run` loop, emulator CPU while jobs wait, and a 2,000-row
+   array's thread count (tests/bench/local_batch.py, an emulator of its own). `--only local-batch` runs just that
+   section and rewrites it in the --out file.
+
+The first two sections run on an emulator in instant mode (RUNNER_LOCAL_BATCH=instant): their jobs are not run.
+
+Internal sub-commands: `stage-worker` (runs staging.stage, prints JSON) and `count-calls` (runs the runner CLI
 in-process with every botocore API call counted).
 """
 
@@ -126,7 +132,7 @@ def aws_env(endpoint: str) -> dict[str, str]:
 def client(service: str, endpoint: str) -> Any:
     import boto3
 
-    from runner.aws.context import RETRY_CONFIG
+    from runner.aws.retry import CLIENT_CONFIG
 
     return boto3.client(
         service,
@@ -134,7 +140,7 @@ def client(service: str, endpoint: str) -> Any:
         region_name=REGION,
         aws_access_key_id=CREDS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"],
-        config=RETRY_CONFIG,
+        config=CLIENT_CONFIG,
     )
 
 
@@ -386,16 +392,17 @@ def batch_fixture(endpoint: str) -> dict[str, Any]:
 def library_poll(endpoint: str, outputs: dict[str, Any], run: str) -> dict[str, int] | str:
     """API calls of one poll as `--watch` makes it (the run record already loaded): runner.jobs.tracking.run_status."""
     try:
+        from runner.aws.batch import Batch
         from runner.jobs import tracking
-        from runner.jobs.runs import RunStore
         from runner.jobs.staging import counting_calls
+        from runner.session.runs import RunStore
 
         record = RunStore(client("s3", endpoint), outputs["bucket_names"]["work"]).load(run)
         if record is None:
             return f"run {run} not found"
         batch = client("batch", endpoint)
         with counting_calls(batch) as calls:
-            tracking.run_status(batch, record)
+            tracking.run_status(Batch(batch), record)
         return calls
     except (ImportError, AttributeError, TypeError) as exc:
         return f"runner.jobs.tracking.run_status not usable here: {exc}"
@@ -650,6 +657,15 @@ def _calls(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
 
 
+def bench_batch(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.bench import local_batch
+
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    result = local_batch.bench_local_batch(args, client)
+    result["measured"] = f"`{args.command}` on {when}, load average at the end {os.getloadavg()[0]:.1f}"
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "stage-worker":
@@ -681,25 +697,43 @@ def main(argv: list[str] | None = None) -> None:
         "--latencies", default="0,30,100", help="ms added per request through the proxy; 0 = the bare emulator"
     )
     p.add_argument(
-        "--sections", default="staging,terraform,submission", help="comma-separated: staging, terraform, submission"
+        "--sections",
+        default="staging,terraform,submission,local-batch",
+        help="comma-separated: staging, terraform, submission, local-batch",
     )
+    p.add_argument("--only", choices=("all", "local-batch"), default="all", help="run one section only")
+    p.add_argument("--concurrency", type=int, default=4, help="local Batch: vCPUs of the compute environment")
+    p.add_argument("--array-size", type=int, default=100, help="local Batch: rows of the array vs docker run")
+    p.add_argument("--big-size", type=int, default=2000, help="local Batch: rows of the thread-count array")
+    p.add_argument("--batch-rounds", dest="rounds", type=int, default=3, help="local Batch: alternating rounds")
+    p.add_argument("--idle-seconds", type=int, default=10, help="local Batch: CPU window while jobs wait")
     args = p.parse_args(argv)
     args.latency_list = latency.parse_latencies(args.latencies)
     args.section_list = {s.strip() for s in args.sections.split(",") if s.strip()}
-    if args.section_list - {"staging", "terraform", "submission"}:
-        raise SystemExit(f"--sections: unknown {sorted(args.section_list - {'staging', 'terraform', 'submission'})}")
+    known = {"staging", "terraform", "submission", "local-batch"}
+    if args.section_list - known:
+        raise SystemExit(f"--sections: unknown {sorted(args.section_list - known)}")
     args.s5cmd = latency.native_s5cmd(args.s5cmd)
     args.command = "python -m tests.bench " + shlex.join(
         [a if not a.startswith(str(REPO) + "/") else os.path.relpath(a, REPO) for a in argv]
     )
 
     from runner.local import server as local
+    from tests.bench import local_batch
     from tests.helpers import free_port
+
+    if args.only == "local-batch":
+        section = local_batch.render(bench_batch(args))
+        out = Path(args.out)
+        out.write_text(local_batch.splice(out.read_text() if out.exists() else "# Benchmarks\n", section))
+        print("\n".join(section))
+        return
 
     with tempfile.TemporaryDirectory(prefix="runner-bench-") as tmp:
         work = Path(tmp)
         home = work / "home"
         port = free_port()
+        os.environ["RUNNER_LOCAL_BATCH"] = "instant"  # sections 1-2 measure the runner, not containers
         info = local.up(home, port=port)
         global EMULATOR_PID, REQUEST_COUNTER
         EMULATOR_PID = info.pid
@@ -729,7 +763,10 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             proxies.stop()
             local.down(home)
+            os.environ.pop("RUNNER_LOCAL_BATCH", None)
     report = render(args, staging, sizes, sub, tf)
+    if "local-batch" in args.section_list:
+        report = local_batch.splice(report, local_batch.render(bench_batch(args)))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(report)
     print(report)

@@ -40,3 +40,10 @@ def test_tls_only_policy_lets_requests_through_but_plain_deny_is_enforced(projec
     s3.delete_bucket_policy(Bucket=bucket)
     s3.delete_object(Bucket=bucket, Key="a")
     s3.delete_bucket(Bucket=bucket)
+
+
+def test_submission_bookkeeping_tests_run_batch_in_instant_mode(project: Project, emulator: dict) -> None:
+    assert emulator["batch"] == "instant"
+    status = project.run_json("local", "status", "--json")
+    assert status["batch"] == "instant"
+    assert "batch instant" in project.run("local", "status").stdout

@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from runner.aws.batch import Batch
 from runner.jobs import submit as submit_mod
-from runner.jobs.submit import Clients, SubmitOptions, Submitter
+from runner.jobs.submit import SubmitOptions, Submitter
+from runner.session.outputs import Outputs
 from tests.conftest import Deployment
 
 pytestmark = pytest.mark.integration
@@ -25,21 +27,20 @@ pytestmark = pytest.mark.integration
 IMAGE = "public.ecr.aws/docker/library/bash:5"
 
 
-def values(deployed: Deployment) -> dict[str, Any]:
-    return {k: v["value"] for k, v in deployed.outputs.items()}
-
-
 class Counted:
-    """Clients on the emulator whose SubmitJob calls are counted by a botocore event hook."""
+    """A submitter on the emulator whose SubmitJob calls are counted by a botocore event hook."""
 
     def __init__(self, deployed: Deployment) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.outputs = Outputs({k: v["value"] for k, v in deployed.outputs.items()})
         self.batch = deployed.client("batch")
         self.submit = deployed.client("batch")
         self.submit.meta.events.register("before-call.batch.SubmitJob", self._count)
-        self.clients = Clients(
-            batch=self.batch, submit=self.submit, s3=deployed.client("s3"), ec2=deployed.client("ec2")
-        )
+        self.s3 = deployed.client("s3")
+        self.ec2 = deployed.client("ec2")
+
+    def submitter(self) -> Submitter:
+        return Submitter("local", self.outputs, Batch(self.batch, self.submit), self.s3, self.ec2)
 
     def _count(self, params: dict[str, Any], **_: Any) -> None:
         body = params["body"]  # the request as it goes on the wire
@@ -68,13 +69,12 @@ def job_env(job: dict[str, Any]) -> dict[str, str]:
 
 
 def test_single_job_lands_with_resources_retry_and_timeout(deployed: Deployment) -> None:
-    out = json.loads(
-        deployed.project.run(
-            "submit", "--env", "local", "--image", IMAGE, "--command", "echo hello $GREETING",
-            "--vcpus", "2", "--memory", "4GiB", "--retries", "2", "--timeout", "2h",
-            "--env-var", "GREETING=world", "--name", "single-one", "--json",
-        ).stdout
+    single = (
+        "submit", "--env", "local", "--image", IMAGE, "--command", "echo hello $GREETING",
+        "--vcpus", "2", "--memory", "4GiB", "--retries", "2", "--timeout", "2h",
+        "--env-var", "GREETING=world", "--name", "single-one", "--json",
     )  # fmt: skip
+    out = json.loads(deployed.project.run(*single).stdout)
     assert out["submitted"] == 1 and len(out["jobs"]) == 1 and out["jobs"][0]["array_size"] is None
     batch = deployed.client("batch")
     job = batch.describe_jobs(jobs=[out["jobs"][0]["job_id"]])["jobs"][0]
@@ -96,13 +96,7 @@ def test_single_job_lands_with_resources_retry_and_timeout(deployed: Deployment)
     assert run_container(job["container"]["command"], env, None) == "hello world"
 
     # The same job definition is reused by hash; the same run is not submitted again.
-    again = json.loads(
-        deployed.project.run(
-            "submit", "--env", "local", "--image", IMAGE, "--command", "echo hello $GREETING",
-            "--vcpus", "2", "--memory", "4GiB", "--retries", "2", "--timeout", "2h",
-            "--env-var", "GREETING=world", "--name", "single-one", "--json",
-        ).stdout
-    )  # fmt: skip
+    again = json.loads(deployed.project.run(*single).stdout)
     assert again["already_submitted"] is True and again["submitted"] == 0
     assert again["jobs"] == out["jobs"]
 
@@ -117,7 +111,7 @@ def test_array_job_rows_reach_the_container_inline(deployed: Deployment, tmp_pat
         s3.put_object(Bucket=data, Key=f"in/{name}", Body=b"@r\nACGT\n+\n!!!!\n")
     sheet.write_text(sheet.read_text().replace("s3://x/", f"s3://{data}/in/"))
     counted = Counted(deployed)
-    result = Submitter("local", values(deployed), counted.clients).submit(
+    result = counted.submitter().submit(
         SubmitOptions(
             command='echo "$SAMPLE_ID|$FASTQ_1|$NOTE|$RUNNER_ROW"', image=IMAGE, samples=str(sheet),
             vcpus=1, memory="1GiB", queue="priority",
@@ -151,7 +145,7 @@ def test_ten_thousand_rows_one_call_manifest_and_resubmit_zero(deployed: Deploym
     sheet = write_sheet(tmp_path / "big.csv", 10_000)
     counted = Counted(deployed)
     options = SubmitOptions(command='echo "$SAMPLE_ID $CONDITION"', image=IMAGE, samples=str(sheet))
-    result = Submitter("local", values(deployed), counted.clients).submit(options)
+    result = counted.submitter().submit(options)
     assert len(counted.calls) == 1, "a 10,000-row sheet is one array job"
     assert counted.calls[0]["arrayProperties"] == {"size": 10_000}
     assert result.payload == "manifest"
@@ -166,7 +160,7 @@ def test_ten_thousand_rows_one_call_manifest_and_resubmit_zero(deployed: Deploym
     assert run_container(command, no_aws, 9_999) == "S09999 treated"
     assert run_container(command, no_aws, 0) == "S00000 control"
 
-    again = Submitter("local", values(deployed), counted.clients).submit(options)
+    again = counted.submitter().submit(options)
     assert again.already and len(counted.calls) == 1, "re-submitting the same run submits nothing"
     assert again.record.jobs[0].job_id == result.record.jobs[0].job_id
 
@@ -185,7 +179,7 @@ def test_killed_submit_resumes_without_duplicates(
     counted.submit.meta.events.register("before-call.batch.SubmitJob", die_on_second)
     options = SubmitOptions(command="true", image=IMAGE, samples=str(sheet), name="resume-run")
     with pytest.raises(KeyboardInterrupt):
-        Submitter("local", values(deployed), counted.clients).submit(options)
+        counted.submitter().submit(options)
     counted.submit.meta.events.unregister("before-call.batch.SubmitJob", die_on_second)
 
     # Part 1 is on the queue but (simulating the worst case) not in the record: drop it from the record.
@@ -198,7 +192,7 @@ def test_killed_submit_resumes_without_duplicates(
     s3.put_object(Bucket=work, Key=key, Body=json.dumps(record).encode())
 
     before = len(counted.calls)
-    result = Submitter("local", values(deployed), counted.clients).submit(options)
+    result = counted.submitter().submit(options)
     assert len(counted.calls) - before == 2, "only parts 2 and 3 are submitted again"
     assert [j.array_size for j in result.record.jobs] == [4, 4, 2]
     assert [j.rows[0] for j in result.record.jobs if j.rows] == [0, 4, 8]
@@ -213,7 +207,7 @@ def test_killed_submit_resumes_without_duplicates(
 def test_after_makes_a_dependency(deployed: Deployment, tmp_path: Path) -> None:
     sheet = write_sheet(tmp_path / "first.csv", 3)
     counted = Counted(deployed)
-    sub = Submitter("local", values(deployed), counted.clients)
+    sub = counted.submitter()
     first = sub.submit(SubmitOptions(command="true", image=IMAGE, samples=str(sheet), name="dep-first"))
     sub.submit(SubmitOptions(command="echo 2", image=IMAGE, samples=str(sheet), name="dep-second", after="dep-first"))
     assert counted.calls[-1]["dependsOn"] == [{"jobId": first.record.jobs[0].job_id, "type": "N_TO_N"}]
@@ -252,11 +246,9 @@ def test_local_files_are_staged_once_and_reach_the_rows(deployed: Deployment, tm
     sheet.write_text("sample,reads\nA,reads/a.fq.gz\nB,reads/b.fq.gz\n")
     counted = Counted(deployed)
     puts: list[str] = []
-    counted.clients.s3.meta.events.register(
-        "before-call.s3.PutObject", lambda params, **_: puts.append(params["url_path"])
-    )
+    counted.s3.meta.events.register("before-call.s3.PutObject", lambda params, **_: puts.append(params["url_path"]))
     data = deployed.output("bucket_names")["data"]
-    first = Submitter("local", values(deployed), counted.clients).submit(
+    first = counted.submitter().submit(
         SubmitOptions(command='echo "$READS"', image=IMAGE, samples=str(sheet)), cwd=tmp_path
     )
     assert sorted(first.staged) == ["reads/a.fq.gz", "reads/b.fq.gz"]
@@ -267,7 +259,7 @@ def test_local_files_are_staged_once_and_reach_the_rows(deployed: Deployment, tm
     out = run_container(counted.calls[-1]["containerOverrides"]["command"], env, 1)
     assert out == first.staged["reads/b.fq.gz"]
     # Another run naming the same files uploads nothing again.
-    second = Submitter("local", values(deployed), counted.clients).submit(
+    second = counted.submitter().submit(
         SubmitOptions(command='echo "$READS"', image=IMAGE, samples=str(sheet), name="local-again"), cwd=tmp_path
     )
     assert second.staged == first.staged

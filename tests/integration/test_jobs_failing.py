@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Project, copy_project, free_port
+from tests.helpers import Project, batch_queue, copy_project, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -26,34 +26,8 @@ def failing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     proj = Project(root=root, port=free_port(), extra_env={"RUNNER_OUTPUTS_FILE": str(outputs_file)})
     proj.run("local", "up", env=proj.environ(MOTO_SIMPLE_BATCH_FAIL_AFTER="0"))
     try:
-        iam, ec2, batch, s3 = (proj.client(s) for s in ("iam", "ec2", "batch", "s3"))
-        trust = json.dumps({"Version": "2012-10-17", "Statement": []})
-        service = iam.create_role(RoleName="svc", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-        profile = iam.create_instance_profile(InstanceProfileName="inst")["InstanceProfile"]["Arn"]
-        vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
-        sg = ec2.create_security_group(GroupName="b", Description="b", VpcId=vpc)["GroupId"]
-        ce = batch.create_compute_environment(
-            computeEnvironmentName="fail-ce",
-            type="MANAGED",
-            state="ENABLED",
-            serviceRole=service,
-            computeResources={
-                "type": "EC2",
-                "minvCpus": 0,
-                "maxvCpus": 64,
-                "instanceTypes": ["c6i", "r6i"],
-                "subnets": [subnet],
-                "securityGroupIds": [sg],
-                "instanceRole": profile,
-            },
-        )["computeEnvironmentArn"]
-        queue = batch.create_job_queue(
-            jobQueueName="fail-q",
-            state="ENABLED",
-            priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
-        )["jobQueueArn"]
+        ce, queue = batch_queue(proj, "fail")
+        s3 = proj.client("s3")
         for bucket in ("fail-work", "fail-data"):
             s3.create_bucket(Bucket=bucket)
         outputs_file.write_text(

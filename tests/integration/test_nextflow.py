@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from runner.jobs.runs import RunStore
 from runner.nextflow.config import Closure, parse
+from runner.session.runs import RunStore
+from tests import iam_eval
 from tests.conftest import Deployment
 from tests.helpers import error_line
 
@@ -53,14 +54,15 @@ def test_config_values_equal_the_applied_outputs(deployed: Deployment, tmp_path:
     deployed.project.run("nextflow", "config", "--env", "local", "--run", "cfg-1", "-o", str(target))
     flat = parse(target.read_text())
     assert flat["process.executor"] == "awsbatch"
-    assert flat["process.queue"] == deployed.output("job_queue_names")["default"]
+    queues = deployed.output("job_queue_names")
+    assert flat["process.queue"] == Closure(f"{{ task.attempt > 1 ? '{queues['priority']}' : '{queues['default']}' }}")
     assert flat["workDir"] == f"s3://{deployed.output('bucket_names')['work']}/nextflow/cfg-1"
     assert flat["aws.region"] == deployed.output("region")
     assert flat["aws.batch.cliPath"] == deployed.output("aws_cli_path") == "/opt/aws-cli/bin/aws"
     assert flat["aws.batch.jobRole"] == deployed.output("job_role_arn")
     assert flat["aws.batch.logsGroup"] == deployed.output("log_group_name")
     assert flat["aws.batch.maxSpotAttempts"] >= 1
-    assert flat["process.resourceLabels"] == {"env": "local", "run": "cfg-1"}
+    assert flat["process.resourceLabels"] == {"env": "local", "Platform": "batch-local", "run": "cfg-1"}
     assert isinstance(flat["process.errorStrategy"], Closure)
     # env local is the emulator: the S3 endpoint settings point at it, path-style
     assert flat["aws.client.endpoint"] == deployed.project.endpoint
@@ -96,7 +98,12 @@ def test_run_stages_submits_the_head_job_and_records_the_run(deployed: Deploymen
     assert {"runs/rna-it/nextflow.config", "runs/rna-it/params.yaml", "runs/rna-it/run.json"} <= set(keys)
     config = parse(_get(deployed, "runs/rna-it/nextflow.config").decode())
     assert config["workDir"] == f"s3://{work}/nextflow/rna-it" == summary["work_dir"]
-    assert config["process.resourceLabels"] == {"env": "local", "run": "rna-it", "pipeline": "nf-core/rnaseq"}
+    assert config["process.resourceLabels"] == {
+        "env": "local",
+        "Platform": "batch-local",
+        "run": "rna-it",
+        "pipeline": "nf-core/rnaseq",
+    }
     assert _get(deployed, "runs/rna-it/params.yaml") == (project.root / PARAMS).read_bytes()
 
     # the head job: head queue, head job definition, the command and environment
@@ -260,15 +267,7 @@ def _statements(deployed: Deployment) -> list[dict[str, Any]]:
     iam = deployed.client("iam")
     role = deployed.output("head_job_role_arn").split("/")[-1]
     assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
-    statements: list[dict[str, Any]] = []
-    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
-        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-        if isinstance(document, str):
-            document = json.loads(document)
-        for statement in document["Statement"]:
-            assert statement["Effect"] == "Allow"
-            statements.append(statement)
-    return statements
+    return iam_eval.statements(iam_eval.role_policies(iam, role))
 
 
 def _as_list(value: str | list[str]) -> list[str]:
@@ -276,12 +275,12 @@ def _as_list(value: str | list[str]) -> list[str]:
 
 
 def _granting(statements: list[dict[str, Any]], action: str) -> list[str]:
-    """Resources of every statement that allows `action` (by exact name or a wildcard pattern)."""
+    """Resources of every Allow statement that names `action` (by exact name or a wildcard pattern)."""
     service = action.split(":")[0]
     resources: list[str] = []
     for statement in statements:
         actions = _as_list(statement["Action"])
-        if action in actions or f"{service}:*" in actions or "*" in actions:
+        if statement["Effect"] == "Allow" and (action in actions or f"{service}:*" in actions or "*" in actions):
             resources += _as_list(statement["Resource"])
     return resources
 
@@ -290,7 +289,8 @@ def test_head_role_submits_only_to_this_envs_queues_and_job_definitions(deployed
     statements = _statements(deployed)
     queue_arns = set(deployed.output("job_queue_arns").values())
     head_definition = deployed.output("job_definition_arns")["nextflow-head"]
-    prefix = head_definition.split(":job-definition/")[0] + ":job-definition/"
+    batch_arn = head_definition.split(":job-definition/")[0]
+    prefix = batch_arn + ":job-definition/"
     name = deployed.output("name")
     resources = _granting(statements, "batch:SubmitJob")
     assert resources, "the head role cannot submit jobs"
@@ -299,27 +299,38 @@ def test_head_role_submits_only_to_this_envs_queues_and_job_definitions(deployed
     assert queues == queue_arns
     # the env's own definitions, and Nextflow's `nf-<image>` ones (their names carry no env prefix)
     assert definitions == {f"{prefix}{name}-*", f"{prefix}nf-*"}
-    assert set(resources) == queues | definitions, f"SubmitJob allowed on more: {set(resources) - queues - definitions}"
+    assert set(resources) == queues | definitions | {f"{batch_arn}:job/*"}
     assert "*" not in resources
-    # jobs: describe is account-wide by AWS design; terminate/cancel only on job ARNs
-    for action in ("batch:TerminateJob", "batch:CancelJob"):
-        assert all(r.startswith(head_definition.split(":job-definition/")[0] + ":job/") for r in _granting(
-            statements, action))  # fmt: skip
+    # submitted jobs must carry the env's tag (Nextflow's resourceLabels: Platform), and only those are cancelled
+    tagged = {"aws:RequestTag/Platform": name}
+    queue = deployed.output("job_queue_arns")["default"]
+    assert iam_eval.allowed(statements_doc(statements), "batch:SubmitJob", queue, tagged)
+    assert not iam_eval.allowed(statements_doc(statements), "batch:SubmitJob", queue)
     # iam:PassRole only for the job role the tasks run with
     assert _granting(statements, "iam:PassRole") == [deployed.output("job_role_arn")]
 
 
-def test_head_role_reads_and_writes_only_this_envs_buckets(deployed: Deployment) -> None:
+def statements_doc(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"Statement": statements}]
+
+
+def test_head_role_reads_the_env_and_writes_only_its_work_run_state_and_results(deployed: Deployment) -> None:
+    policies = statements_doc(_statements(deployed))
+    buckets = deployed.output("bucket_names")
+    work, data, results = (f"arn:aws:s3:::{buckets[k]}" for k in ("work", "data", "results"))
+    for key in ("inputs/a.fq", "staged/abc/a.fq"):
+        assert iam_eval.allowed(policies, "s3:GetObject", f"{data}/{key}")
+        assert not iam_eval.allowed(policies, "s3:PutObject", f"{data}/{key}")
+        assert not iam_eval.allowed(policies, "s3:DeleteObject", f"{data}/{key}")
+    for key in ("runs/r/nextflow.config", "runs/r/run.json", "runs/r/params.json"):
+        assert iam_eval.allowed(policies, "s3:GetObject", f"{work}/{key}")
+        assert not iam_eval.allowed(policies, "s3:PutObject", f"{work}/{key}"), key
+    for key in ("nextflow/r/ab/cdef/.command.sh", "runs/r/cache/x", "runs/r/launch/history", "runs/r/logs/r.log"):
+        assert iam_eval.allowed(policies, "s3:PutObject", f"{work}/{key}"), key
+    assert iam_eval.allowed(policies, "s3:PutObject", f"{results}/r/multiqc.html")
+    assert not iam_eval.allowed(policies, "s3:GetObject", "arn:aws:s3:::another-env-data/x")
+    assert iam_eval.allowed(policies, "s3:GetObject", "arn:aws:s3:::batch-local-reference-genomes/GRCh38.fa")
     statements = _statements(deployed)
-    bucket_arns = set(deployed.output("bucket_arns").values())
-    allowed = bucket_arns | {f"{arn}/*" for arn in bucket_arns}
-    s3_resources = [r for s in statements if any(a.startswith("s3:") for a in _as_list(s["Action"])) for r in
-                    _as_list(s["Resource"])]  # fmt: skip
-    assert s3_resources
-    assert set(s3_resources) <= allowed, f"S3 beyond the env's buckets: {set(s3_resources) - allowed}"
-    for action in ("s3:GetObject", "s3:PutObject"):
-        assert set(_granting(statements, action)) == {f"{arn}/*" for arn in bucket_arns}
-    assert set(_granting(statements, "s3:ListBucket")) == bucket_arns
     assert not any(a in ("s3:*", "*") for s in statements for a in _as_list(s["Action"]))
 
 

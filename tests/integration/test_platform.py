@@ -130,23 +130,23 @@ def test_buckets_are_private_versioned_encrypted_and_tls_only(deployed: Deployme
         assert _as_list(denies[0]["Action"]) == ["s3:*"]
 
 
-def test_work_bucket_expires_objects_and_aborts_multipart_uploads(deployed: Deployment) -> None:
+def test_work_bucket_expires_only_scratch_and_aborts_multipart_uploads(deployed: Deployment) -> None:
     s3 = deployed.client("s3")
     rules = {
         r["ID"]: r
         for r in s3.get_bucket_lifecycle_configuration(Bucket=deployed.output("bucket_names")["work"])["Rules"]
     }
-    assert rules["expire-objects"]["Status"] == "Enabled"
-    assert rules["expire-objects"]["Expiration"]["Days"] == 30
+    for prefix in ("nextflow", "scratch"):
+        rule = rules[f"expire-{prefix}"]
+        assert rule["Status"] == "Enabled" and rule["Expiration"]["Days"] == 30
+        assert rule["Filter"]["Prefix"] == f"{prefix}/"
     assert rules["abort-incomplete-multipart"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
     assert rules["noncurrent-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 7
     # Data and results are kept: no expiry of current objects there.
     for role in ("data", "results"):
-        ids = {
-            r["ID"]
-            for r in s3.get_bucket_lifecycle_configuration(Bucket=deployed.output("bucket_names")[role])["Rules"]
-        }
-        assert "expire-objects" not in ids and "abort-incomplete-multipart" in ids
+        rules_there = s3.get_bucket_lifecycle_configuration(Bucket=deployed.output("bucket_names")[role])["Rules"]
+        assert not [r for r in rules_there if "Expiration" in r]
+        assert "abort-incomplete-multipart" in {r["ID"] for r in rules_there}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -192,10 +192,11 @@ def test_launch_template_has_encrypted_gp3_scratch_volume_besides_root(deployed:
     assert scratch["DeleteOnTermination"] is True and root["DeleteOnTermination"] is True
 
 
-def test_launch_template_requires_imdsv2_with_hop_limit_2(deployed: Deployment) -> None:
+def test_launch_template_requires_imdsv2_for_the_host_only(deployed: Deployment) -> None:
     options = _launch_data(deployed)["MetadataOptions"]
     assert options["HttpTokens"] == "required"
-    assert options["HttpPutResponseHopLimit"] == 2
+    # hop limit 1: token responses die before they reach a container behind the docker bridge
+    assert options["HttpPutResponseHopLimit"] == 1
     assert options["HttpEndpoint"] == "enabled"
 
 
@@ -210,7 +211,11 @@ def test_launch_template_user_data_is_mime_multipart_with_ecs_settings(deployed:
     settings = dict(line.split("=", 1) for line in script.split("<<'ECS'\n", 1)[1].split("\nECS\n", 1)[0].splitlines())
     assert settings["ECS_ENABLE_SPOT_INSTANCE_DRAINING"] == "true"
     assert settings["ECS_IMAGE_PULL_BEHAVIOR"] == "prefer-cached"
+    assert settings["ECS_AWSVPC_BLOCK_IMDS"] == "true"
     assert "ECS_CLUSTER" not in settings  # Batch adds its own part with the cluster
+    # containers (docker bridges) are cut off from the instance metadata service before the ECS agent starts
+    block = "-I DOCKER-USER 1 -i docker+ -d 169.254.169.254/32 -j DROP"
+    assert block in script and script.index(block) < script.index("/etc/ecs/ecs.config")
 
 
 def test_launch_template_uses_the_ami_and_tags_instances_and_volumes(deployed: Deployment) -> None:
@@ -359,18 +364,19 @@ def _env_bucket_resources(deployed: Deployment) -> set[str]:
     return arns | {f"{a}/*" for a in arns}
 
 
-def test_job_role_may_use_only_this_envs_buckets(deployed: Deployment) -> None:
+def test_job_role_may_use_only_this_envs_buckets_and_the_listed_external_ones(deployed: Deployment) -> None:
     iam = deployed.client("iam")
     role = deployed.output("job_role_arn").rsplit("/", 1)[1]
     assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
     policies = _inline_policies(iam, deployed.output("job_role_arn"))
     assert list(policies) == ["env-buckets"]
-    named = set()
+    external = {"arn:aws:s3:::batch-local-reference-genomes", "arn:aws:s3:::batch-local-reference-genomes/*"}
+    env = _env_bucket_resources(deployed)
     for st in policies["env-buckets"]:
-        assert st["Effect"] == "Allow"
         assert all(a.startswith("s3:") for a in _as_list(st["Action"]))
-        named |= set(_as_list(st["Resource"]))
-    assert named == _env_bucket_resources(deployed)
+        for resource in _as_list(st["Resource"]):
+            bucket = resource.split("/", 1)[0]
+            assert bucket in env or resource in external, f"{st['Sid']}: {resource} is outside the env"
     assume = _statements(iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"])
     assert assume[0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
 
@@ -379,10 +385,8 @@ def test_head_role_manages_jobs_only_on_this_envs_queues(deployed: Deployment) -
     iam = deployed.client("iam")
     policies = _inline_policies(iam, deployed.output("head_job_role_arn"))
     assert set(policies) == {"env-batch", "env-buckets"}
-    buckets = {r for st in policies["env-buckets"] for r in _as_list(st["Resource"])}
-    assert buckets == _env_bucket_resources(deployed)
     by_sid = {st["Sid"]: st for st in policies["env-batch"]}
-    submit = set(_as_list(by_sid["SubmitToEnvQueues"]["Resource"]))
+    submit = set(_as_list(by_sid["SubmitTaggedJobsToEnvQueues"]["Resource"]))
     queue_arns = set(deployed.output("job_queue_arns").values())
     assert {r for r in submit if ":job-queue/" in r} == queue_arns
     assert all(":job-definition/" in r or r.endswith(":job/*") or r in queue_arns for r in submit)
@@ -391,7 +395,7 @@ def test_head_role_manages_jobs_only_on_this_envs_queues(deployed: Deployment) -
     assert _as_list(pass_role["Resource"]) == [deployed.output("job_role_arn")]
     # `*` only where AWS offers no resource-level permission: the read-only Describe/List calls.
     for sid, st in by_sid.items():
-        if "*" in _as_list(st["Resource"]):
+        if "*" in _as_list(st["Resource"]) and st["Effect"] == "Allow":
             assert sid == "DescribeAndList"
             assert all(a.split(":")[1].startswith(("Describe", "List")) for a in _as_list(st["Action"]))
     for action in ("batch:SubmitJob", "batch:TerminateJob", "batch:CancelJob"):

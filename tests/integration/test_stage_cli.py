@@ -30,6 +30,7 @@ def test_stage_uploads_files_and_folders_and_prints_where(deployed: Deployment, 
     paths = _tree(tmp_path)
     first = project.run_json("stage", str(tmp_path / "reads"), str(tmp_path / "genome.fa"), "--env", "local", "--json")
     assert first["bucket"] == data_bucket and first["uploaded"] == 4 and first["skipped"] == 0
+    assert all(item["uploaded"] for item in first["files"])
     assert [f["path"] for f in first["files"]] == [*sorted(str(p) for p in paths[:3]), str(paths[3])]
     s3 = deployed.client("s3")
     for item in first["files"]:
@@ -48,6 +49,7 @@ def test_stage_uploads_files_and_folders_and_prints_where(deployed: Deployment, 
     assert "0 uploaded" in said and "4 already there" in said
     quiet = project.run_json("stage", str(tmp_path / "reads"), "--env", "local", "--json", "--concurrency", "4")
     assert quiet["uploaded"] == 0 and quiet["hashed"] == 0
+    assert not any(item["uploaded"] for item in quiet["files"])
 
 
 def test_stage_bad_input_is_exit_2_before_any_upload(deployed: Deployment, tmp_path: Path) -> None:

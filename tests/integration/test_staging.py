@@ -14,7 +14,8 @@ import pytest
 from botocore.config import Config
 
 from runner.core.errors import RunFailed, UsageError
-from runner.jobs import staging
+from runner.jobs import sheets, staging
+from runner.jobs.submit import check_s3_inputs, stage_sheet_files
 from runner.local import server as local
 from tests.helpers import free_port
 
@@ -70,7 +71,7 @@ def _uploads(counts: dict[str, int]) -> dict[str, int]:
 def test_uploads_once_and_skips_the_second_time(s3: Any, bucket: str, tmp_path: Path, count: int) -> None:
     paths = _files(tmp_path / "in", count)
     with staging.counting_calls(s3) as first:
-        uris = staging.stage_files(s3, bucket, [str(p) for p in paths])
+        uris = staging.stage(s3, bucket, [str(p) for p in paths]).uris
     assert _uploads(first) == {
         "PutObject": count,
         "CreateMultipartUpload": 0,
@@ -86,7 +87,7 @@ def test_uploads_once_and_skips_the_second_time(s3: Any, bucket: str, tmp_path: 
         assert obj["Metadata"]["sha256"] == digest
 
     with staging.counting_calls(s3) as second:
-        again = staging.stage_files(s3, bucket, [str(p) for p in paths])
+        again = staging.stage(s3, bucket, [str(p) for p in paths]).uris
     assert again == uris
     assert sum(_uploads(second).values()) == 0, second
     # the check itself stays cheap: one LIST of the prefix, or one HEAD per file below the threshold
@@ -153,18 +154,29 @@ def test_broken_object_under_the_key_is_replaced(s3: Any, bucket: str, tmp_path:
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == path.read_bytes()
 
 
+def _sheet(folder: Path, rows: list[dict[str, str]]) -> sheets.Sheet:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "samples.csv"
+    path.write_text("\n".join([",".join(rows[0]), *(",".join(r.values()) for r in rows)]) + "\n")
+    return sheets.read_sheet(path)
+
+
 def test_sheet_relative_paths_are_staged_and_rewritten(s3: Any, bucket: str, tmp_path: Path, monkeypatch) -> None:
+    """The production path: the sheet's files found (plan), s3:// inputs checked (check), staged (apply)."""
     sheet_dir = tmp_path / "project" / "sheets"
     r1, r2 = _files(sheet_dir / "reads", 2)
     s3.put_object(Bucket=bucket, Key="refs/genome.fa", Body=b">chr1\nACGT\n")
     monkeypatch.chdir(tmp_path)
-    rows = [
+    sheet = _sheet(sheet_dir, [
         {"sample": "s1", "reads": "reads/sample000.fastq.gz", "ref": f"s3://{bucket}/refs/genome.fa"},
         {"sample": "s2", "reads": "./reads/sample001.fastq.gz", "ref": f"s3://{bucket}/refs/genome.fa"},
-    ]
-    out, report = staging.stage_sheet(s3, bucket, rows, sheet_dir)
+    ])  # fmt: skip
+    refs = sheets.file_refs(sheet)
+    check_s3_inputs(s3, refs.s3)
+    mapping, report = stage_sheet_files(s3, bucket, sheet, refs)
     assert sorted(report.uploaded) == sorted([str(r1), str(r2)])
-    for row, path in zip(out, (r1, r2), strict=True):
+    assert sorted(mapping) == ["./reads/sample001.fastq.gz", "reads/sample000.fastq.gz"]
+    for row, path in zip(sheet.rows, (r1, r2), strict=True):
         assert row["reads"] == report.uris[str(path)]
         assert row["ref"] == f"s3://{bucket}/refs/genome.fa"
         body = s3.get_object(Bucket=bucket, Key=row["reads"].split("/", 3)[3])["Body"].read()
@@ -173,13 +185,13 @@ def test_sheet_relative_paths_are_staged_and_rewritten(s3: Any, bucket: str, tmp
 
 def test_missing_local_file_uploads_nothing(s3: Any, bucket: str, tmp_path: Path) -> None:
     _files(tmp_path / "reads", 2)
-    rows = [
+    sheet = _sheet(tmp_path, [
         {"sample": "s1", "reads": "reads/sample000.fastq.gz"},
         {"sample": "s2", "reads": "reads/sample001.fastq.gz"},
         {"sample": "s3", "reads": "reads/sample999.fastq.gz"},
-    ]
+    ])  # fmt: skip
     with staging.counting_calls(s3) as calls, pytest.raises(UsageError) as info:
-        staging.stage_sheet(s3, bucket, rows, tmp_path)
+        sheets.file_refs(sheet)
     assert "column 'reads', row 3" in str(info.value) and "reads/sample999.fastq.gz" in str(info.value)
     assert calls == {}  # refused before the first AWS call
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
@@ -188,15 +200,15 @@ def test_missing_local_file_uploads_nothing(s3: Any, bucket: str, tmp_path: Path
 def test_missing_s3_object_uploads_nothing(s3: Any, bucket: str, tmp_path: Path) -> None:
     _files(tmp_path / "reads", 1)
     s3.put_object(Bucket=bucket, Key="refs/genome.fa", Body=b">chr1\n")
-    rows = [
+    sheet = _sheet(tmp_path, [
         {"sample": "s1", "reads": "reads/sample000.fastq.gz", "ref": f"s3://{bucket}/refs/genome.fa"},
         {"sample": "s2", "reads": "reads/sample000.fastq.gz", "ref": f"s3://{bucket}/refs/missing.fa"},
         {"sample": "s3", "reads": "reads/sample000.fastq.gz", "ref": f"s3://{bucket}/refs/empty-folder/"},
-    ]
+    ])  # fmt: skip
     with staging.counting_calls(s3) as calls, pytest.raises(UsageError) as info:
-        staging.stage_sheet(s3, bucket, rows, tmp_path)
+        check_s3_inputs(s3, sheets.file_refs(sheet).s3)
     message = str(info.value)
-    assert f"s3://{bucket}/refs/empty-folder/" in message and "column 'ref', row 3" in message
+    assert message.startswith("--samples") and f"s3://{bucket}/refs/empty-folder/" in message
     assert sum(_uploads(calls).values()) == 0
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["refs/genome.fa"]
 
@@ -226,8 +238,6 @@ def test_progress_sees_every_byte(s3: Any, bucket: str, tmp_path: Path) -> None:
     total = sum(p.stat().st_size for p in all_paths)
     staging.stage(s3, bucket, all_paths, progress=Recorder(), multipart_threshold=5 * MiB, part_size=5 * MiB)
     assert events == {"begin": (21, total), "advanced": total, "done": 21}
-    with staging.RichProgress() as bar:  # the CLI's bar runs the same protocol
-        staging.stage(s3, bucket, all_paths, progress=bar)
 
 
 def test_result_is_keyed_by_the_paths_as_given(s3: Any, bucket: str, tmp_path: Path, monkeypatch) -> None:
@@ -235,7 +245,7 @@ def test_result_is_keyed_by_the_paths_as_given(s3: Any, bucket: str, tmp_path: P
     link = tmp_path / "link.fastq.gz"
     link.symlink_to(path)
     monkeypatch.chdir(tmp_path)
-    uris = staging.stage_files(s3, bucket, ["in/sample000.fastq.gz", str(link), str(path)])
+    uris = staging.stage(s3, bucket, ["in/sample000.fastq.gz", str(link), str(path)]).uris
     assert set(uris) == {"in/sample000.fastq.gz", str(link), str(path)}
     assert len(set(uris.values())) == 1  # one object: the symlink resolves to the same file
 
@@ -243,7 +253,7 @@ def test_result_is_keyed_by_the_paths_as_given(s3: Any, bucket: str, tmp_path: P
 def test_missing_bucket_fails_the_run_not_the_input(s3: Any, tmp_path: Path) -> None:
     paths = _files(tmp_path / "in", 2)
     with pytest.raises(RunFailed, match=r"staging to s3://no-such-data-bucket/staged/ failed.*NoSuchBucket"):
-        staging.stage_files(s3, "no-such-data-bucket", paths)
+        staging.stage(s3, "no-such-data-bucket", paths)
 
 
 def test_small_puts_skip_the_continue_round_trip(s3: Any, bucket: str, tmp_path: Path) -> None:

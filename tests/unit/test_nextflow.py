@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from runner.aws.batch import Batch
 from runner.core.errors import UsageError
 from runner.core.project import Env
 from runner.nextflow import pipeline as nf
 from runner.nextflow.config import Closure, flatten, parse
+from runner.session.outputs import Outputs
 from tests.helpers import require_tool
 
 ACCOUNT = "123456789012"
@@ -49,12 +51,14 @@ def _env(tmp_path: Path, name: str = "dev", emulator: bool = False) -> Env:
 
 def test_config_values_come_from_the_outputs(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    tree = nf.build_config(env, OUTPUTS, run="rna-1", pipeline="nf-core/rnaseq")
+    tree = nf.build_config(env, Outputs(OUTPUTS), run="rna-1", pipeline="nf-core/rnaseq")
     text = nf.config_text(env, tree, run="rna-1")
     flat = parse(text)
     assert flat == flatten(tree)
     assert flat["process.executor"] == "awsbatch"
-    assert flat["process.queue"] == OUTPUTS["job_queue_names"]["default"]
+    # spot first; every retry of a task (after Batch's maxSpotAttempts reclamations, too) on the on-demand queue
+    default, on_demand = OUTPUTS["job_queue_names"]["default"], OUTPUTS["job_queue_names"]["priority"]
+    assert flat["process.queue"] == Closure(f"{{ task.attempt > 1 ? '{on_demand}' : '{default}' }}")
     assert flat["workDir"] == "s3://batch-dev-work/nextflow/rna-1"
     assert flat["aws.region"] == OUTPUTS["region"]
     assert flat["aws.batch.cliPath"] == OUTPUTS["aws_cli_path"]
@@ -62,7 +66,12 @@ def test_config_values_come_from_the_outputs(tmp_path: Path) -> None:
     assert flat["aws.batch.logsGroup"] == OUTPUTS["log_group_name"]
     assert flat["aws.batch.maxSpotAttempts"] == nf.MAX_SPOT_ATTEMPTS > 0
     assert flat["process.maxRetries"] == nf.MAX_RETRIES
-    assert flat["process.resourceLabels"] == {"env": "dev", "run": "rna-1", "pipeline": "nf-core/rnaseq"}
+    assert flat["process.resourceLabels"] == {
+        "env": "dev",
+        "Platform": "batch-dev",  # the head role submits and cancels only jobs carrying it
+        "run": "rna-1",
+        "pipeline": "nf-core/rnaseq",
+    }
     assert isinstance(flat["process.errorStrategy"], Closure)
     for code in nf.RETRY_EXIT_CODES:
         assert str(code) in flat["process.errorStrategy"].text
@@ -72,27 +81,28 @@ def test_config_values_come_from_the_outputs(tmp_path: Path) -> None:
 
 
 def test_emulator_env_gets_the_endpoint_settings(tmp_path: Path) -> None:
-    tree = nf.build_config(_env(tmp_path, "local", emulator=True), OUTPUTS, endpoint="http://127.0.0.1:5999")
+    tree = nf.build_config(_env(tmp_path, "local", emulator=True), Outputs(OUTPUTS), endpoint="http://127.0.0.1:5999")
     flat = flatten(tree)
     assert flat["aws.client.endpoint"] == "http://127.0.0.1:5999"
     assert flat["aws.client.s3PathStyleAccess"] is True
     assert flat["workDir"] == "s3://batch-dev-work/nextflow/work"
-    assert flat["process.resourceLabels"] == {"env": "local"}
+    assert flat["process.resourceLabels"] == {"env": "local", "Platform": "batch-dev"}
 
 
 def test_config_queue_choice(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    assert flatten(nf.build_config(env, OUTPUTS, queue="priority"))["process.queue"] == "batch-dev-priority"
-    assert flatten(nf.build_config(env, OUTPUTS, queue="batch-dev-priority"))["process.queue"] == "batch-dev-priority"
+    outputs = Outputs(OUTPUTS)
+    assert flatten(nf.build_config(env, outputs, queue="priority"))["process.queue"] == "batch-dev-priority"
+    assert flatten(nf.build_config(env, outputs, queue="batch-dev-priority"))["process.queue"] == "batch-dev-priority"
     with pytest.raises(UsageError, match=r"--queue: unknown queue 'gpu' \(this env's queues: default, priority\)"):
-        nf.build_config(env, OUTPUTS, queue="gpu")
+        nf.build_config(env, outputs, queue="gpu")
 
 
 @pytest.mark.parametrize("missing", ["aws_cli_path", "job_role_arn", "region", "job_queue_names", "bucket_names"])
 def test_missing_output_is_named(tmp_path: Path, missing: str) -> None:
     outputs = {k: v for k, v in OUTPUTS.items() if k != missing}
     with pytest.raises(UsageError, match=f"output '{missing}'"):
-        nf.build_config(_env(tmp_path), outputs)
+        nf.build_config(_env(tmp_path), Outputs(outputs))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -192,7 +202,7 @@ def _plan(tmp_path: Path, **kwargs: Any) -> nf.Plan:
     params = tmp_path / "params.yaml"
     params.write_text("input: s3://batch-dev-data/sheet.csv\n")
     request = nf.RunRequest(**{"pipeline": "nf-core/rnaseq", "name": "rna-1", "params_file": params, **kwargs})
-    return nf.plan_run(_env(tmp_path), OUTPUTS, request, store=None)
+    return nf.plan_run(_env(tmp_path), Outputs(OUTPUTS), request, store=None)
 
 
 def test_plan_command_and_environment(tmp_path: Path) -> None:
@@ -412,7 +422,7 @@ def _definition(image: str = "nextflow/nextflow:24.10.4") -> dict[str, Any]:
 
 
 def _existing(job_id: str = "job-1") -> Any:
-    from runner.jobs.runs import JobRef, RunRecord
+    from runner.session.runs import JobRef, RunRecord
 
     return RunRecord(
         run="rna-1",
@@ -426,6 +436,11 @@ def _existing(job_id: str = "job-1") -> Any:
 class _Store:
     def __init__(self, record: Any = None, fail: bool = False) -> None:
         self.record, self.fail, self.saved = record, fail, []
+        self.put_keys: list[tuple[str, bytes]] = []
+
+    def put(self, key: str, body: bytes, content_type: str = "") -> str:
+        self.put_keys.append((key, body))
+        return f"s3://batch-dev-work/{key}"
 
     def load(self, run: str) -> Any:
         return self.record
@@ -442,7 +457,7 @@ def test_aws_checks_pass_and_remember_the_head_image(tmp_path: Path) -> None:
     stub.add_response("describe_job_queues", _queues(), {"jobQueues": [plan.head_queue_arn, plan.task_queue]})
     stub.add_response("describe_job_definitions", _definition(), {"jobDefinitions": [plan.head_definition]})
     with stub:
-        nf.check_against_aws(plan, batch)
+        nf.check_against_aws(plan, Batch(batch))
     stub.assert_no_pending_responses()
     assert plan.head_image == "nextflow/nextflow:24.10.4"
 
@@ -452,7 +467,7 @@ def test_disabled_head_queue_is_refused(tmp_path: Path) -> None:
     plan = _plan(tmp_path)
     stub.add_response("describe_job_queues", _queues("DISABLED"))
     with stub, pytest.raises(UsageError, match="head queue: queue 'batch-dev-head' is DISABLED"):
-        nf.check_against_aws(plan, batch)
+        nf.check_against_aws(plan, Batch(batch))
 
 
 def test_missing_head_definition_is_refused(tmp_path: Path) -> None:
@@ -461,7 +476,7 @@ def test_missing_head_definition_is_refused(tmp_path: Path) -> None:
     stub.add_response("describe_job_queues", _queues())
     stub.add_response("describe_job_definitions", {"jobDefinitions": []})
     with stub, pytest.raises(UsageError, match="head job definition .* does not exist"):
-        nf.check_against_aws(plan, batch)
+        nf.check_against_aws(plan, Batch(batch))
 
 
 @pytest.mark.parametrize("status", ["RUNNABLE", "RUNNING"])
@@ -470,7 +485,7 @@ def test_resume_refused_while_the_previous_head_job_is_active(tmp_path: Path, st
     params = tmp_path / "p.yaml"
     params.write_text("a: 1\n")
     request = nf.RunRequest(pipeline="nf-core/rnaseq", name="rna-1", resume=True)
-    plan = nf.plan_run(_env(tmp_path), OUTPUTS, request, store=_Store(_existing()))  # type: ignore[arg-type]
+    plan = nf.plan_run(_env(tmp_path), Outputs(OUTPUTS), request, store=_Store(_existing()))  # type: ignore[arg-type]
     assert plan.attempt == 2 and plan.params_uri == "s3://batch-dev-work/runs/rna-1/params.yaml"
     stub.add_response("describe_job_queues", _queues())
     stub.add_response("describe_job_definitions", _definition())
@@ -478,34 +493,34 @@ def test_resume_refused_while_the_previous_head_job_is_active(tmp_path: Path, st
            "jobDefinition": "d"}  # fmt: skip
     stub.add_response("describe_jobs", {"jobs": [job]}, {"jobs": ["job-1"]})
     with stub, pytest.raises(UsageError, match=f"still {status}; wait for it or cancel it first"):
-        nf.check_against_aws(plan, batch)
+        nf.check_against_aws(plan, Batch(batch))
 
 
 def test_existing_run_without_resume_is_refused(tmp_path: Path) -> None:
     request = nf.RunRequest(pipeline="nf-core/rnaseq", name="rna-1")
     with pytest.raises(UsageError, match="run 'rna-1' already exists .* add --resume"):
-        nf.plan_run(_env(tmp_path), OUTPUTS, request, store=_Store(_existing()))  # type: ignore[arg-type]
+        nf.plan_run(_env(tmp_path), Outputs(OUTPUTS), request, store=_Store(_existing()))  # type: ignore[arg-type]
     other = _existing()
     other.extra["pipeline"] = "nf-core/sarek"
     with pytest.raises(UsageError, match="^PIPELINE: run 'rna-1' ran 'nf-core/sarek'"):
-        nf.plan_run(_env(tmp_path), OUTPUTS, nf.RunRequest(pipeline="nf-core/rnaseq", name="rna-1", resume=True),
-                    store=_Store(other))  # type: ignore[arg-type]  # fmt: skip
+        resume = nf.RunRequest(pipeline="nf-core/rnaseq", name="rna-1", resume=True)
+        nf.plan_run(_env(tmp_path), Outputs(OUTPUTS), resume, store=_Store(other))  # type: ignore[arg-type]
 
 
 def test_a_run_that_cannot_be_recorded_takes_its_head_job_back(tmp_path: Path) -> None:
     from runner.core.errors import RunFailed
 
     batch, stub = _stubbed("batch")
-    s3, s3_stub = _stubbed("s3")
     plan = _plan(tmp_path)
     plan.head_image = "nextflow/nextflow:24.10.4"
-    s3_stub.add_response("put_object", {})
-    s3_stub.add_response("put_object", {})
+    stub.add_response("list_jobs", {"jobSummaryList": []})  # the gateway looks for this submission first
     stub.add_response("submit_job", {"jobId": "job-9", "jobName": plan.job_name, "jobArn": "arn:j"})
     stub.add_response("terminate_job", {}, {"jobId": "job-9", "reason": "runner could not record the run"})
-    with stub, s3_stub, pytest.raises(RunFailed, match="head job job-9 was terminated"):
-        nf.launch(plan, s3, batch, _Store(fail=True))  # type: ignore[arg-type]
+    store = _Store(fail=True)
+    with stub, pytest.raises(RunFailed, match="head job job-9 was terminated"):
+        nf.launch(plan, store, Batch(batch))  # type: ignore[arg-type]
     stub.assert_no_pending_responses()
+    assert [key for key, _body in store.put_keys] == ["runs/rna-1/nextflow.config", "runs/rna-1/params.yaml"]
 
 
 @pytest.mark.parametrize(
@@ -518,7 +533,7 @@ def test_command_line_usage_errors_exit_2_without_a_traceback(argv: list[str], c
         main(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "Error:" in err
+    assert "Traceback" not in err and err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
 
 def test_long_pipeline_urls_fit_in_tag_values(tmp_path: Path) -> None:

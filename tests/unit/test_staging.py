@@ -78,14 +78,6 @@ def test_skip_columns(sheet_dir: Path) -> None:
     assert found.local == []
 
 
-def test_rewrite_rows_replaces_only_local_cells(sheet_dir: Path) -> None:
-    rows = [{"sample": "s1", "r1": "reads/s1_R1.fastq.gz", "ref": "s3://refs-bucket/a.fa"}]
-    found = staging.find_paths(rows, sheet_dir)
-    out = staging.rewrite_rows(rows, found, {str(sheet_dir / "reads/s1_R1.fastq.gz"): "s3://data/staged/ab/s1"})
-    assert out == [{"sample": "s1", "r1": "s3://data/staged/ab/s1", "ref": "s3://refs-bucket/a.fa"}]
-    assert rows[0]["r1"] == "reads/s1_R1.fastq.gz"  # the input is left alone
-
-
 def test_sha256_streams_in_bounded_memory(tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
     with big.open("wb") as fh:  # 48 MiB, partly random so the digest is not trivial

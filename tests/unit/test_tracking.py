@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -12,10 +13,15 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from runner.cli import jobs as cli_jobs
+from runner.aws.batch import TOKEN_TAG, Batch
+from runner.cli import common as cli_common
+from runner.core.project import Env
 from runner.jobs import tracking
-from runner.jobs.runs import JobRef, RunRecord, RunStore
-from runner.jobs.submit import Clients, JobSpec, Submitter, sheet_from_json, submit_job_once
+from runner.jobs.rows import decode_line
+from runner.jobs.submit import JobSpec, Submitter, sheet_from_json
+from runner.session import Session
+from runner.session.outputs import Outputs
+from runner.session.runs import JobRef, RunRecord, RunStore
 
 PARENT = "11111111-2222-3333-4444-555555555555"
 QUEUE = "q-default"
@@ -133,7 +139,7 @@ def test_status_transitions_until_done(batch: tuple[Any, Stubber]) -> None:
     seen: list[str] = []
     sleeps: list[float] = []
     final = tracking.watch(
-        client, record(), lambda s: seen.append(s.state), interval=5, max_interval=30, sleep=sleeps.append
+        Batch(client), record(), lambda s: seen.append(s.state), interval=5, max_interval=30, sleep=sleeps.append
     )
     assert seen == ["RUNNABLE", "RUNNABLE", "RUNNING", "RUNNING", "SUCCEEDED"]
     assert final.done and final.failed == 0 and final.counts["SUCCEEDED"] == 4
@@ -148,7 +154,7 @@ def test_backoff_is_capped() -> None:
         for _ in range(2):
             stub.add_response("describe_jobs", {"jobs": [parent("SUCCEEDED", succeeded=4)]}, {"jobs": [PARENT]})
         sleeps: list[float] = []
-        tracking.watch(client, record(), lambda s: None, interval=5, max_interval=30, sleep=sleeps.append)
+        tracking.watch(Batch(client), record(), lambda s: None, interval=5, max_interval=30, sleep=sleeps.append)
     assert max(sleeps) == 30 and sleeps[0] == 5
 
 
@@ -159,7 +165,7 @@ def test_failed_indices_map_to_rows_with_reasons(batch: tuple[Any, Stubber]) -> 
         stub, [(1, "Essential container in task exited", 3), (3, "Host EC2 (instance i-1) terminated.", None)]
     )
     rec = record(rows=[10, 11, 12, 13])  # e.g. a second part of a larger sheet
-    status = tracking.run_status(client, rec, samples=[f"S{i}" for i in range(14)])
+    status = tracking.run_status(Batch(client), rec, samples=[f"S{i}" for i in range(14)])
     assert status.state == "FAILED" and status.failed == 2
     assert [(f.index, f.row, f.sample, f.exit_code) for f in status.failures] == [
         (1, 11, "S11", 3),
@@ -175,7 +181,7 @@ def test_retry_failed_resubmits_exactly_the_failed_rows(batch: tuple[Any, Stubbe
     RunStore(s3, WORK).save(rec)
     stub.add_response("describe_jobs", {"jobs": [parent("FAILED", succeeded=2, failed=2)]}, {"jobs": [PARENT]})
     stub_failures(stub, [(1, "exit", 1), (3, "exit", 1)])
-    status = tracking.run_status(client, rec)
+    status = tracking.run_status(Batch(client), rec)
     assert status.failed_rows() == [1, 3]
 
     new_id = "99999999-2222-3333-4444-555555555555"
@@ -185,8 +191,8 @@ def test_retry_failed_resubmits_exactly_the_failed_rows(batch: tuple[Any, Stubbe
         {"jobQueue": QUEUE, "filters": [{"name": "JOB_NAME", "values": ["run-a-retry1"]}]},
     )
     stub.add_response("submit_job", {"jobId": new_id, "jobName": "run-a-retry1", "jobArn": "arn:job"})
-    outputs = {"bucket_names": {"work": WORK}}
-    sub = Submitter("local", outputs, Clients(batch=client, submit=client, s3=s3, ec2=None), sleep=lambda _s: None)
+    outputs = Outputs({"bucket_names": {"work": WORK}})
+    sub = Submitter("local", outputs, Batch(client, sleep=lambda _s: None), s3)
     ref = sub.resubmit_rows(rec, status.failed_rows(), retry_of=[PARENT])
     assert ref.rows == [1, 3] and ref.array_size == 2 and ref.kind == "retry" and ref.retry_of == PARENT
     saved = RunStore(s3, WORK).load("run-a")
@@ -212,7 +218,7 @@ def test_retry_failed_resubmits_exactly_the_failed_rows(batch: tuple[Any, Stubbe
         {"jobs": [PARENT, new_id]},
     )
     stub_failures(stub, [(1, "exit", 1), (3, "exit", 1)])
-    after = tracking.run_status(client, saved)
+    after = tracking.run_status(Batch(client), saved)
     assert after.counts["SUCCEEDED"] == 4 and after.failed == 0 and after.failures == [] and after.state == "SUCCEEDED"
 
 
@@ -223,12 +229,12 @@ def test_retry_request_carries_the_rows_resources_and_retry_strategy(s3: Any) ->
     with Stubber(client) as stub:
         stub.add_response("list_jobs", {"jobSummaryList": []})
         stub.add_response("submit_job", {"jobId": "j", "jobName": "run-a-retry1", "jobArn": "a"})
-        sub = Submitter("local", {"bucket_names": {"work": WORK}}, Clients(client, client, s3, None))
+        sub = Submitter("local", Outputs({"bucket_names": {"work": WORK}}), Batch(client), s3)
         sub.resubmit_rows(record(), [2], retry_of=[PARENT])
     (params,) = sent
     assert "arrayProperties" not in params  # one row: a single job
     env = {e["name"]: e["value"] for e in params["containerOverrides"]["environment"]}
-    assert env["RUNNER_ROWS"].startswith("export ") and "SAMPLE_ID=S2" in env["RUNNER_ROWS"]
+    assert decode_line(env["RUNNER_ROWS"])["SAMPLE_ID"] == "S2" and "\n" not in env["RUNNER_ROWS"]
     assert params["containerOverrides"]["resourceRequirements"] == [
         {"type": "VCPU", "value": "2"},
         {"type": "MEMORY", "value": "4096"},
@@ -241,27 +247,51 @@ def test_throttled_submit_is_retried_without_duplicates() -> None:
     request = {"jobName": "run-b", "jobQueue": QUEUE, "jobDefinition": "jd"}
     sleeps: list[float] = []
     with Stubber(client) as stub:
+        stub.add_response("list_jobs", {"jobSummaryList": []}, by_name("run-b"))
+        request = {**request, "tags": {TOKEN_TAG: "t-1"}}
         stub.add_client_error("submit_job", "ThrottlingException", "Rate exceeded", 400)
         stub.add_client_error("submit_job", "TooManyRequestsException", "Too many", 429)
         stub.add_response("submit_job", {"jobId": "job-1", "jobName": "run-b", "jobArn": "a"}, request)
-        job_id = submit_job_once(Clients(client, client, None, None), request, sleep=sleeps.append)
+        job_id, created = Batch(client, sleep=sleeps.append).submit(request, token="t-1")
         stub.assert_no_pending_responses()
-    assert job_id == "job-1" and len(sleeps) == 2 and sleeps[1] > 0
+    assert job_id == "job-1" and created and len(sleeps) == 2 and sleeps[1] > 0
 
 
 def test_ambiguous_failure_looks_the_job_up_instead_of_submitting_twice() -> None:
     client = boto3.client("batch", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     request = {"jobName": "run-c", "jobQueue": QUEUE, "jobDefinition": "jd"}
     with Stubber(client) as stub:
+        # A same-named job of another submission (other token) is not ours.
+        other = {"jobId": "job-6", "jobName": "run-c", "createdAt": 0}
+        stub.add_response("list_jobs", {"jobSummaryList": [other]}, by_name("run-c"))
+        stub.add_response("describe_jobs", {"jobs": [described("job-6", "run-c", "t-other")]}, {"jobs": ["job-6"]})
         stub.add_client_error("submit_job", "ServerException", "internal", 500)  # it may have been created
+        mine = {"jobId": "job-7", "jobName": "run-c", "createdAt": 1}
+        stub.add_response("list_jobs", {"jobSummaryList": [other, mine]}, by_name("run-c"))
         stub.add_response(
-            "list_jobs",
-            {"jobSummaryList": [{"jobId": "job-7", "jobName": "run-c", "createdAt": 1}]},
-            {"jobQueue": QUEUE, "filters": [{"name": "JOB_NAME", "values": ["run-c"]}]},
+            "describe_jobs",
+            {"jobs": [described("job-6", "run-c", "t-other"), described("job-7", "run-c", "t-2")]},
+            {"jobs": ["job-6", "job-7"]},
         )
-        job_id = submit_job_once(Clients(client, client, None, None), request, sleep=lambda _s: None)
+        job_id, created = Batch(client, sleep=lambda _s: None).submit(request, token="t-2")
         stub.assert_no_pending_responses()
-    assert job_id == "job-7"
+    assert job_id == "job-7" and created
+
+
+def by_name(name: str) -> dict[str, Any]:
+    return {"jobQueue": QUEUE, "filters": [{"name": "JOB_NAME", "values": [name]}]}
+
+
+def described(job_id: str, name: str, token: str) -> dict[str, Any]:
+    return {
+        "jobId": job_id,
+        "jobName": name,
+        "jobQueue": QUEUE,
+        "status": "RUNNABLE",
+        "startedAt": 0,
+        "jobDefinition": "jd",
+        "tags": {TOKEN_TAG: token},
+    }
 
 
 def test_cancel_queued_and_terminate_running(batch: tuple[Any, Stubber]) -> None:
@@ -271,7 +301,7 @@ def test_cancel_queued_and_terminate_running(batch: tuple[Any, Stubber]) -> None
     )
     stub.add_response("cancel_job", {}, {"jobId": PARENT, "reason": ANY})
     stub.add_response("terminate_job", {}, {"jobId": PARENT, "reason": ANY})
-    done = tracking.cancel(client, record())
+    done = tracking.cancel(Batch(client), record())
     assert done == {"cancelled": [PARENT], "terminated": [PARENT], "finished": []}
 
 
@@ -285,19 +315,19 @@ def test_logs_tolerate_throttling_and_missing_streams(batch: tuple[Any, Stubber]
             "get_log_events", {"events": [{"message": "one"}, {"message": "two"}], "nextForwardToken": "t1"}
         )
         stub.add_response("get_log_events", {"events": [], "nextForwardToken": "t1"})
-        assert tracking.read_logs(logs, batch[0], target, lines.append, sleep=lambda _s: None) == 2
+        assert tracking.read_logs(logs, Batch(batch[0]), target, lines.append, sleep=lambda _s: None) == 2
     assert lines == ["one", "two"]
     with Stubber(logs) as stub:
         stub.add_client_error("get_log_events", "ResourceNotFoundException", "no stream", 400)
         with pytest.raises(tracking.RunFailed, match="does not exist"):
-            tracking.read_logs(logs, batch[0], target, lines.append, sleep=lambda _s: None)
+            tracking.read_logs(logs, Batch(batch[0]), target, lines.append, sleep=lambda _s: None)
     with pytest.raises(tracking.RunFailed, match="no log stream yet"):
-        tracking.read_logs(logs, batch[0], tracking.LogTarget("j", "RUNNABLE", "/g", None), lines.append)
+        tracking.read_logs(logs, Batch(batch[0]), tracking.LogTarget("j", "RUNNABLE", "/g", None), lines.append)
 
 
 @pytest.mark.parametrize(("final", "code"), [("succeeded", 0), ("failed", 1)])
 def test_watch_exit_codes(
-    batch: tuple[Any, Stubber], s3: Any, monkeypatch: pytest.MonkeyPatch, final: str, code: int
+    batch: tuple[Any, Stubber], s3: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, final: str, code: int
 ) -> None:
     client, stub = batch
     RunStore(s3, WORK).save(record())
@@ -308,8 +338,10 @@ def test_watch_exit_codes(
     stub.add_response("describe_jobs", {"jobs": [parent(state, **done)]}, {"jobs": [PARENT]})
     if final == "failed":
         stub_failures(stub, [(2, "Essential container in task exited", 1)])
-    session = cli_jobs.Session("local", {"bucket_names": {"work": WORK}}, Clients(client, client, s3, None), None)
-    monkeypatch.setattr(cli_jobs, "_session", lambda _env: session)
+    session = Session(Env("local", tmp_path), outputs=Outputs({"bucket_names": {"work": WORK}}))
+    session.aws.home = tmp_path
+    session.aws._clients.update({"batch": client, "batch-submit": client, "s3": s3})
+    monkeypatch.setattr(cli_common, "session", lambda _env: session)
     with pytest.raises(SystemExit) as exc:
         cli_jobs_main(["status", "run-a", "--watch", "--interval", "0", "--env", "local", "--json"])
     assert exc.value.code == code

@@ -1,0 +1,173 @@
+"""The one AWS Batch gateway: every Batch call the runner makes goes through `Batch`.
+
+Reads page and chunk the way Batch wants (``describe_jobs`` 100 ids at a time, ``list_jobs`` and
+``describe_job_definitions`` followed through ``nextToken``). Submission is idempotent: every request carries a
+per-submission token tag (``runner:submission``) and `Batch.submit` first looks for a job with the request's name
+and that token. SubmitJob goes through its own one-attempt client; after an error that may have created the
+job (timeout, 5xx), the job is looked up by name and token before anything is sent again, and throttling (which
+creates nothing) is waited out with the policy of `runner.aws.retry`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
+from runner.aws import retry
+from runner.core.errors import RunFailed
+
+DESCRIBE_CHUNK = 100
+TOKEN_TAG = "runner:submission"
+SUBMIT_ATTEMPTS = 8
+ACTIVE_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+
+
+def chunks(items: list[str], size: int = DESCRIBE_CHUNK) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def is_array_child(summary: dict[str, Any]) -> bool:
+    return ":" in summary.get("jobId", "") or "index" in summary.get("arrayProperties", {})
+
+
+class Batch:
+    """AWS Batch for one env. ``client`` keeps botocore's adaptive retries; SubmitJob goes through
+    ``submit_client`` (one attempt, no automatic retry), given as a client or a function that makes one on first
+    use (a client costs ~0.2 s: commands that never submit do not pay for it)."""
+
+    def __init__(
+        self,
+        client: Any,
+        submit_client: Any | Callable[[], Any] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        attempts: int = SUBMIT_ATTEMPTS,
+    ) -> None:
+        self.client = client
+        self._submit_client = submit_client
+        self.sleep = sleep
+        self.attempts = attempts
+
+    @property
+    def submit_client(self) -> Any:
+        if self._submit_client is None:
+            return self.client
+        if not hasattr(self._submit_client, "submit_job"):
+            self._submit_client = self._submit_client()
+        return self._submit_client
+
+    # -- jobs: reads ----------------------------------------------------------------------------------------------
+
+    def describe_jobs(self, job_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Job id -> description, 100 ids per call; unknown ids are absent."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(list(dict.fromkeys(job_ids))):
+            for job in self.client.describe_jobs(jobs=chunk).get("jobs", []):
+                found[job["jobId"]] = job
+        return found
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        return self.describe_jobs([job_id]).get(job_id)
+
+    def list_jobs(self, **filters: Any) -> list[dict[str, Any]]:
+        """Every job summary matching ``filters`` (a queue with a status or a JOB_NAME filter, or an array id)."""
+        found: list[dict[str, Any]] = []
+        kwargs = dict(filters)
+        while True:
+            page = self.client.list_jobs(**kwargs)
+            found.extend(page.get("jobSummaryList", []))
+            token = page.get("nextToken")
+            if not token:
+                return found
+            kwargs["nextToken"] = token
+
+    def failed_children(self, parent_id: str) -> list[dict[str, Any]]:
+        """The FAILED children of an array job, described (for their reasons) 100 at a time."""
+        summaries = self.list_jobs(arrayJobId=parent_id, jobStatus="FAILED")
+        ids = [j["jobId"] for j in summaries if j.get("status", "FAILED") == "FAILED"]
+        detail = self.describe_jobs(ids)
+        return [detail.get(i, {"jobId": i}) for i in ids]
+
+    def find_job(self, queue: str, name: str, token: str | None = None) -> str | None:
+        """The newest parent or single job on the queue with exactly this name (and this submission token)."""
+        named = [
+            j
+            for j in self.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}])
+            if j.get("jobName") == name and not is_array_child(j)
+        ]
+        if token is not None and named:
+            tagged = self.describe_jobs([j["jobId"] for j in named])
+            named = [j for j in named if tagged.get(j["jobId"], {}).get("tags", {}).get(TOKEN_TAG) == token]
+        if not named:
+            return None
+        return str(max(named, key=lambda j: j.get("createdAt", 0))["jobId"])
+
+    # -- jobs: writes ---------------------------------------------------------------------------------------------
+
+    def submit(self, request: dict[str, Any], token: str) -> tuple[str, bool]:
+        """(job id, created): the job of this request and token, submitting it only when it does not exist yet."""
+        request = {**request, "tags": {**request.get("tags", {}), TOKEN_TAG: token}}
+        queue, name = request["jobQueue"], request["jobName"]
+        existing = self.find_job(queue, name, token)
+        if existing:
+            return existing, False
+        last: Exception | None = None
+        for attempt in range(self.attempts):
+            try:
+                return str(self.submit_client.submit_job(**request)["jobId"]), True
+            except ClientError as exc:
+                if not retry.is_throttling(exc) and retry.http_status(exc) < 500:
+                    message = exc.response.get("Error", {}).get("Message", str(exc))
+                    raise RunFailed(f"SubmitJob {name}: {retry.error_code(exc)}: {message}") from None
+                ambiguous = not retry.is_throttling(exc)
+                last = exc
+            except (ReadTimeoutError, ConnectionClosedError, EndpointConnectionError) as exc:
+                ambiguous = not isinstance(exc, EndpointConnectionError)  # a refused connection sent nothing
+                last = exc
+            self.sleep(retry.backoff(attempt))
+            if ambiguous:
+                existing = self.find_job(queue, name, token)
+                if existing:
+                    return existing, True
+        raise RunFailed(f"SubmitJob {name}: gave up after {self.attempts} attempts: {last}")
+
+    def cancel(self, job_id: str, reason: str) -> None:
+        self.client.cancel_job(jobId=job_id, reason=reason)
+
+    def terminate(self, job_id: str, reason: str) -> None:
+        self.client.terminate_job(jobId=job_id, reason=reason)
+
+    # -- queues, compute environments, job definitions ------------------------------------------------------------
+
+    def queues(self, refs: list[str]) -> list[dict[str, Any]]:
+        return list(self.client.describe_job_queues(jobQueues=refs).get("jobQueues", []))
+
+    def compute_environments(self, arns: list[str]) -> list[dict[str, Any]]:
+        if not arns:
+            return []
+        return list(self.client.describe_compute_environments(computeEnvironments=arns).get("computeEnvironments", []))
+
+    def job_definitions(self, refs: list[str]) -> list[dict[str, Any]]:
+        """Definitions by ARN or ``name:revision``."""
+        return list(self.client.describe_job_definitions(jobDefinitions=refs).get("jobDefinitions", []))
+
+    def active_definitions(self, name: str) -> list[dict[str, Any]]:
+        """Every ACTIVE revision of a definition name, all pages."""
+        found: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"jobDefinitionName": name, "status": "ACTIVE"}
+        while True:
+            page = self.client.describe_job_definitions(**kwargs)
+            found.extend(d for d in page.get("jobDefinitions", []) if d.get("status", "ACTIVE") == "ACTIVE")
+            token = page.get("nextToken")
+            if not token:
+                return found
+            kwargs["nextToken"] = token
+
+    def latest_definition(self, name: str) -> dict[str, Any] | None:
+        return max(self.active_definitions(name), key=lambda d: int(d.get("revision", 0)), default=None)
+
+    def register_job_definition(self, **request: Any) -> str:
+        return str(self.client.register_job_definition(**request)["jobDefinitionArn"])

@@ -1,0 +1,24 @@
+"""`runner cancel RUN_OR_JOB`: cancel queued jobs, terminate running ones."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+
+from runner.cli import common
+from runner.cli.common import EnvOpt, JsonOpt, TargetArg
+from runner.core import console
+from runner.jobs import tracking
+
+
+def cancel(target: TargetArg, env: EnvOpt = None, as_json: JsonOpt = False) -> None:
+    """Cancel the run's queued jobs and terminate its running ones."""
+    session = common.session(env)
+    record = tracking.resolve_target(session.store, session.batch, target)
+    done = tracking.cancel(session.batch, record)
+    if as_json:
+        console.print_json({"run": record.run, **done})
+        return
+    console.out.print(
+        f"{escape(record.run)}: cancel requested for {len(done['cancelled'])} queued, terminate for "
+        f"{len(done['terminated'])} running job(s); {len(done['finished'])} already finished."
+    )

@@ -1,0 +1,144 @@
+"""Rendering shared by the analysts' commands: run status tables, the watch progress bar, exits on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from runner.core import console
+from runner.jobs import tracking
+from runner.session import Session
+from runner.session.runs import RunRecord
+
+STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "STARTING": "cyan", "RUNNABLE": "yellow"}
+
+
+def styled(state: str) -> str:
+    return f"[{STYLE.get(state, 'default')}]{state}[/]"
+
+
+def counts_text(status: tracking.RunStatus) -> str:
+    parts = [
+        f"[{STYLE.get(s, 'default')}]{s.lower()} {status.counts[s]}[/]" for s in tracking.STATUSES if status.counts[s]
+    ]
+    return ", ".join(parts) or "no jobs"
+
+
+def plain_counts(status: tracking.RunStatus) -> str:
+    return ", ".join(f"{s.lower()} {status.counts[s]}" for s in tracking.STATUSES if status.counts[s])
+
+
+def print_table(table: Table) -> None:
+    """Tables keep full ids and names; piped output is not squeezed to 80 columns."""
+    target = console.out if console.out.is_terminal else Console(width=240, highlight=False)
+    target.print(table)
+
+
+def render_status(status: tracking.RunStatus, limit: int = 20) -> None:
+    console.out.print(f"run [bold]{escape(status.run)}[/]: {styled(status.state)}")
+    table = Table()
+    table.add_column("status")
+    table.add_column("count", justify="right")
+    for name in tracking.STATUSES:
+        if status.counts[name]:
+            table.add_row(styled(name), str(status.counts[name]))
+    table.add_row("[bold]total[/]", f"[bold]{status.total}[/]")
+    print_table(table)
+    jobs = Table(show_header=True, box=None, pad_edge=False)
+    for column in ("job id", "name", "kind", "size", "status"):
+        jobs.add_column(column, no_wrap=True, min_width=36 if column == "job id" else None)
+    for js in status.jobs:
+        jobs.add_row(js.ref.job_id, escape(js.ref.job_name), js.ref.kind, str(js.ref.array_size or 1), js.status)
+    print_table(jobs)
+    for js in status.jobs:
+        if js.ref.moved:
+            rows = f"rows {', '.join(map(str, js.ref.rows))}" if js.ref.rows else "the job"
+            console.out.print(
+                f"moved {rows} to {escape(js.ref.queue or '?')} as {js.ref.job_id}: {escape(js.ref.moved)}"
+            )
+    if status.failures:
+        failed = Table(title=f"{len(status.failures)} failed", title_justify="left", box=None, pad_edge=False)
+        for column in ("index", "row", "sample", "exit", "reason"):
+            failed.add_column(column)
+        for f in status.failures[:limit]:
+            failed.add_row(
+                "-" if f.index is None else str(f.index),
+                "-" if f.row is None else str(f.row),
+                escape(f.sample or "-"),
+                "-" if f.exit_code is None else str(f.exit_code),
+                escape(f.reason),
+            )
+        print_table(failed)
+        if len(status.failures) > limit:
+            console.out.print(f"... and {len(status.failures) - limit} more (--json lists all)")
+        console.out.print(f"Retry the failed rows: runner retry {escape(status.run)} --failed")
+
+
+def finish(status: tracking.RunStatus, as_json: bool, footer: Callable[[], str] | None = None) -> None:
+    """Print a final status (``footer``: one more line under a finished run); exit 1 when any job failed."""
+    if as_json:
+        console.print_json(status.to_dict())
+    else:
+        render_status(status)
+        if footer is not None and status.done:
+            console.out.print(escape(footer()))
+    if status.failed:
+        raise typer.Exit(1)
+
+
+def watch(
+    session: Session, record: RunRecord, interval: float, as_json: bool, step: Step | None = None
+) -> tracking.RunStatus:
+    """Follow a run until it ends: a progress bar on a terminal, a line per change otherwise."""
+    try:
+        return _watch_until_done(session, record, interval, as_json, step)
+    except KeyboardInterrupt:
+        console.err.print(
+            f"stopped watching; the run goes on: runner status {escape(record.run)} --watch --env {session.name}"
+        )
+        raise
+
+
+Step = Callable[[tracking.RunStatus], bool]
+
+
+def _watch_until_done(
+    session: Session, record: RunRecord, interval: float, as_json: bool, step: Step | None
+) -> tracking.RunStatus:
+    samples = session.store.sample_ids(record)
+    if as_json or not console.err.is_terminal:
+        last: dict[str, Any] = {}
+
+        def report(status: tracking.RunStatus) -> None:
+            if not as_json and dict(status.counts) != last:
+                last.clear()
+                last.update(status.counts)
+                console.note(f"{status.run}: {status.state} ({plain_counts(status)})")
+
+        return tracking.watch(session.batch, record, report, interval=interval, samples=samples, step=step)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=console.err,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(record.run, total=None, counts="")
+
+        def update(status: tracking.RunStatus) -> None:
+            progress.update(
+                task,
+                total=status.total or None,
+                completed=status.counts["SUCCEEDED"] + status.counts["FAILED"],
+                counts=counts_text(status),
+            )
+
+        return tracking.watch(session.batch, record, update, interval=interval, samples=samples, step=step)

@@ -1,0 +1,220 @@
+"""The model of a run: its record and everything under ``runs/<run>/`` in the env's work bucket.
+
+A run is what an analyst submits in one go (one job, one array job per up to 10,000 sample rows, or a Nextflow
+head job). The record makes submission idempotent (the same run is never submitted twice), lets `status`,
+`logs`, `cancel` and `retry` find the jobs, and maps array indices back to sample-sheet rows. `RunLayout` is the
+one place that names the keys of a run::
+
+    runs/<run>/run.json            the record (`RunRecord`)
+    runs/<run>/samples.json        the sample sheet as submitted (columns, id column, rows)
+    runs/<run>/rows/<job>.sh       a job's rows manifest, when they do not fit inline
+    runs/<run>/nextflow.config     a Nextflow run: generated config, params, launch history, task cache, logs
+
+`is_job_id` is the one rule that tells a job id (``<uuid>`` or ``<uuid>:<index>``) from a run name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from runner.core.errors import UsageError
+
+RUNS_PREFIX = "runs/"
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d+)?$")
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def validate_run_name(name: str, field_name: str = "--name") -> str:
+    if not RUN_NAME.match(name):
+        raise UsageError(
+            f"{field_name}: '{name}' must be 1-100 letters, digits, '-' or '_' and start with a letter or digit"
+        )
+    return name
+
+
+def is_job_id(text: str) -> bool:
+    """A Batch job id (or an array child ``id:index``), as opposed to a run name."""
+    return bool(JOB_ID.match(text))
+
+
+@dataclass
+class JobRef:
+    """One Batch job of a run: a single job or an array parent."""
+
+    job_id: str
+    job_name: str
+    kind: str = "submit"  # submit | retry | head
+    array_size: int | None = None  # None: not an array job
+    rows: list[int] | None = None  # array child i runs sheet row rows[i]; None: a single job
+    submitted_at: str = field(default_factory=now)
+    retry_of: str | None = None  # job id this one retries
+    queue: str | None = None  # set when it runs on another queue than the run's (spot fallback)
+    moved: str | None = None  # why its rows moved to that queue
+
+    def row_of(self, index: int | None) -> int | None:
+        if self.rows is None or index is None:
+            return None
+        return self.rows[index]
+
+
+@dataclass
+class RunRecord:
+    run: str
+    env: str
+    kind: str = "jobs"  # jobs | nextflow
+    created_at: str = field(default_factory=now)
+    queue: str = ""
+    job_definition: str = ""
+    image: str | None = None
+    command: str | None = None
+    resources: dict[str, Any] = field(default_factory=dict)  # vcpus, memory_mib, gpus
+    spec_hash: str = ""  # hash of everything that defines the run (idempotency)
+    samples_key: str | None = None  # work-bucket key of the rows (JSON) when a sheet was given
+    sample_count: int | None = None
+    jobs: list[JobRef] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # kind-specific (e.g. nextflow pipeline, work dir)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunRecord:
+        data = json.loads(text)
+        jobs = [JobRef(**j) for j in data.pop("jobs", [])]
+        return cls(**data, jobs=jobs)
+
+    def job_ids(self) -> list[str]:
+        return [j.job_id for j in self.jobs]
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where a run's objects live in the work bucket."""
+
+    bucket: str
+    run: str
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    @property
+    def prefix(self) -> str:
+        return f"{RUNS_PREFIX}{self.run}/"
+
+    @property
+    def record_key(self) -> str:
+        return f"{self.prefix}run.json"
+
+    @property
+    def samples_key(self) -> str:
+        return f"{self.prefix}samples.json"
+
+    def rows_key(self, job_name: str) -> str:
+        return f"{self.prefix}rows/{job_name}.sh"
+
+    # A Nextflow run
+    @property
+    def config_key(self) -> str:
+        return f"{self.prefix}nextflow.config"
+
+    def params_key(self, suffix: str) -> str:
+        return f"{self.prefix}params{suffix}"
+
+    @property
+    def history_key(self) -> str:
+        return f"{self.prefix}launch/history"
+
+    @property
+    def cache_uri(self) -> str:
+        return self.uri(f"{self.prefix}cache")
+
+    def log_key(self, nf_name: str) -> str:
+        return f"{self.prefix}logs/{nf_name}.log"
+
+
+def _missing(exc: Exception) -> bool:
+    """A 404, with or without the modelled error (some emulators, HEAD-less paths)."""
+    return getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey")
+
+
+class RunStore:
+    """The runs of one env, in its work bucket."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+
+    def layout(self, run: str) -> RunLayout:
+        return RunLayout(bucket=self.bucket, run=run)
+
+    def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> str:
+        """Write one object of a run (a key from its `RunLayout`); returns its s3:// URI."""
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        return f"s3://{self.bucket}/{key}"
+
+    def _get(self, key: str) -> bytes | None:
+        try:
+            body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            if _missing(exc):
+                return None
+            raise
+        return body
+
+    def load(self, run: str) -> RunRecord | None:
+        body = self._get(self.layout(run).record_key)
+        return RunRecord.from_json(body.decode()) if body is not None else None
+
+    def save(self, record: RunRecord) -> None:
+        self.put(self.layout(record.run).record_key, record.to_json().encode(), "application/json")
+
+    def save_sheet(self, run: str, sheet: dict[str, Any]) -> str:
+        """The sample sheet as submitted (JSON: columns, id_column, env_names, rows, source); returns its key."""
+        key = self.layout(run).samples_key
+        self.put(key, json.dumps(sheet).encode(), "application/json")
+        return key
+
+    def load_sheet(self, record: RunRecord) -> dict[str, Any] | None:
+        if not record.samples_key:
+            return None
+        body = self._get(record.samples_key)
+        if body is None:
+            return None
+        sheet: dict[str, Any] = json.loads(body)
+        return sheet
+
+    def sample_ids(self, record: RunRecord) -> list[str] | None:
+        """Each sample's id, in sheet order: one per sample, its lanes (rows sharing the id) grouped; array child
+        ``i`` runs sample ``i``. None when the run had no sheet or it is gone."""
+        sheet = self.load_sheet(record)
+        if sheet is None:
+            return None
+        return list(dict.fromkeys(row[sheet["id_column"]] for row in sheet["rows"]))
+
+    def names(self) -> list[str]:
+        names: list[str] = []
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=RUNS_PREFIX, Delimiter="/"):
+            for prefix in page.get("CommonPrefixes", []):
+                names.append(prefix["Prefix"][len(RUNS_PREFIX) :].rstrip("/"))
+        return names
+
+    def all(self) -> list[RunRecord]:
+        records = [self.load(name) for name in self.names()]
+        return sorted((r for r in records if r is not None), key=lambda r: r.created_at, reverse=True)
+
+    def find_job(self, job_id: str) -> RunRecord | None:
+        """The run that holds this job id, if any (used when a user names a job instead of a run)."""
+        for record in self.all():
+            if job_id in record.job_ids():
+                return record
+        return None

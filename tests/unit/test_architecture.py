@@ -1,0 +1,115 @@
+"""The package arrows of docs/architecture.md, read from the code with `ast` (every import, also inside functions)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+RUNNER = Path(__file__).resolve().parents[2] / "runner"
+
+# package -> the packages it may import (besides itself). docs/architecture.md shows the same table.
+ALLOWED: dict[str, set[str]] = {
+    "core": set(),
+    "local": {"core"},
+    "aws": {"core", "local"},
+    "infra": {"core", "aws"},
+    "ami": {"core", "aws"},
+    "session": {"core", "aws", "infra"},
+    "jobs": {"core", "aws", "session"},
+    "nextflow": {"core", "aws", "session", "jobs"},
+    "cli": {"core", "local", "aws", "infra", "ami", "session", "jobs", "nextflow"},
+}
+ENTRY_POINTS = {"__init__", "__main__"}  # runner/__main__.py runs the cli
+
+
+def imported_modules(path: Path, root: Path = RUNNER) -> set[str]:
+    """Every runner module a file under ``root`` imports (absolute or relative, at any depth of the file)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = ".".join(path.relative_to(root.parent).with_suffix("").parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return {m for m in found if m == "runner" or m.startswith("runner.")}
+
+
+def package_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and (RUNNER / parts[1]).is_dir() else None
+
+
+def arrows() -> dict[tuple[str, str], list[str]]:
+    """(from package, to package) -> the files that make that arrow."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for path in sorted(RUNNER.rglob("*.py")):
+        rel = path.relative_to(RUNNER)
+        source = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        for module in imported_modules(path):
+            target = package_of(module)
+            if target is not None and target != source:
+                found.setdefault((source, target), []).append(str(rel))
+    return found
+
+
+def test_every_package_is_in_the_table() -> None:
+    packages = {p.name for p in RUNNER.iterdir() if (p / "__init__.py").exists()}
+    assert packages == set(ALLOWED), "a new package needs its arrows in ALLOWED and in docs/architecture.md"
+
+
+def test_imports_follow_the_arrows() -> None:
+    bad = [
+        f"{src} -> {dst} ({', '.join(sorted(set(files)))})"
+        for (src, dst), files in arrows().items()
+        if src not in ENTRY_POINTS and dst not in ALLOWED.get(src, set())
+    ]
+    assert not bad, "imports against docs/architecture.md:\n" + "\n".join(bad)
+
+
+def test_nothing_imports_the_cli() -> None:
+    users = [f"{src} ({files})" for (src, dst), files in arrows().items() if dst == "cli" and src not in ENTRY_POINTS]
+    assert not users
+
+
+def test_no_cycles_between_packages() -> None:
+    graph: dict[str, set[str]] = {}
+    for src, dst in arrows():
+        if src not in ENTRY_POINTS:
+            graph.setdefault(src, set()).add(dst)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, set()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cyclic = sorted(p for p in graph if reaches(p, p, {p}))
+    assert not cyclic, f"packages on an import cycle: {cyclic}"
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "target"),
+    [
+        ("jobs/x.py", "from runner.cli import common", "cli"),
+        ("infra/x.py", "from runner.jobs.submit import Submitter", "jobs"),
+        ("core/x.py", "import runner.aws.batch", "aws"),
+        ("jobs/x.py", "def f():\n    from ..cli import render\n", "cli"),
+    ],
+)
+def test_the_check_sees_a_broken_arrow(tmp_path: Path, source: str, line: str, target: str) -> None:
+    """The parser finds top-level, nested and relative imports (else the tests above would prove nothing)."""
+    path = tmp_path / "runner" / source
+    path.parent.mkdir(parents=True)
+    path.write_text(line + "\n")
+    modules = imported_modules(path, root=tmp_path / "runner")
+    assert {m.split(".")[1] for m in modules if "." in m} >= {target}
+    assert target not in ALLOWED[source.split("/")[0]]
