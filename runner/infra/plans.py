@@ -47,6 +47,7 @@ class PlanRecord:
     has_changes: bool
     destroy: bool = False
     git_tree: str | None = None  # the tree of git_sha: what a squash or merge commit of the same code shares
+    summary: dict[str, Any] | None = None  # Summary.to_dict() of the plan (records made before it: None)
 
     @classmethod
     def load(cls, path: Path) -> PlanRecord:
@@ -204,8 +205,9 @@ class Infra:
         self.tf.init(force=True)
 
     def plan(self, destroy: bool = False, extra: tuple[str, ...] = ()) -> tuple[Summary, PlanRecord]:
-        identity = self.tf.state_identity()
+        """One `terraform plan -json`: the summary comes from its stream, the state identity from the plan file."""
         result = self.tf.plan(self.plan_file, *extra, destroy=destroy)
+        identity = result.identity
         record = PlanRecord(
             env=self.env.name,
             config=self.fingerprint(),
@@ -216,9 +218,10 @@ class Infra:
             has_changes=result.has_changes,
             destroy=destroy,
             git_tree=git.tree(self.env.root),
+            summary=result.summary.to_dict(),
         )
         self.record_file.write_text(json.dumps(asdict(record), indent=2))
-        return summarize(result.plan), record
+        return result.summary, record
 
     def saved_plan(self) -> PlanRecord | None:
         if not (self.plan_file.exists() and self.record_file.exists()):
@@ -241,7 +244,7 @@ class Infra:
         it as it was then (its prior_state)."""
         scratch = self.home / "drift" / f"{self.env.name}-refresh.tfplan"
         try:
-            now = self.tf.refresh_only_plan(scratch).plan
+            now = self.tf.refresh_only_plan(scratch)
         finally:
             scratch.unlink(missing_ok=True)  # plan files can hold secrets
         return drift_between(
@@ -316,7 +319,9 @@ class Infra:
         if record.has_changes:
             self.tf.apply_plan(self.plan_file)
         self.discard_plan()
-        outputs.save(self.env, self.output_values(), self.home)
+        # Outputs only when they can have changed (or were never cached): a no-op apply reads nothing more.
+        if record.has_changes or not outputs.cache_file(self.env, self.home).exists():
+            outputs.save(self.env, self.output_values(), self.home)
         return summary
 
     def discard_plan(self) -> None:
@@ -342,4 +347,4 @@ class Infra:
         return raw
 
     def output_values(self) -> dict[str, Any]:
-        return {name: item.get("value") for name, item in self.tf.output().items()}
+        return self.tf.output_values()
