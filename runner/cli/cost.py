@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from runner.aws.context import AwsContext
-from runner.aws.retry import CLIENT_CONFIG
 from runner.cli import common, render
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
 from runner.core.errors import UsageError
-from runner.jobs import tracking
-from runner.jobs.cost import CostCalculator, CostClients, RunCost
-from runner.jobs.pricing import PRICE_LIST_REGION, PriceList, Pricer, SpotHistory
-from runner.session import Session
-from runner.session.runs import RunRecord
+
+if TYPE_CHECKING:  # the AWS SDK and the pricing code load when a cost is computed, not for `runner --help`
+    from runner.aws.context import AwsContext
+    from runner.jobs.cost import CostCalculator, RunCost
+    from runner.jobs.pricing import Pricer
+    from runner.session import Session
+    from runner.session.runs import RunRecord
 
 EMULATOR_PRICES = (
     "the emulator has no prices (its spot history is a placeholder and it has no Price List API): "
@@ -29,6 +29,9 @@ EMULATOR_PRICES = (
 def pricer_for(ctx: AwsContext) -> Pricer:
     """Live sources for a real env (Price List cached under RUNNER_HOME/pricing, spot history); the snapshot only
     for an emulator env."""
+    from runner.aws.retry import CLIENT_CONFIG
+    from runner.jobs.pricing import PRICE_LIST_REGION, PriceList, Pricer, SpotHistory
+
     if ctx.uses_emulator:
         return Pricer(ctx.region, offline_reason=EMULATOR_PRICES)
     pricing = ctx.session.client("pricing", region_name=PRICE_LIST_REGION, config=CLIENT_CONFIG)
@@ -40,6 +43,8 @@ def pricer_for(ctx: AwsContext) -> Pricer:
 
 
 def calculator_for(session: Session) -> CostCalculator:
+    from runner.jobs.cost import CostCalculator, CostClients
+
     clients = CostClients(batch=session.batch, ec2=session.ec2, ecs=session.client("ecs"))
     return CostCalculator(clients, pricer_for(session.aws))
 
@@ -121,6 +126,8 @@ def cost(
     and the price source of every number."""
     if limit < 0:
         raise UsageError(f"--limit: {limit} must not be negative")
+    from runner.jobs import tracking
+
     session = common.session(env)
     record = tracking.resolve_target(session.store, session.batch, run, field_name="RUN")
     report = calculator_for(session).run_cost(record, session.store.sample_ids(record))

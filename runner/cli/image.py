@@ -8,7 +8,6 @@ import typer
 
 from runner.cli.common import EnvOpt, JsonOpt, session
 from runner.core import console
-from runner.registry.push import Docker, push, resolve_target
 
 app = typer.Typer(help="Pipeline images in the env's ECR repositories.", no_args_is_help=True)
 
@@ -27,6 +26,8 @@ def image_push(
 ) -> None:
     """Tag LOCAL_IMAGE and push it to the env's repository; an existing (immutable) tag is refused."""
     opened = session(env)
+    from runner.registry.push import Docker, push, resolve_target  # the AWS SDK only when a push runs
+
     target = resolve_target(local_image, opened.outputs.require("ecr_repository_urls"), tag, repository)
     pushed = push(opened.aws, target, Docker())
     if as_json:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -10,8 +10,10 @@ from runner.core import console
 from runner.core.errors import UsageError
 from runner.jobs import fallback, resources
 from runner.jobs.submit import Submitter
-from runner.session import Session
 from runner.session.runs import RunRecord
+
+if TYPE_CHECKING:  # the AWS SDK loads when a session opens
+    from runner.session import Session
 
 MaxSpotOpt = Annotated[
     int,

@@ -40,15 +40,17 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.aws.batch import Batch
 from runner.core.errors import UsageError
 from runner.jobs import jobdefs, resources, results, sheets, staging, validate
 from runner.jobs.rows import encode_line
-from runner.session import Session
 from runner.session.outputs import Outputs
 from runner.session.runs import JobRef, RunRecord, RunStore, is_job_id, validate_run_name
+
+if TYPE_CHECKING:  # the AWS SDK loads when a session opens
+    from runner.session import Session
 
 ARRAY_LIMIT = 10_000
 REQUEST_LIMIT = validate.REQUEST_LIMIT  # SubmitJob payload limit

@@ -19,15 +19,16 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from runner.aws.context import AwsContext
 from runner.core.errors import UsageError
 from runner.core.project import Env
-from runner.infra import bootstrap
 from runner.infra import outputs as cache
+
+if TYPE_CHECKING:  # annotations only: boto3 loads when an env's clients are made
+    from runner.aws.context import AwsContext
 
 OUTPUTS_FILE_VAR = "RUNNER_OUTPUTS_FILE"
 HEAD_QUEUE = "head"
@@ -199,6 +200,7 @@ def load(env: Env, aws: AwsContext, refresh: bool = False) -> Outputs:
         published = from_parameter(env, aws)
         if published:
             return Outputs(published)
+    from runner.infra import bootstrap
     from runner.infra.plans import Infra  # terraform only when no published outputs exist
 
     bootstrap.backend_ready(env, aws)  # terraform needs the state: one line when its backend is not there

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -342,3 +343,22 @@ def test_tracking_cost_does_not_grow_with_the_run(deployed: Deployment, tmp_path
     assert first == ["GetObject"] and again == []
     assert ids[19_999] == "S19999"
     assert (tmp_path / "other-machine" / work / f"{record.samples_etag}.json").is_file()
+
+
+def test_status_imports_no_platform_code(deployed: Deployment, tmp_path: Path) -> None:
+    """`runner status RUN` on an applied env loads no Packer, Nextflow pipeline, terraform or HCL code (issue 14.4;
+    how fast it starts is measured by `make bench`, not here)."""
+    from tests.unit.test_cli_imports import HEAVY, PROBE
+
+    sheet = write_sheet(tmp_path / "probe.csv", 3)
+    deployed.project.run(
+        "submit", "--env", "local", "--image", IMAGE, "--command", "true", "--samples", str(sheet), "--name", "probe"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, "status", "probe", "--env", "local", "--json"],
+        cwd=deployed.project.root, env=deployed.project.environ(), capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert json.loads(proc.stdout)["counts"]["SUCCEEDED"] == 3, proc.stderr  # the probe really ran the status
+    modules = set(json.loads(proc.stderr.strip().splitlines()[-1]))
+    assert "runner.jobs.tracking" in modules and not modules & set(HEAVY), sorted(modules & set(HEAVY))

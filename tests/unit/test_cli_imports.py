@@ -35,6 +35,7 @@ def test_help_loads_no_heavy_module() -> None:
     modules = loaded("--help")
     assert "runner.cli.status" in modules  # the probe really ran the CLI
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+    assert "boto3" not in modules and "s3transfer" not in modules  # no env is opened: no AWS clients
 
 
 @pytest.mark.parametrize("verb", ["status", "submit", "list", "logs", "cancel", "retry"])
@@ -48,3 +49,23 @@ def test_a_group_loads_its_own_code_only_when_a_command_runs() -> None:
     assert "runner.nextflow.pipeline" not in loaded("nextflow", "--help")
     assert "runner.ami.packer" not in loaded("ami", "--help")
     assert "runner.infra.terraform" not in loaded("infra", "--help")
+
+
+def test_flat_tfvars_read_without_the_hcl_parser_as_hcl_reads_them() -> None:
+    """`runner status` needs the env's region from terraform.tfvars: the usual flat file is read without hcl2,
+    with the values hcl2 gives; anything else falls back to hcl2."""
+    import io
+    from pathlib import Path
+
+    import hcl2
+
+    from runner.core.project import _unquote, flat_tfvars
+
+    files = sorted(Path(__file__).resolve().parents[2].glob("envs/*/terraform.tfvars"))
+    assert files
+    for path in files:
+        text = path.read_text()
+        assert flat_tfvars(text) == _unquote(hcl2.load(io.StringIO(text))), path
+    assert flat_tfvars('a = "x"\nb = [1, "y", true] # note\n// c\n') == {"a": "x", "b": [1, "y", True]}
+    for hcl in ('a = "${var.x}"', "m = {\n  a = 1\n}", 'a = "q\\"uote"', "/* c */ a = 1", 'a = "%{ if x }"'):
+        assert flat_tfvars(hcl) is None, hcl
