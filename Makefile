@@ -77,7 +77,7 @@ $(SCHEMA_STAMP): $(STAMP)
 # Everyday targets
 # ---------------------------------------------------------------------------------------------------------------
 
-# The demo pipeline: read QC (seqkit) of examples/fastq/*.fastq, one array child per row of examples/qc/samples.csv,
+# The demo pipeline: read QC (seqkit) of examples/qc/fastq/*.fastq, one array child per row of examples/qc/samples.csv,
 # each writing qc.tsv to its $RUNNER_RESULTS_URI; then the per-sample table from the results bucket.
 DEMO_IMAGE  ?= batch-platform/tools:latest
 DEMO_SHEET  ?= examples/qc/samples.csv
