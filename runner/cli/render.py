@@ -15,7 +15,14 @@ from runner.jobs import tracking
 from runner.session import Session
 from runner.session.runs import RunRecord
 
-STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "STARTING": "cyan", "RUNNABLE": "yellow"}
+STYLE = {
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "INCOMPLETE": "magenta",
+    "RUNNING": "cyan",
+    "STARTING": "cyan",
+    "RUNNABLE": "yellow",
+}
 
 
 def styled(state: str) -> str:
@@ -71,15 +78,20 @@ def render_status(status: tracking.RunStatus, limit: int = 20) -> None:
         if len(status.failures) > limit:
             console.out.print(f"... and {len(status.failures) - limit} more (--json lists all)")
         console.out.print(f"Retry the failed rows: runner retry {escape(status.run)} --failed")
+    if status.incomplete:
+        console.out.print(
+            f"{status.unsubmitted} rows not submitted yet (the submit was interrupted): run the same "
+            "`runner submit` again to finish it"
+        )
 
 
 def finish(status: tracking.RunStatus, as_json: bool) -> None:
-    """Print a final status; exit 1 when any job failed."""
+    """Print a final status; exit 1 when any job failed or rows were never submitted."""
     if as_json:
         console.print_json(status.to_dict())
     else:
         render_status(status)
-    if status.failed:
+    if status.failed or status.incomplete:
         raise typer.Exit(1)
 
 

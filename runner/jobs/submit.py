@@ -42,11 +42,11 @@ from pathlib import Path
 from typing import Any
 
 from runner.aws.batch import Batch
-from runner.core.errors import UsageError
+from runner.core.errors import RunFailed, UsageError
 from runner.jobs import jobdefs, resources, sheets, staging
 from runner.session import Session
 from runner.session.outputs import Outputs
-from runner.session.runs import JobRef, RunRecord, RunStore, is_job_id, validate_run_name
+from runner.session.runs import JobRef, RunLock, RunRecord, RunStore, is_job_id, validate_run_name
 
 ARRAY_LIMIT = 10_000
 REQUEST_LIMIT = 30 * 1024  # SubmitJob payload limit
@@ -518,7 +518,7 @@ class Submitter:
             assert checked.existing is not None
             record = checked.existing
             return SubmitResult(record=record, already=True, submitted=0, payload=record.extra.get("payload", ""))
-        prep, options = checked.prep, checked.prep.options
+        prep = checked.prep
         staged = self._stage(prep)
         created = False
         if checked.jobdef is not None:
@@ -526,11 +526,32 @@ class Submitter:
         else:
             jobdef_arn = checked.job_definition
         job_spec = self._job_spec(checked, jobdef_arn)
-        record = checked.existing or RunRecord(
+        # One submit of a run at a time: the loser of two identical submits stops here with one line (exit 1).
+        with self.store.lock(prep.run) as lock:
+            current = self.store.load(prep.run)  # what a submit that held the lock before us left
+            if current is not None and current.spec_hash != prep.spec_hash:
+                raise RunFailed(f"run '{prep.run}' was submitted meanwhile with different settings; nothing sent")
+            if current is not None and current.extra.get("state") == "submitted":
+                payload = current.extra.get("payload", "")
+                return SubmitResult(record=current, already=True, submitted=0, payload=payload)
+            return self._submit_parts(checked, current, job_spec, lock, staged, created)
+
+    def _submit_parts(
+        self,
+        checked: Checked,
+        current: RunRecord | None,
+        job_spec: JobSpec,
+        lock: RunLock,
+        staged: dict[str, str],
+        created: bool,
+    ) -> SubmitResult:
+        """Under the run's lock: write the record (state ``submitting``), submit each part not yet recorded."""
+        prep, options = checked.prep, checked.prep.options
+        record = current or RunRecord(
             run=prep.run,
             env=self.env_name,
             queue=prep.queue_name,
-            job_definition=jobdef_arn,
+            job_definition=job_spec.job_definition,
             image=options.image,
             command=options.command,
             resources={
@@ -569,6 +590,7 @@ class Submitter:
             submitted += int(created_job)
             record.jobs.append(JobRef(job_id=job_id, job_name=part.name, array_size=part.array_size, rows=part.rows))
             self.store.save(record)
+            lock.refresh()
             size = part.array_size
             self.log(f"submitted {part.name}: {job_id}" + (f" (array of {size})" if size else ""))
         record.extra["state"] = "submitted"
@@ -598,11 +620,16 @@ class Submitter:
             gpus=request.gpus or None,
             retries=options.retries,
             timeout_s=prep.timeout_s,
-            tags={"runner:run": prep.run, "runner:env": self.env_name},
+            tags=self._tags(prep.run),
         )
         if checked.existing_def is not None and options.command is None:
             job_spec.command = script(None) + list(checked.existing_def["containerProperties"].get("command", []))
         return job_spec
+
+    def _tags(self, run: str) -> dict[str, str]:
+        """The run's tags; ``Platform`` (the env's name prefix) is what lets the head and analyst roles cancel it."""
+        platform = self.outputs.name_or_none
+        return {"runner:run": run, "runner:env": self.env_name, **({"Platform": platform} if platform else {})}
 
     def _resource_request(self, prep: Prepared, existing_def: dict[str, Any] | None) -> resources.Request:
         if existing_def is not None:

@@ -29,6 +29,7 @@ STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDE
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
 ACTIVE = ("STARTING", "RUNNING")
 TERMINAL = ("SUCCEEDED", "FAILED")
+INCOMPLETE = "INCOMPLETE"  # a run whose submit was interrupted: some rows have no job yet
 POLL_VAR = "RUNNER_POLL_INTERVAL"
 
 
@@ -61,6 +62,11 @@ class RunStatus:
     jobs: list[JobStatus]
     counts: Counter[str]  # per row (or job), latest attempt
     failures: list[Failure] = field(default_factory=list)
+    unsubmitted: int = 0  # rows (or the single job) an interrupted submit has not submitted yet
+
+    @property
+    def incomplete(self) -> bool:
+        return self.unsubmitted > 0
 
     @property
     def total(self) -> int:
@@ -68,7 +74,7 @@ class RunStatus:
 
     @property
     def done(self) -> bool:
-        return self.total > 0 and all(self.counts[s] == 0 for s in (*QUEUED, *ACTIVE))
+        return not self.incomplete and self.total > 0 and all(self.counts[s] == 0 for s in (*QUEUED, *ACTIVE))
 
     @property
     def failed(self) -> int:
@@ -76,6 +82,8 @@ class RunStatus:
 
     @property
     def state(self) -> str:
+        if self.incomplete:
+            return INCOMPLETE
         if self.done:
             return "FAILED" if self.failed else "SUCCEEDED"
         if any(self.counts[s] for s in ACTIVE) or self.counts["SUCCEEDED"] or self.failed:
@@ -95,6 +103,7 @@ class RunStatus:
             "done": self.done,
             "counts": {s: self.counts[s] for s in STATUSES},
             "total": self.total,
+            "unsubmitted": self.unsubmitted,
             "jobs": [
                 {
                     "job_id": j.ref.job_id,
@@ -154,7 +163,7 @@ def run_status(
     batch: Batch, record: RunRecord, samples: list[str] | None = None, with_failures: bool = True
 ) -> RunStatus:
     """Counts per row (latest job of each row) and, when asked, the failed rows with reasons."""
-    if not record.jobs:
+    if not record.jobs and not record.unsubmitted():
         raise RunFailed(
             f"run '{record.run}' has no submitted job yet (its submit was interrupted): run the same "
             "`runner submit` again to finish it"
@@ -190,7 +199,7 @@ def run_status(
             for row in js.ref.rows if js.ref.rows is not None else [None]:
                 retried_at[row] = n
     failures = [f for f in failures if retried_at.get(f.row, -1) <= position[f.job_id]]
-    return RunStatus(run=record.run, jobs=jobs, counts=counts, failures=failures)
+    return RunStatus(run=record.run, jobs=jobs, counts=counts, failures=failures, unsubmitted=record.unsubmitted())
 
 
 def poll_interval(default: float = 5.0) -> float:
@@ -227,6 +236,9 @@ def watch(
             sleep(delay)
             delay = min(max_interval, max(delay, 1.0) * 2)
             continue
+        if status.incomplete:  # nothing will submit the missing rows while we watch
+            on_update(status)
+            return status
         if status.done:
             final = run_status(batch, record, samples, with_failures=True)
             on_update(final)
@@ -315,8 +327,8 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
 def list_runs(
     batch: Batch, store: RunStore, status: str | None = None, since: str | None = None
 ) -> list[tuple[RunRecord, RunStatus]]:
-    if status is not None and status.upper() not in (*STATUSES, "QUEUED"):
-        raise UsageError(f"--status: '{status}' is not one of {', '.join(STATUSES)}")
+    if status is not None and status.upper() not in (*STATUSES, "QUEUED", INCOMPLETE):
+        raise UsageError(f"--status: '{status}' is not one of {', '.join(STATUSES)}, QUEUED, {INCOMPLETE}")
     cutoff = parse_since(since)
     records = store.all()
     if cutoff is not None:
@@ -334,7 +346,7 @@ def list_runs(
         for ref in record.jobs:
             if ref.kind == "retry":
                 counts["FAILED"] = max(0, counts["FAILED"] - (len(ref.rows) if ref.rows is not None else 1))
-        rs = RunStatus(run=record.run, jobs=jobs, counts=counts)
+        rs = RunStatus(run=record.run, jobs=jobs, counts=counts, unsubmitted=record.unsubmitted())
         wanted = (status or "").upper()
         if wanted == "QUEUED":
             wanted_ok = rs.state in QUEUED
