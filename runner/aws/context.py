@@ -17,6 +17,7 @@ import boto3
 from botocore.config import Config
 
 from runner.aws.retry import CLIENT_CONFIG
+from runner.core import failures
 from runner.core.project import Env, runner_home
 from runner.local import server as local
 
@@ -36,7 +37,10 @@ class AwsContext:
 
     @cached_property
     def emulator(self) -> local.ServerInfo | None:
-        return local.ensure_up(self.home) if uses_emulator(self.env) else None
+        info = local.ensure_up(self.home) if uses_emulator(self.env) else None
+        if info is not None:
+            failures.note_emulator(info.endpoint)  # a vanished bucket there means a restarted emulator
+        return info
 
     @property
     def uses_emulator(self) -> bool:

@@ -12,6 +12,7 @@ from runner.cli.common import AutoApprove, EnvOpt, JsonOpt
 from runner.core import console
 from runner.core.errors import UsageError
 from runner.core.project import project_root, resolve_env
+from runner.infra.bootstrap import backend_ready
 from runner.infra.gitops import DRIFT_EXIT, affected, check_drift, import_reviewed_plan, render_drift
 from runner.infra.plan_summary import Summary, render, render_text
 from runner.infra.plans import Infra
@@ -19,14 +20,15 @@ from runner.infra.plans import Infra
 app = typer.Typer(help="Terraform for one environment: envs/NAME.", no_args_is_help=True)
 
 
-def _infra(env: str | None) -> Infra:
-    return Infra(resolve_env(env))
+def _infra(env: str | None, check_backend: bool = False) -> Infra:
+    resolved = resolve_env(env)
+    return Infra(backend_ready(resolved) if check_backend else resolved)
 
 
 @app.command("init")
 def infra_init(env: EnvOpt = None) -> None:
     """terraform init for the env (the other commands run it themselves when needed)."""
-    _infra(env).init()
+    _infra(env, check_backend=True).init()
 
 
 @app.command("plan")
@@ -38,7 +40,7 @@ def infra_plan(
     """Plan the env, save the plan for apply, and print a summary."""
     if fmt not in ("text", "json", "markdown"):
         raise UsageError(f"--format: '{fmt}' is not one of text, json, markdown")
-    infra = _infra(env)
+    infra = _infra(env, check_backend=True)
     summary, _record = infra.plan(destroy=destroy)
     console.out.print(render(summary, infra.env.name, fmt), markup=False)
 

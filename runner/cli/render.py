@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -62,6 +63,12 @@ def render_status(status: tracking.RunStatus, limit: int = 20) -> None:
     for js in status.jobs:
         jobs.add_row(js.ref.job_id, escape(js.ref.job_name), js.ref.kind, str(js.ref.array_size or 1), js.status)
     print_table(jobs)
+    for js in status.jobs:
+        if js.ref.moved:
+            rows = f"rows {', '.join(map(str, js.ref.rows))}" if js.ref.rows else "the job"
+            console.out.print(
+                f"moved {rows} to {escape(js.ref.queue or '?')} as {js.ref.job_id}: {escape(js.ref.moved)}"
+            )
     if status.failures:
         failed = Table(title=f"{len(status.failures)} failed", title_justify="left", box=None, pad_edge=False)
         for column in ("index", "row", "sample", "exit", "reason"):
@@ -85,20 +92,25 @@ def render_status(status: tracking.RunStatus, limit: int = 20) -> None:
         )
 
 
-def finish(status: tracking.RunStatus, as_json: bool) -> None:
-    """Print a final status; exit 1 when any job failed or rows were never submitted."""
+def finish(status: tracking.RunStatus, as_json: bool, footer: Callable[[], str] | None = None) -> None:
+    """Print a final status (``footer``: one more line under a finished run); exit 1 when any job failed or rows
+    were never submitted (INCOMPLETE)."""
     if as_json:
         console.print_json(status.to_dict())
     else:
         render_status(status)
+        if footer is not None and status.done:
+            console.out.print(escape(footer()))
     if status.failed or status.incomplete:
         raise typer.Exit(1)
 
 
-def watch(session: Session, record: RunRecord, interval: float, as_json: bool) -> tracking.RunStatus:
+def watch(
+    session: Session, record: RunRecord, interval: float, as_json: bool, step: Step | None = None
+) -> tracking.RunStatus:
     """Follow a run until it ends: a progress bar on a terminal, a line per change otherwise."""
     try:
-        return _watch_until_done(session, record, interval, as_json)
+        return _watch_until_done(session, record, interval, as_json, step)
     except KeyboardInterrupt:
         console.err.print(
             f"stopped watching; the run goes on: runner status {escape(record.run)} --watch --env {session.name}"
@@ -106,7 +118,12 @@ def watch(session: Session, record: RunRecord, interval: float, as_json: bool) -
         raise
 
 
-def _watch_until_done(session: Session, record: RunRecord, interval: float, as_json: bool) -> tracking.RunStatus:
+Step = Callable[[tracking.RunStatus], bool]
+
+
+def _watch_until_done(
+    session: Session, record: RunRecord, interval: float, as_json: bool, step: Step | None
+) -> tracking.RunStatus:
     samples = session.store.sample_ids(record)
     if as_json or not console.err.is_terminal:
         last: dict[str, Any] = {}
@@ -117,7 +134,7 @@ def _watch_until_done(session: Session, record: RunRecord, interval: float, as_j
                 last.update(status.counts)
                 console.note(f"{status.run}: {status.state} ({plain_counts(status)})")
 
-        return tracking.watch(session.batch, record, report, interval=interval, samples=samples)
+        return tracking.watch(session.batch, record, report, interval=interval, samples=samples, step=step)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -137,4 +154,4 @@ def _watch_until_done(session: Session, record: RunRecord, interval: float, as_j
                 counts=counts_text(status),
             )
 
-        return tracking.watch(session.batch, record, update, interval=interval, samples=samples)
+        return tracking.watch(session.batch, record, update, interval=interval, samples=samples, step=step)

@@ -7,27 +7,45 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from runner.cli import common
+from runner.cli import common, spot
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
 from runner.core.errors import UsageError
-from runner.jobs import tracking
+from runner.jobs import fallback, tracking
 from runner.jobs.submit import Submitter
 
 
 def retry(
     run: Annotated[str, typer.Argument(metavar="RUN", help="The run whose failed rows to resubmit.")],
-    failed: Annotated[bool, typer.Option("--failed", help="Resubmit only the failed rows (required).")] = False,
+    failed: Annotated[bool, typer.Option("--failed", help="Resubmit only the failed rows.")] = False,
+    on_demand: Annotated[
+        bool,
+        typer.Option(
+            "--on-demand",
+            help="To the on-demand queue: with --failed the failed rows; alone, the rows the spot fallback moves.",
+        ),
+    ] = False,
+    max_spot_attempts: spot.MaxSpotOpt = fallback.DEFAULT_MAX_SPOT_ATTEMPTS,
+    spot_patience: spot.SpotPatienceOpt = None,
     env: EnvOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Resubmit only the failed rows of a run as a new array job, linked in the run record."""
-    if not failed:
-        raise UsageError("--failed: required (only failed rows are resubmitted: runner retry RUN --failed)")
+    """Resubmit only the failed rows of a run as a new array job, linked in the run record; `--on-demand` moves
+    rows to the on-demand queue."""
+    if not failed and not on_demand:
+        raise UsageError("--failed: required (runner retry RUN --failed), or --on-demand for the spot fallback")
     session = common.session(env)
+    rules = spot.policy(max_spot_attempts, spot_patience, session.env.settings)
     record = session.store.load(run)
     if record is None:
         raise UsageError(f"RUN: no run '{run}' in this env (runner list --env {session.name})")
+    if on_demand and not failed:
+        moved = spot.move_now(session, record, rules)
+        if as_json:
+            console.print_json({"run": run, "moved": moved})
+        else:
+            console.out.print(f"{escape(run)}: {spot.moved_text(moved)}")
+        return
     st = tracking.run_status(session.batch, record, session.store.sample_ids(record))
     if not st.failures:
         if as_json:
@@ -36,8 +54,9 @@ def retry(
             console.out.print(f"{run}: nothing failed; nothing to retry")
         return
     rows = st.failed_rows()
+    queue = spot.on_demand_queue(session, record) if on_demand else None
     refs = Submitter.for_session(session, log=console.note).retry_failed(
-        record, rows, retry_of=sorted({f.job_id for f in st.failures})
+        record, rows, retry_of=sorted({f.job_id for f in st.failures}), queue=queue
     )
     if as_json:
         jobs = [{"job_id": r.job_id, "job_name": r.job_name, "array_size": r.array_size} for r in refs]

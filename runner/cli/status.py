@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from runner.cli import common, render
+from runner.cli import common, cost, render, spot
 from runner.cli.common import EnvOpt, IntervalOpt, JsonOpt, TargetArg
-from runner.jobs import tracking
+from runner.jobs import fallback, tracking
 
 
 def status(
@@ -16,14 +16,23 @@ def status(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="Follow with a progress bar until the run ends.")
     ] = False,
+    max_spot_attempts: spot.MaxSpotOpt = fallback.DEFAULT_MAX_SPOT_ATTEMPTS,
+    spot_patience: spot.SpotPatienceOpt = None,
     interval: IntervalOpt = None,
     env: EnvOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Counts by status, failed indices with their reasons; exit 1 when any job failed."""
+    """Counts by status, failed indices with their reasons; exit 1 when any job failed. While it watches, rows
+    that spot keeps failing move to the on-demand queue."""
     session = common.session(env)
+    rules = spot.policy(max_spot_attempts, spot_patience, session.env.settings)
     record = tracking.resolve_target(session.store, session.batch, target)
+
+    def cost_line() -> str:
+        return cost.summary_line(session, record)
+
     if watch:
-        render.finish(render.watch(session, record, common.interval(interval), as_json), as_json)
+        step = spot.fallback_for(session, record, rules).step if record.extra.get("spec") else None
+        render.finish(render.watch(session, record, common.interval(interval), as_json, step), as_json, cost_line)
         return
-    render.finish(tracking.run_status(session.batch, record, session.store.sample_ids(record)), as_json)
+    render.finish(tracking.run_status(session.batch, record, session.store.sample_ids(record)), as_json, cost_line)

@@ -24,6 +24,7 @@ BACKEND_FILE = "backend.hcl"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _S3_BACKEND = re.compile(r'backend\s+"s3"\s*\{')
 _KMS = re.compile(r"^arn:aws[a-z-]*:kms:")
+_SETTING = re.compile(r'^\s*(bucket|region)\s*=\s*"([^"]*)"', re.MULTILINE)
 
 
 @dataclass
@@ -40,6 +41,32 @@ class BootstrapResult:
 
 def has_s3_backend(env: Env) -> bool:
     return any(_S3_BACKEND.search(path.read_text()) for path in sorted(env.path.glob("*.tf")))
+
+
+def backend_ready(env: Env, aws: AwsContext | None = None) -> Env:
+    """Refuse, in one line with the command that fixes it, an env whose S3 backend was never bootstrapped or whose
+    state bucket is gone (terraform would print its raw backend errors: "The attribute bucket is required")."""
+    if not has_s3_backend(env):
+        return env
+    hcl = env.path / BACKEND_FILE
+    fix = f"runner infra bootstrap --env {env.name} (platform team; analysts: set RUNNER_OUTPUTS_FILE)"
+    if not hcl.exists():
+        raise UsageError(f"--env: envs/{env.name} is not bootstrapped (no {BACKEND_FILE}): {fix}")
+    bucket = dict(_SETTING.findall(hcl.read_text())).get("bucket")
+    if not bucket:
+        raise UsageError(f"--env: envs/{env.name}/{BACKEND_FILE} names no state bucket: {fix}")
+    try:
+        (aws or AwsContext(env)).client("s3").head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            raise UsageError(
+                f"--env: the state bucket {bucket} of envs/{env.name} does not exist (deleted, or another account): "
+                f"{fix}"
+            ) from None
+        if code not in ("403", "AccessDenied", "301", "PermanentRedirect"):
+            raise
+    return env
 
 
 def default_bucket(env: Env, account_id: str) -> str:

@@ -29,33 +29,40 @@ DEFAULT_VCPUS = 1
 DEFAULT_MEMORY_MIB = 2048
 
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+MiB = 1024 * 1024
+# Bytes per unit. Binary units (KiB, MiB, GiB, TiB and Docker's K, M, G, T) are powers of 1024; decimal units
+# (KB, MB, GB, TB) mean what they say: 4GB is 4 x 10^9 bytes (3,815 MiB once rounded up), never 4 GiB.
 _MEMORY_UNITS = {
-    "": 1,  # plain numbers are MiB, as Batch takes them
-    "m": 1,
-    "mb": 1,
-    "mi": 1,
-    "mib": 1,
-    "g": 1024,
-    "gb": 1024,
-    "gi": 1024,
-    "gib": 1024,
-    "t": 1024 * 1024,
-    "tb": 1024 * 1024,
-    "ti": 1024 * 1024,
-    "tib": 1024 * 1024,
+    "": MiB,  # plain numbers are MiB, as Batch takes them
+    "k": 1024,
+    "ki": 1024,
+    "kib": 1024,
+    "kb": 10**3,
+    "m": MiB,
+    "mi": MiB,
+    "mib": MiB,
+    "mb": 10**6,
+    "g": 1024 * MiB,
+    "gi": 1024 * MiB,
+    "gib": 1024 * MiB,
+    "gb": 10**9,
+    "t": 1024 * 1024 * MiB,
+    "ti": 1024 * 1024 * MiB,
+    "tib": 1024 * 1024 * MiB,
+    "tb": 10**12,
 }
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_memory(text: str | int, field: str = "--memory") -> int:
-    """'4GiB', '16G', '512' (MiB), '1.5g' -> MiB."""
+    """'4GiB', '16G' (GiB), '4GB' (4 x 10^9 bytes), '512' (MiB), '1.5g' -> MiB, rounded up."""
     raw = str(text)
     match = _MEMORY.match(raw)
     unit = match.group(2).lower() if match else ""
     if not match or unit not in _MEMORY_UNITS:
-        raise UsageError(f"{field}: '{raw}' is not a memory size (examples: 512, 512MiB, 4GiB, 16G)")
-    mib = math.ceil(float(match.group(1)) * _MEMORY_UNITS[unit])
+        raise UsageError(f"{field}: '{raw}' is not a memory size (examples: 512, 512MiB, 4GiB, 16G, 4GB = 4e9 bytes)")
+    mib = math.ceil(float(match.group(1)) * _MEMORY_UNITS[unit] / MiB)
     if mib < 4:
         raise UsageError(f"{field}: '{raw}' is below the 4 MiB minimum")
     return mib
@@ -124,6 +131,8 @@ class Capacity:
     instances: tuple[InstanceSpec, ...]
     max_vcpus: int | None = None
     checkable: bool = True  # False: unmanaged environment, nothing to check against
+    spot: bool = False  # SPOT or FARGATE_SPOT capacity
+    cluster_arn: str | None = None  # the environment's ECS cluster (what its container instances belong to)
 
     def fits(self, req: Request) -> bool:
         if not self.checkable:
@@ -204,19 +213,23 @@ def queue_capacity(batch: Batch, ec2: Any, queue: str) -> list[Capacity]:
     if not arns:
         return []
     described = batch.compute_environments(arns)
+    rank = {arn: n for n, arn in enumerate(arns)}  # the queue's order: the environment Batch tries first comes first
+    described.sort(key=lambda ce: rank.get(ce.get("computeEnvironmentArn", ""), len(rank)))
     capacities: list[Capacity] = []
     for ce in described:
         name = ce.get("computeEnvironmentName", ce.get("computeEnvironmentArn", "?"))
         resources = ce.get("computeResources")
+        cluster = ce.get("ecsClusterArn")
         if ce.get("type") == "UNMANAGED" or not resources:
-            capacities.append(Capacity(name, (), None, checkable=False))
+            capacities.append(Capacity(name, (), None, checkable=False, cluster_arn=cluster))
             continue
         max_vcpus = resources.get("maxvCpus")
         if str(resources.get("type", "")).startswith("FARGATE"):
             instances: tuple[InstanceSpec, ...] = (FARGATE,)
         else:
             instances = tuple(resolve_instance_types(ec2, resources.get("instanceTypes") or ["optimal"]))
-        capacities.append(Capacity(name, instances, max_vcpus))
+        spot = str(resources.get("type", "")).endswith("SPOT")
+        capacities.append(Capacity(name, instances, max_vcpus, spot=spot, cluster_arn=cluster))
     return capacities
 
 

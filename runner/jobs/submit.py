@@ -11,9 +11,10 @@ Plan, check, apply (nothing changes in AWS until everything is validated; no Usa
 3. ``Submitter.apply``, the writes: stage local files, register the ``runner-<hash>`` job definition, write the
    rows and the run record (``runs/<run>/run.json``, state ``submitting``), submit each part, record its job id.
 
-Rows reach the container through a ``/bin/sh`` prologue, so any image with ``/bin/sh`` works. Each row is one
-line ``export NAME='value' ...`` (POSIX-quoted); the prologue picks line ``AWS_BATCH_JOB_ARRAY_INDEX`` and
-evaluates it, then runs the analyst's command. The lines travel
+Rows reach the container through a ``/bin/sh`` prologue, so any image with ``/bin/sh`` works. Each sample is one
+line of ``NAME=VALUE`` pairs with every unsafe byte octal-escaped (``runner.jobs.rows``); the prologue picks line
+``AWS_BATCH_JOB_ARRAY_INDEX``, decodes it without ``eval`` and exports it, then runs the analyst's command. The
+lines travel
 
 * inline, in the ``RUNNER_ROWS`` variable, when the whole SubmitJob request stays under the 30 KiB limit
   (no extra moving parts, nothing to fetch; every child carries the full table, which is harmless at that size);
@@ -35,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,27 +43,46 @@ from typing import Any
 
 from runner.aws.batch import Batch
 from runner.core.errors import RunFailed, UsageError
-from runner.jobs import jobdefs, resources, sheets, staging
+from runner.jobs import jobdefs, resources, results, sheets, staging, validate
+from runner.jobs.rows import encode_line
 from runner.session import Session
 from runner.session.outputs import Outputs
 from runner.session.runs import JobRef, RunLock, RunRecord, RunStore, is_job_id, validate_run_name
 
 ARRAY_LIMIT = 10_000
-REQUEST_LIMIT = 30 * 1024  # SubmitJob payload limit
+REQUEST_LIMIT = validate.REQUEST_LIMIT  # SubmitJob payload limit
+request_size = validate.request_size
 INLINE_LIMIT = REQUEST_LIMIT - 2048  # headroom for the SDK's own encoding
 MANIFEST_URL_SECONDS = 7 * 24 * 3600
 MAX_DEPENDENCIES = 20
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-# The prologue every job runs under /bin/sh: pick this child's row, export it, then run the command.
+# The prologue every job runs under /bin/sh: pick this child's line, export its variables (runner.jobs.rows: split
+# with parameter expansions, decoded with printf %b, set with export; never eval), then run the command.
 PROLOGUE = r"""# shellcheck disable=SC2153
 runner_pick() {
   runner_i=0
   while IFS= read -r runner_line; do
-    if [ "$runner_i" -eq "$runner_want" ]; then eval "$runner_line"; return 0; fi
+    if [ "$runner_i" -eq "$runner_want" ]; then return 0; fi
     runner_i=$((runner_i + 1))
   done
   return 1
+}
+runner_load() {
+  runner_rest=$1
+  while [ -n "$runner_rest" ]; do
+    runner_pair=${runner_rest%% *}
+    case $runner_rest in *" "*) runner_rest=${runner_rest#* } ;; *) runner_rest= ;; esac
+    runner_name=${runner_pair%%=*}
+    runner_value=${runner_pair#*=}
+    case $runner_name in
+      "" | [0-9]* | *[!A-Za-z0-9_]*) echo "runner: malformed row (variable name '$runner_name')" >&2; exit 97 ;;
+    esac
+    case $runner_value in
+      *\\*) runner_value=$(printf '%bx' "$runner_value"); runner_value=${runner_value%x} ;;
+    esac
+    export "$runner_name=$runner_value"
+  done
 }
 runner_want=${AWS_BATCH_JOB_ARRAY_INDEX:-0}
 if [ -n "${RUNNER_MANIFEST_URI:-}" ]; then
@@ -75,12 +94,14 @@ if [ -n "${RUNNER_MANIFEST_URI:-}" ]; then
   fi
   runner_pick < "$runner_rows" || { echo "runner: no row $runner_want in $RUNNER_MANIFEST_URI" >&2; exit 97; }
   rm -f "$runner_rows"
+  runner_load "$runner_line"
 elif [ -n "${RUNNER_ROWS:-}" ]; then
   runner_pick <<RUNNER_ROWS_END || { echo "runner: no row $runner_want in RUNNER_ROWS" >&2; exit 97; }
 $RUNNER_ROWS
 RUNNER_ROWS_END
+  runner_load "$runner_line"
 fi
-unset RUNNER_ROWS runner_i runner_line runner_want runner_rows
+unset RUNNER_ROWS runner_i runner_line runner_want runner_rows runner_rest runner_pair runner_name runner_value
 """
 
 
@@ -104,6 +125,8 @@ class SubmitOptions:
     timeout: str | None = None
     after: str | None = None
     env_vars: list[str] = field(default_factory=list)
+    group_by: str | None = None  # the sample id column (rows sharing it are one sample's lanes)
+    allow_files_outside: list[str] = field(default_factory=list)  # roots besides the sheet's folder
 
 
 def parse_env_vars(items: list[str]) -> dict[str, str]:
@@ -159,8 +182,12 @@ def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -
         validate_run_name(options.name)
     queue = outputs.queue(options.queue)
     queue_key, queue_name = queue.key, queue.name
-    sheet = sheets.read_sheet(options.samples) if options.samples else None
-    refs = sheets.file_refs(sheet) if sheet else sheets.FileRefs()
+    if options.image:
+        validate.image_reference(options.image)
+    if options.group_by and not options.samples:
+        raise UsageError("--group-by: only with --samples")
+    sheet = sheets.read_sheet(options.samples, group_by=options.group_by) if options.samples else None
+    refs = sheets.file_refs(sheet, options.allow_files_outside) if sheet else sheets.FileRefs()
     if refs.local and not outputs.data_bucket:
         raise UsageError("--samples: the sheet names local files but this env has no data bucket to stage them")
     content = sheet.digest if sheet else None
@@ -182,6 +209,12 @@ def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -
     else:
         stem = re.sub(r"[^A-Za-z0-9_-]", "-", sheet.path.stem if sheet else "job").strip("-_")[:60] or "job"
         run, explicit = validate_run_name(f"{stem}-{identity[:10]}"), False
+    probe = JobSpec(
+        queue=queue_name, job_definition="", command=script(options.command),
+        environment={"RUNNER_RUN": run, **env_vars}, vcpus=options.vcpus or 1, memory_mib=memory_mib,
+        gpus=options.gpus, retries=options.retries, timeout_s=timeout_s, tags={"runner:run": run},
+    )  # fmt: skip
+    validate.request_fits(probe, f"{run}-retry999", options.command, env_vars)  # Batch's 30 KiB, before any write
     return Prepared(
         options=options,
         queue_key=queue_key,
@@ -203,7 +236,7 @@ def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -
 
 
 def row_line(env: dict[str, str]) -> str:
-    return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    return encode_line(env)
 
 
 def script(command: str | None) -> list[str]:
@@ -233,8 +266,30 @@ def sheet_from_json(data: dict[str, Any]) -> sheets.Sheet:
     )
 
 
-def request_size(request: dict[str, Any]) -> int:
-    return len(json.dumps(request, separators=(",", ":")).encode())
+_TAG_UNSAFE = re.compile(r"[^\w\s+\-=.:/@]")
+TAG_VALUE_MAX = 256
+
+
+def tag_value(text: str) -> str:
+    """A string as an AWS tag value (letters, digits, spaces and + - = . _ : / @; at most 256 characters)."""
+    return _TAG_UNSAFE.sub("_", text)[:TAG_VALUE_MAX] or "_"
+
+
+def pipeline_name(image: str | None, job_definition: str | None) -> str:
+    """What `runner:pipeline` says for a plain job: the image's repository name, else the job definition's name."""
+    if image:
+        repository = image.split("@", 1)[0].rsplit("/", 1)[-1]
+        return tag_value(repository.split(":", 1)[0])
+    return tag_value((job_definition or "job").rsplit("/", 1)[-1].split(":", 1)[0])
+
+
+def sample_tags(sheet: sheets.Sheet | None, rows: list[int] | None) -> dict[str, str]:
+    """`runner:sample`: the sample id of a one-row job; an array job (tags are per job) says how many it holds."""
+    if sheet is None or rows is None:
+        return {}
+    if len(rows) == 1:
+        return {"runner:sample": tag_value(sheet.ids()[rows[0]])}
+    return {"runner:sample": f"array of {len(rows)}"}
 
 
 @dataclass
@@ -470,6 +525,7 @@ class Submitter:
     def check(self, prep: Prepared) -> Checked:
         """Every read-only check; raises UsageError naming the field. Nothing is written."""
         options = prep.options
+        validate.tags({"runner:run": prep.run, "runner:env": self.env_name}, "--env")
         existing = self.store.load(prep.run)
         if existing is not None and existing.spec_hash != prep.spec_hash:
             hint = "choose another --name" if prep.explicit_name else "pass --name to submit it as a new run"
@@ -586,6 +642,7 @@ class Submitter:
             extra_env, kind = self._rows_env(prep.run, part.name, prep.sheet, part.rows, job_spec)
             payload = kind if kind == "manifest" else payload
             req = job_spec.request(part.name, extra_env, part.array_size, part.depends_on)
+            req["tags"] = {**req["tags"], **sample_tags(prep.sheet, part.rows)}
             job_id, created_job = self.batch.submit(req, submission_token(prep.run, prep.spec_hash, part.name))
             submitted += int(created_job)
             record.jobs.append(JobRef(job_id=job_id, job_name=part.name, array_size=part.array_size, rows=part.rows))
@@ -614,22 +671,27 @@ class Submitter:
             queue=prep.queue_name,
             job_definition=jobdef_arn,
             command=script(options.command),
-            environment={"RUNNER_RUN": prep.run, **prep.env_vars},
+            environment={
+                "RUNNER_RUN": prep.run,
+                **results.job_env(self.outputs.results_bucket, prep.run),
+                **prep.env_vars,
+            },
             vcpus=request.vcpus if (options.vcpus or fresh) else None,
             memory_mib=request.memory_mib if (prep.memory_mib or fresh) else None,
             gpus=request.gpus or None,
             retries=options.retries,
             timeout_s=prep.timeout_s,
-            tags=self._tags(prep.run),
+            tags=self._tags(prep.run, pipeline_name(options.image, options.job_definition)),
         )
         if checked.existing_def is not None and options.command is None:
             job_spec.command = script(None) + list(checked.existing_def["containerProperties"].get("command", []))
         return job_spec
 
-    def _tags(self, run: str) -> dict[str, str]:
+    def _tags(self, run: str, pipeline: str) -> dict[str, str]:
         """The run's tags; ``Platform`` (the env's name prefix) is what lets the head and analyst roles cancel it."""
+        tags = {"runner:run": run, "runner:env": self.env_name, "runner:pipeline": pipeline}
         platform = self.outputs.name_or_none
-        return {"runner:run": run, "runner:env": self.env_name, **({"Platform": platform} if platform else {})}
+        return {**tags, "Platform": platform} if platform else tags
 
     def _resource_request(self, prep: Prepared, existing_def: dict[str, Any] | None) -> resources.Request:
         if existing_def is not None:
@@ -653,13 +715,18 @@ class Submitter:
         )
         return mapping
 
+    def _row_env(self, run: str, sheet: sheets.Sheet, index: int) -> dict[str, str]:
+        env = sheet.environment(index)
+        # RUNNER_RESULTS_URI per sample
+        return {**env, **results.job_env(self.outputs.results_bucket, run, env["SAMPLE_ID"])}
+
     def _rows_env(
         self, run: str, name: str, sheet: sheets.Sheet | None, rows: list[int] | None, job_spec: JobSpec
     ) -> tuple[dict[str, str], str]:
         """The variables that carry the rows: inline (RUNNER_ROWS) when small enough, else a manifest."""
         if sheet is None or rows is None:
             return {}, "none"
-        table = "\n".join(row_line(sheet.environment(i)) for i in rows)
+        table = "\n".join(row_line(self._row_env(run, sheet, i)) for i in rows)
         inline = {"RUNNER_ROWS": table}
         probe = job_spec.request(name, inline, len(rows), [{"jobId": "0" * 36, "type": "N_TO_N"}])
         if request_size(probe) <= INLINE_LIMIT:
@@ -673,21 +740,35 @@ class Submitter:
 
     # -- retry --failed -------------------------------------------------------------------------------------------
 
-    def retry_failed(self, record: RunRecord, rows: list[int], retry_of: list[str]) -> list[JobRef]:
-        """New jobs for a run's failed rows, one array job per up to 10,000 rows (or the failed single job)."""
+    def retry_failed(
+        self, record: RunRecord, rows: list[int], retry_of: list[str], queue: str | None = None
+    ) -> list[JobRef]:
+        """New jobs for a run's failed rows, one array job per up to 10,000 rows (or the failed single job);
+        ``queue``: on that queue instead of the run's."""
+        moved = f"retry --failed --on-demand to {queue}" if queue else None
         if record.samples_key and rows:
             return [
-                self.resubmit_rows(record, rows[start : start + ARRAY_LIMIT], retry_of)
+                self.resubmit_rows(record, rows[start : start + ARRAY_LIMIT], retry_of, queue, moved)
                 for start in range(0, len(rows), ARRAY_LIMIT)
             ]
-        return [self.resubmit_rows(record, None, retry_of)]
+        return [self.resubmit_rows(record, None, retry_of, queue, moved)]
 
-    def resubmit_rows(self, record: RunRecord, rows: list[int] | None, retry_of: list[str]) -> JobRef:
-        """A new job for exactly these sheet rows (array index i -> rows[i]), linked in the record."""
+    def resubmit_rows(
+        self,
+        record: RunRecord,
+        rows: list[int] | None,
+        retry_of: list[str],
+        queue: str | None = None,
+        moved: str | None = None,
+    ) -> JobRef:
+        """A new job for exactly these sheet rows (array index i -> rows[i]), linked in the record; ``queue``
+        sends it to another queue than the run's (the spot fallback, saying why in ``moved``)."""
         spec_data = record.extra.get("spec")
         if not spec_data:
             raise UsageError(f"RUN: run '{record.run}' was not submitted by `runner submit`; cannot retry it")
         job_spec = JobSpec(**spec_data)
+        if queue:
+            job_spec.queue = queue
         number = sum(1 for j in record.jobs if j.kind == "retry") + 1
         name = f"{record.run}-retry{number}"
         data = self.store.load_sheet(record) if rows is not None else None
@@ -695,9 +776,17 @@ class Submitter:
         extra_env, _kind = self._rows_env(record.run, name, sheet, rows, job_spec)
         size = len(rows) if rows is not None and len(rows) > 1 else None
         req = job_spec.request(name, extra_env, size, [])
+        req["tags"] = {**req["tags"], **sample_tags(sheet, rows)}
         job_id, _created = self.batch.submit(req, submission_token(record.run, name, rows))
         ref = JobRef(
-            job_id=job_id, job_name=name, kind="retry", array_size=size, rows=rows, retry_of=",".join(retry_of)
+            job_id=job_id,
+            job_name=name,
+            kind="retry",
+            array_size=size,
+            rows=rows,
+            retry_of=",".join(retry_of),
+            queue=queue,
+            moved=moved,
         )
         record.jobs.append(ref)
         self.store.save(record)

@@ -26,6 +26,7 @@ from runner.core.errors import RunFailed, UsageError
 from runner.session.runs import JobRef, RunRecord, RunStore, is_job_id
 
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+RECLAIM_PREFIX = "Host EC2"  # Batch's status reason when an attempt's instance went away (spot reclamation)
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
 ACTIVE = ("STARTING", "RUNNING")
 TERMINAL = ("SUCCEEDED", "FAILED")
@@ -46,6 +47,7 @@ class Failure:
     sample: str | None
     reason: str
     exit_code: int | None
+    reclaimed: int = 0  # attempts that ended by spot reclamation ("Host EC2 ...")
 
 
 @dataclass
@@ -111,6 +113,8 @@ class RunStatus:
                     "kind": j.ref.kind,
                     "array_size": j.ref.array_size,
                     "status": j.status,
+                    "queue": j.ref.queue,
+                    "moved": j.ref.moved,
                     "counts": {s: j.counts[s] for s in STATUSES if j.counts[s]},
                 }
                 for j in self.jobs
@@ -140,6 +144,11 @@ def _index_of(job: dict[str, Any]) -> int | None:
     if index is None and ":" in job.get("jobId", ""):
         index = job["jobId"].rsplit(":", 1)[1]
     return int(index) if index is not None else None
+
+
+def reclaimed_attempts(job: dict[str, Any]) -> int:
+    """How many of a job's attempts ended by spot reclamation (Batch's ``Host EC2 ...`` reasons)."""
+    return sum(1 for a in job.get("attempts") or [] if str(a.get("statusReason") or "").startswith(RECLAIM_PREFIX))
 
 
 def _reason(job: dict[str, Any]) -> tuple[str, int | None]:
@@ -187,7 +196,10 @@ def run_status(
                 row = _row_of(js.ref, index)
                 js.failed_indices.append(index if index is not None else 0)
                 sample = samples[row] if samples is not None and row is not None and row < len(samples) else None
-                failures.append(Failure(js.ref.job_id, index, row, sample, reason, code))
+                lost = sum(
+                    1 for a in child.get("attempts") or [] if str(a.get("statusReason", "")).startswith("Host EC2")
+                )
+                failures.append(Failure(js.ref.job_id, index, row, sample, reason, code, lost))
     counts: Counter[str] = Counter()
     for js in jobs:
         counts.update(js.counts)
@@ -223,8 +235,10 @@ def watch(
     max_interval: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
     samples: list[str] | None = None,
+    step: Callable[[RunStatus], bool] | None = None,
 ) -> RunStatus:
-    """Poll until every row is SUCCEEDED or FAILED (interval grows 1.5x per quiet poll, up to max_interval)."""
+    """Poll until every row is SUCCEEDED or FAILED (interval grows 1.5x per quiet poll, up to max_interval);
+    ``step`` runs on every poll and returns True when it changed the run (the spot fallback): poll again."""
     delay = interval
     previous: dict[str, int] | None = None
     while True:
@@ -241,8 +255,12 @@ def watch(
             return status
         if status.done:
             final = run_status(batch, record, samples, with_failures=True)
+            if step is not None and step(final):
+                continue
             on_update(final)
             return final
+        if step is not None and step(status):
+            continue
         on_update(status)
         counts = dict(status.counts)
         delay = interval if counts != previous else min(max_interval, delay * 1.5)

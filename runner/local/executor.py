@@ -32,7 +32,7 @@ from typing import Any
 from moto.batch.exceptions import ClientException
 from moto.batch.models import BatchBackend
 
-from runner.local import docker, policy, shim
+from runner.local import docker, policy, reclaim, shim
 from runner.local.jobs import LocalJob, now_ms
 from runner.local.logs import LogSink, stream_target
 from runner.local.server import DUMMY_CREDENTIALS
@@ -205,6 +205,9 @@ class Executor:
         self._stop(backend, job_id, reason, running_too=False)
 
     def terminate(self, backend: BatchBackend, job_id: str, reason: str) -> None:
+        if reclaim.is_request(reason):  # `runner local reclaim`: the instance goes away, the job is not terminated
+            reclaim.request(self, backend, job_id)
+            return
         self._stop(backend, job_id, reason, running_too=True)
 
     def _stop(self, backend: BatchBackend, job_id: str, reason: str, running_too: bool) -> None:
@@ -427,6 +430,7 @@ class Executor:
                 job.started_ms = now_ms()
                 job.attempts[-1]["startedAt"] = job.started_ms
                 self._set(job, "RUNNING")
+                reclaim.started(self, job)
                 if job.timeout_s:
                     self._deadline(time.monotonic() + job.timeout_s, "timeout", job, attempt)
                     self.cond.notify_all()
@@ -449,6 +453,7 @@ class Executor:
 
     def _end_attempt(self, job: LocalJob, code: int | None, reason: str | None, status_reason: str | None) -> None:
         """Record the attempt's outcome; then SUCCEEDED, FAILED, or RUNNABLE again for a retry."""
+        code, reason, status_reason = reclaim.outcome(job, code, reason, status_reason)
         if job.timed_out_attempt == job.attempt_no and job.attempt_no:
             reason = status_reason = policy.TIMEOUT_REASON
         elif job.terminate_reason:

@@ -27,7 +27,8 @@ import yaml
 from runner.aws.batch import ACTIVE_STATUSES, Batch
 from runner.core.errors import RunFailed, UsageError
 from runner.core.project import Env
-from runner.nextflow.config import Closure, Scope, render
+from runner.jobs.fallback import DEFAULT_MAX_SPOT_ATTEMPTS
+from runner.nextflow.config import Closure, Scope, quote, render
 from runner.session.outputs import Outputs
 from runner.session.runs import JobRef, RunLayout, RunRecord, RunStore, validate_run_name
 
@@ -36,7 +37,8 @@ DEFAULT_TASK_QUEUE = "default"
 # Exit codes of tasks killed from outside (spot reclamation, OOM killer, lost host, connection reset): worth a retry.
 RETRY_EXIT_CODES = (104, 134, 137, 139, 143)
 MAX_RETRIES = 3
-MAX_SPOT_ATTEMPTS = 3  # Nextflow's own default is 0 since 24.10
+MAX_SPOT_ATTEMPTS = DEFAULT_MAX_SPOT_ATTEMPTS  # as `runner submit`; Nextflow's own default is 0 since 24.10
+ON_DEMAND_QUEUE = "priority"  # the on-demand-only queue of the platform (modules/batch job_queues): retries go there
 SUBMIT_RATE_LIMIT = "25/1s"  # AWS Batch allows about 50 SubmitJob calls a second per account, shared by all users
 TAG_VALUE_MAX = 256  # AWS tag values (resource labels become tags on every task job)
 NXF_RUN_NAME = re.compile(r"^[a-z](?:[a-z\d]|[-_](?=[a-z\d])){0,79}$")
@@ -77,6 +79,16 @@ def error_strategy() -> Closure:
     )
 
 
+def process_queue(outputs: Outputs, queue: str) -> str | Closure:
+    """``process.queue``: the chosen queue, and the on-demand queue for every retry of a task when the chosen one
+    is another (a task Batch gave up on after ``maxSpotAttempts`` reclamations is retried by the errorStrategy)."""
+    name = outputs.queue(queue).name
+    on_demand = outputs.queue_names.get(ON_DEMAND_QUEUE)
+    if not on_demand or on_demand == name:
+        return name
+    return Closure(f"{{ task.attempt > 1 ? {quote(on_demand)} : {quote(name)} }}")
+
+
 def build_config(
     env: Env,
     outputs: Outputs,
@@ -113,7 +125,7 @@ def build_config(
         workDir=work_dir(outputs, run),
         process=Scope(
             executor="awsbatch",
-            queue=outputs.queue(queue).name,
+            queue=process_queue(outputs, queue),
             errorStrategy=error_strategy(),
             maxRetries=MAX_RETRIES,
             resourceLabels=labels,

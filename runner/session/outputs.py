@@ -7,7 +7,8 @@
    through terraform: `runner.infra.outputs`);
 3. the SSM parameter ``/<name>/runner/outputs`` (String, the contract as JSON with plain values; ``<name>`` is the
    env's ``name`` in its terraform.tfvars), published by the platform module: analysts need no terraform state;
-4. terraform (``terraform output``), which needs the state; its values are cached for next time.
+4. terraform (``terraform output``), which needs the state (its S3 backend bootstrapped and its bucket there:
+   `runner.infra.bootstrap.backend_ready`); its values are cached for next time.
 
 A missing output is a UsageError naming it, never a KeyError.
 """
@@ -25,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from runner.aws.context import AwsContext
 from runner.core.errors import UsageError
 from runner.core.project import Env
+from runner.infra import bootstrap
 from runner.infra import outputs as cache
 from runner.infra.plans import Infra
 
@@ -94,6 +96,10 @@ class Outputs:
     @property
     def data_bucket(self) -> str | None:
         return self._map("bucket_names").get("data") or None
+
+    @property
+    def results_bucket(self) -> str | None:
+        return self._map("bucket_names").get("results") or None
 
     @property
     def log_group(self) -> str | None:
@@ -194,6 +200,7 @@ def load(env: Env, aws: AwsContext, refresh: bool = False) -> Outputs:
         published = from_parameter(env, aws)
         if published:
             return Outputs(published)
+    bootstrap.backend_ready(env, aws)  # terraform needs the state: one line when its backend is not there
     values = Infra(env, home=aws.home).output_values()
     if not values:
         raise UsageError(f"--env: '{env.name}' has no outputs; apply it first (runner infra apply --env {env.name})")

@@ -65,6 +65,8 @@ class JobRef:
     rows: list[int] | None = None  # array child i runs sheet row rows[i]; None: a single job
     submitted_at: str = field(default_factory=now)
     retry_of: str | None = None  # job id this one retries
+    queue: str | None = None  # set when it runs on another queue than the run's (spot fallback)
+    moved: str | None = None  # why its rows moved to that queue
 
     def row_of(self, index: int | None) -> int | None:
         if self.rows is None or index is None:
@@ -322,11 +324,12 @@ class RunStore:
         return sheet
 
     def sample_ids(self, record: RunRecord) -> list[str] | None:
-        """Each row's sample id, in sheet order (None when the run had no sheet or it is gone)."""
+        """Each sample's id, in sheet order: one per sample, its lanes (rows sharing the id) grouped; array child
+        ``i`` runs sample ``i``. None when the run had no sheet or it is gone."""
         sheet = self.load_sheet(record)
         if sheet is None:
             return None
-        return [row[sheet["id_column"]] for row in sheet["rows"]]
+        return list(dict.fromkeys(row[sheet["id_column"]] for row in sheet["rows"]))
 
     def names(self) -> list[str]:
         names: list[str] = []

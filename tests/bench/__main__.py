@@ -12,6 +12,12 @@ each into a bucket of its own; wall time and peak RSS come from the child's rusa
    per-sample boto3 `submit_job` loop; then API calls of one `runner status` poll. Skipped with a row saying so
    when this checkout has no `runner submit` yet.
 
+3. The local Batch in docker mode vs a plain `docker run` loop, emulator CPU while jobs wait, and a 2,000-row
+   array's thread count (tests/bench/local_batch.py, an emulator of its own). `--only local-batch` runs just that
+   section and rewrites it in the --out file.
+
+The first two sections run on an emulator in instant mode (RUNNER_LOCAL_BATCH=instant): their jobs are not run.
+
 Internal sub-commands: `stage-worker` (runs staging.stage, prints JSON) and `count-calls` (runs the runner CLI
 in-process with every botocore API call counted).
 """
@@ -662,6 +668,15 @@ def _calls(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
 
 
+def bench_batch(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.bench import local_batch
+
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    result = local_batch.bench_local_batch(args, client)
+    result["measured"] = f"`{args.command}` on {when}, load average at the end {os.getloadavg()[0]:.1f}"
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "stage-worker":
@@ -689,18 +704,33 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rows", type=int, default=10_000)
     p.add_argument("--loop-rows", type=int, default=1_000, help="rows the per-sample loop really submits")
     p.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"))
+    p.add_argument("--only", choices=("all", "local-batch"), default="all", help="run one section only")
+    p.add_argument("--concurrency", type=int, default=4, help="local Batch: vCPUs of the compute environment")
+    p.add_argument("--array-size", type=int, default=100, help="local Batch: rows of the array vs docker run")
+    p.add_argument("--big-size", type=int, default=2000, help="local Batch: rows of the thread-count array")
+    p.add_argument("--batch-rounds", dest="rounds", type=int, default=3, help="local Batch: alternating rounds")
+    p.add_argument("--idle-seconds", type=int, default=10, help="local Batch: CPU window while jobs wait")
     args = p.parse_args(argv)
     args.command = "python -m tests.bench " + shlex.join(
         [a if not a.startswith(str(REPO) + "/") else os.path.relpath(a, REPO) for a in argv]
     )
 
     from runner.local import server as local
+    from tests.bench import local_batch
     from tests.helpers import free_port
+
+    if args.only == "local-batch":
+        section = local_batch.render(bench_batch(args))
+        out = Path(args.out)
+        out.write_text(local_batch.splice(out.read_text() if out.exists() else "# Benchmarks\n", section))
+        print("\n".join(section))
+        return
 
     with tempfile.TemporaryDirectory(prefix="runner-bench-") as tmp:
         work = Path(tmp)
         home = work / "home"
         port = free_port()
+        os.environ["RUNNER_LOCAL_BATCH"] = "instant"  # sections 1-2 measure the runner, not containers
         info = local.up(home, port=port)
         global EMULATOR_PID
         EMULATOR_PID = info.pid
@@ -709,7 +739,9 @@ def main(argv: list[str] | None = None) -> None:
             sub = bench_submission(args, info.endpoint, home, port, work)
         finally:
             local.down(home)
-    report = render(args, staging_rows, sizes, sub)
+            os.environ.pop("RUNNER_LOCAL_BATCH", None)
+    batch_section = local_batch.render(bench_batch(args))
+    report = local_batch.splice(render(args, staging_rows, sizes, sub), batch_section)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(report)
     print(report)

@@ -23,15 +23,30 @@ def job_definitions(deployed: Deployment) -> int:
     return len(deployed.client("batch").describe_job_definitions()["jobDefinitions"])
 
 
-def sheet(tmp_path: Path, text: str, name: str = "s.csv") -> str:
+def sheet(tmp_path: Path, text: str | bytes, name: str = "s.csv") -> str:
     path = tmp_path / name
-    path.write_text(text)
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
     return str(path)
 
 
 CASES = {
     "missing sample column": (["--samples", "{no_id}"], "--samples", "sample column"),
-    "duplicate sample ids": (["--samples", "{dupes}"], "--samples", "duplicate sample id 'S1'"),
+    "unterminated quote": (["--samples", "{unterminated}"], "--samples", "line 3: a quoted field is never closed"),
+    "NUL byte": (["--samples", "{nul}"], "--samples", "line 2 contains a NUL byte"),
+    "undecodable byte": (["--samples", "{latin1}"], "--samples", "line 2 has a byte that is not UTF-8"),
+    "xlsx workbook": (["--samples", "{xlsx}"], "--samples", "an .xlsx workbook is one"),
+    "parquet file": (["--samples", "{parquet}"], "--samples", "a Parquet file"),
+    "file outside the sheet's folder": (["--samples", "{escape}"], "--samples", "is outside the sheet's folder"),
+    "aws credentials": (["--samples", "{credentials}"], "--samples", "'~/.aws/credentials' is "),
+    "hidden file": (["--samples", "{hidden}"], "--samples", "inside the hidden '.secret'"),
+    "unknown group-by column": (["--samples", "{missing_file}", "--group-by", "donor"], "--group-by", "'donor'"),
+    "upper-case image": (["--image", "MyLab/Aligner:1.0"], "--image", "must be lower-case"),
+    "image with a command": (["--image", "bash:5 ; rm -rf /"], "--image", "not an image reference"),
+    "bad digest": (["--image", "bash@sha256:xyz"], "--image", "ALGORITHM:HEX"),
+    "300-character name": (["--name", "n" * 300], "--name", "1-100 letters"),
+    "40 KB command": (["--command", "echo " + "x" * 40_000], "--command", "above AWS Batch's 30,720 (30 KiB) limit"),
+    "vcpus not a number": (["--vcpus", "four"], "--vcpus", "valid integer"),
+    "typo of a flag": (["--vcpu", "2"], "--vcpu", "--vcpus"),
     "empty sheet": (["--samples", "{empty}"], "--samples", "empty"),
     "malformed memory": (["--memory", "16GG"], "--memory", "16GG"),
     "vcpus beyond every compute environment": (["--vcpus", "64"], "--vcpus", "largest that fits is 16"),
@@ -48,19 +63,31 @@ CASES = {
 def test_submit_bad_input(deployed: Deployment, tmp_path: Path, case: str) -> None:
     args, field, fragment = CASES[case]
     data = deployed.output("bucket_names")["data"]
-    texts = {
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "credentials").write_text("[default]\naws_secret_access_key = not-for-upload\n")
+    (tmp_path / ".secret").mkdir()
+    (tmp_path / ".secret" / "key.txt").write_text("k")
+    texts: dict[str, str | bytes] = {
         "no_id": "name,fastq\nS1,a\n",
-        "dupes": "sample,fastq\nS1,a\nS2,b\nS1,c\n",
         "empty": "",
         "missing_file": "sample,fastq\nS1,reads/ghost.fq.gz\n",
         "missing_s3": f"sample,fastq\nS1,s3://{data}/not/there.fq.gz\n",
+        "unterminated": 'sample,note\nS1,ok\nS2,"open\nS3,swallowed\n',
+        "nul": b"sample,note\nS1,a\x00b\n",
+        "latin1": b"sample,note\nS1,caf\xe9\n",
+        "xlsx": b"PK\x03\x04\x14\x00\x06\x00\x08\x00[Content_Types].xml",
+        "parquet": b"PAR1\x15\x04\x15\x10",
+        "escape": "sample,fastq\nS1," + "../" * len(tmp_path.parts) + "etc/passwd\n",
+        "credentials": "sample,fastq\nS1,~/.aws/credentials\n",
+        "hidden": "sample,fastq\nS1,.secret/key.txt\n",
     }
     paths = {key: sheet(tmp_path, text, f"{key}.csv") for key, text in texts.items()}
     args = [a.format(**paths) for a in args]
     jobs_before, defs_before = all_jobs(deployed), job_definitions(deployed)
     proc = deployed.project.run(
         "submit", "--env", "local", "--image", IMAGE, "--command", "true", "--name", f"bad-{abs(hash(case))}",
-        *args, check=False,
+        *args, check=False, env=deployed.project.environ(HOME=str(home)),
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     line = error_line(proc)

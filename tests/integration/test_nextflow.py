@@ -54,7 +54,8 @@ def test_config_values_equal_the_applied_outputs(deployed: Deployment, tmp_path:
     deployed.project.run("nextflow", "config", "--env", "local", "--run", "cfg-1", "-o", str(target))
     flat = parse(target.read_text())
     assert flat["process.executor"] == "awsbatch"
-    assert flat["process.queue"] == deployed.output("job_queue_names")["default"]
+    queues = deployed.output("job_queue_names")
+    assert flat["process.queue"] == Closure(f"{{ task.attempt > 1 ? '{queues['priority']}' : '{queues['default']}' }}")
     assert flat["workDir"] == f"s3://{deployed.output('bucket_names')['work']}/nextflow/cfg-1"
     assert flat["aws.region"] == deployed.output("region")
     assert flat["aws.batch.cliPath"] == deployed.output("aws_cli_path") == "/opt/aws-cli/bin/aws"

@@ -56,7 +56,9 @@ def test_config_values_come_from_the_outputs(tmp_path: Path) -> None:
     flat = parse(text)
     assert flat == flatten(tree)
     assert flat["process.executor"] == "awsbatch"
-    assert flat["process.queue"] == OUTPUTS["job_queue_names"]["default"]
+    # spot first; every retry of a task (after Batch's maxSpotAttempts reclamations, too) on the on-demand queue
+    default, on_demand = OUTPUTS["job_queue_names"]["default"], OUTPUTS["job_queue_names"]["priority"]
+    assert flat["process.queue"] == Closure(f"{{ task.attempt > 1 ? '{on_demand}' : '{default}' }}")
     assert flat["workDir"] == "s3://batch-dev-work/nextflow/rna-1"
     assert flat["aws.region"] == OUTPUTS["region"]
     assert flat["aws.batch.cliPath"] == OUTPUTS["aws_cli_path"]
@@ -531,7 +533,7 @@ def test_command_line_usage_errors_exit_2_without_a_traceback(argv: list[str], c
         main(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "Error:" in err
+    assert "Traceback" not in err and err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
 
 def test_long_pipeline_urls_fit_in_tag_values(tmp_path: Path) -> None:

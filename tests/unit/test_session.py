@@ -66,3 +66,22 @@ def test_accessors_name_what_is_missing() -> None:
         _ = outputs.aws_cli_path
     with pytest.raises(UsageError, match="output 'job_definition_arns'|no output 'job_definition_arns'"):
         outputs.job_definition("nextflow-head")
+
+
+def test_backend_is_checked_only_when_the_outputs_must_come_from_terraform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "envs" / "dev").mkdir(parents=True)
+    (tmp_path / "envs" / "dev" / "terraform.tfvars").write_text('name = "batch-dev"\n')
+    (tmp_path / "envs" / "dev" / "main.tf").write_text('terraform {\n  backend "s3" {}\n}\n')  # never bootstrapped
+    env = Env("dev", tmp_path)
+    monkeypatch.setattr(contract.Infra, "output_values", lambda _self: pytest.fail("terraform must not run"))
+    monkeypatch.delenv(contract.OUTPUTS_FILE_VAR, raising=False)
+    with mock_aws():
+        aws = AwsContext(env, home=tmp_path)
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        aws._clients["ssm"] = ssm
+        with pytest.raises(UsageError, match=r"^--env: envs/dev is not bootstrapped \(no backend.hcl\): runner infra"):
+            contract.load(env, aws)
+        ssm.put_parameter(Name="/batch-dev/runner/outputs", Type="String", Value=json.dumps({"region": "eu-west-1"}))
+        assert contract.load(env, aws).region == "eu-west-1"  # an analyst with the published outputs: no backend

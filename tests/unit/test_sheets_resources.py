@@ -13,7 +13,10 @@ from runner.jobs.resources import Capacity, InstanceSpec, Request
 
 @pytest.mark.parametrize(
     ("text", "mib"),
-    [("512", 512), ("4GiB", 4096), ("16G", 16384), ("1.5g", 1536), ("2048MiB", 2048), ("1T", 1048576), ("8 GB", 8192)],
+    [
+        *[("512", 512), ("4GiB", 4096), ("16G", 16384), ("1.5g", 1536), ("2048MiB", 2048), ("1T", 1048576)],
+        *[("4GB", 3815), ("8 GB", 7630), ("512MB", 489), ("1TB", 953675)],  # decimal units as written: 10^9 bytes
+    ],
 )
 def test_parse_memory(text: str, mib: int) -> None:
     assert resources.parse_memory(text) == mib
@@ -81,7 +84,10 @@ def write(tmp_path: Path, text: str, name: str = "s.csv") -> Path:
 def test_sheet_columns_become_variables(tmp_path: Path) -> None:
     sheet = sheets.read_sheet(write(tmp_path, "Sample_ID\tfastq 1\t2nd\nA\tx\ty\n", "s.tsv"))
     assert sheet.id_column == "Sample_ID" and sheet.ids() == ["A"]
-    assert sheet.environment(0) == {"SAMPLE_ID": "A", "FASTQ_1": "x", "_2ND": "y", "RUNNER_ROW": "0"}
+    assert sheet.environment(0) == {
+        "SAMPLE_ID": "A", "FASTQ_1": "x", "_2ND": "y", "RUNNER_ROW": "0", "RUNNER_LANES": "1",
+        "FASTQ_1__1": "x", "_2ND__1": "y",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -90,7 +96,6 @@ def test_sheet_columns_become_variables(tmp_path: Path) -> None:
         ("", "empty"),
         ("sample,x\n", "no sample rows"),
         ("name,x\nA,1\n", "no sample column"),
-        ("sample,x\nA,1\nA,2\n", "duplicate sample id 'A'"),
         ("sample,x\n,1\n", "empty sample id"),
         ("sample,x\nA,1,2\n", "line 2 has 3 fields"),
         ("sample,a-b,a_b\nA,1,2\n", "both become the variable A_B"),

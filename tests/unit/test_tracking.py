@@ -17,6 +17,7 @@ from runner.aws.batch import TOKEN_TAG, Batch
 from runner.cli import common as cli_common
 from runner.core.project import Env
 from runner.jobs import tracking
+from runner.jobs.rows import decode_line
 from runner.jobs.submit import JobSpec, Submitter, sheet_from_json
 from runner.session import Session
 from runner.session.outputs import Outputs
@@ -233,7 +234,7 @@ def test_retry_request_carries_the_rows_resources_and_retry_strategy(s3: Any) ->
     (params,) = sent
     assert "arrayProperties" not in params  # one row: a single job
     env = {e["name"]: e["value"] for e in params["containerOverrides"]["environment"]}
-    assert env["RUNNER_ROWS"].startswith("export ") and "SAMPLE_ID=S2" in env["RUNNER_ROWS"]
+    assert decode_line(env["RUNNER_ROWS"])["SAMPLE_ID"] == "S2" and "\n" not in env["RUNNER_ROWS"]
     assert params["containerOverrides"]["resourceRequirements"] == [
         {"type": "VCPU", "value": "2"},
         {"type": "MEMORY", "value": "4096"},

@@ -1,0 +1,80 @@
+"""The spot fallback's options (`--max-spot-attempts`, `--spot-patience`) and its wiring to a session."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from runner.core import console
+from runner.core.errors import UsageError
+from runner.jobs import fallback, resources
+from runner.jobs.submit import Submitter
+from runner.session import Session
+from runner.session.runs import RunRecord
+
+MaxSpotOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-spot-attempts",
+        help="Move a row to the on-demand queue once this many of its attempts were reclaimed (while watching).",
+    ),
+]
+SpotPatienceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--spot-patience",
+        help="Move a row RUNNABLE on spot longer than this to on-demand: 30m, 2h, or 'never' "
+        f"(default: envs/E/runner.toml {fallback.PATIENCE_SETTING}, else {fallback.DEFAULT_SPOT_PATIENCE}).",
+    ),
+]
+
+
+def policy(max_spot_attempts: int, spot_patience: str | None, settings: dict[str, object]) -> fallback.Policy:
+    """The policy of the options (validated: a bad value is a one-line error naming the option)."""
+    if max_spot_attempts < 1:
+        raise UsageError(f"--max-spot-attempts: {max_spot_attempts} must be at least 1")
+    raw = spot_patience if spot_patience is not None else settings.get(fallback.PATIENCE_SETTING)
+    field = "--spot-patience" if spot_patience is not None else f"runner.toml {fallback.PATIENCE_SETTING}"
+    text = str(raw if raw is not None else fallback.DEFAULT_SPOT_PATIENCE).strip()
+    patience = None if text.lower() == "never" else resources.parse_duration(text, field)
+    return fallback.Policy(max_spot_attempts=max_spot_attempts, spot_patience_s=patience)
+
+
+def fallback_for(session: Session, record: RunRecord, rules: fallback.Policy) -> fallback.SpotFallback:
+    submitter = Submitter.for_session(session, log=console.note)
+    return fallback.SpotFallback(
+        batch=session.batch,
+        ec2=session.ec2,
+        record=record,
+        queues=lambda: session.outputs.queue_names,
+        resubmit=submitter.resubmit_rows,
+        policy=rules,
+        log=console.note,
+    )
+
+
+def on_demand_queue(session: Session, record: RunRecord) -> str:
+    """The env's on-demand queue (`retry --failed --on-demand`); a one-line error when it has none."""
+    found = fallback_for(session, record, fallback.Policy()).on_demand()
+    if found is None:
+        raise UsageError("--on-demand: this env has no queue whose compute environments are all on-demand")
+    return found
+
+
+def move_now(session: Session, record: RunRecord, rules: fallback.Policy) -> list[dict[str, object]]:
+    """`retry RUN --on-demand`: the rows the fallback moves, moved now."""
+    if not record.extra.get("spec"):
+        raise UsageError(f"RUN: run '{record.run}' was not submitted by `runner submit`; cannot move its rows")
+    mover = fallback_for(session, record, rules)
+    moves = mover.candidates()
+    if moves and mover.on_demand() is None:
+        raise UsageError("--on-demand: this env has no queue whose compute environments are all on-demand")
+    ref = mover.move(moves)
+    return [{"job_id": m.job_id, "row": m.row, "reason": m.reason, "to": ref.job_id if ref else None} for m in moves]
+
+
+def moved_text(moved: list[dict[str, object]]) -> str:
+    if not moved:
+        return "no row to move (none reclaimed often enough, none waiting past the spot patience)"
+    return f"moved {len(moved)} row(s) to the on-demand queue as {moved[0]['to']}"

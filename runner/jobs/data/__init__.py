@@ -1,0 +1,1 @@
+"""Dated price snapshots read by runner.jobs.pricing (package data)."""
