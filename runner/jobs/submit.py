@@ -18,11 +18,10 @@ lines travel
 
 * inline, in the ``RUNNER_ROWS`` variable, when the whole SubmitJob request stays under the 30 KiB limit
   (no extra moving parts, nothing to fetch; every child carries the full table, which is harmless at that size);
-* otherwise as a manifest object in the work bucket (``runs/<run>/rows/<job>.sh``). A container fetches it
-  with the AWS CLI when the image has one (job role credentials), else with ``curl`` or ``wget`` from a
-  presigned URL (``RUNNER_MANIFEST_URL``, valid 7 days, or as long as the submitter's session credentials:
-  a job that waits longer than that in RUNNABLE in an image without the AWS CLI fails with exit code 97 and
-  is picked up by ``runner retry RUN --failed``, which presigns again). The host's ``/opt/aws-cli`` is not
+* otherwise as a manifest object in the work bucket (``runs/<run>/rows/<job>-<token>.sh``, the token random and
+  kept in the run record: the key cannot be guessed). A container reads it with the AWS CLI and the job role
+  (``aws s3 cp``), never through a URL carrying the submitter's credentials; an image without the AWS CLI and
+  more rows than fit inline fails with exit code 97 and a message saying so. The host's ``/opt/aws-cli`` is not
   mounted into the container: mounting it over the image hides files (nextflow #2322), and the AL2023 CLI
   needs glibc, which minimal images (alpine) lack.
 
@@ -47,13 +46,20 @@ from runner.jobs import jobdefs, resources, results, sheets, staging, validate
 from runner.jobs.rows import encode_line
 from runner.session import Session
 from runner.session.outputs import Outputs
-from runner.session.runs import JobRef, RunLock, RunRecord, RunStore, is_job_id, validate_run_name
+from runner.session.runs import (
+    JobRef,
+    RunLock,
+    RunRecord,
+    RunStore,
+    is_job_id,
+    new_rows_token,
+    validate_run_name,
+)
 
 ARRAY_LIMIT = 10_000
 REQUEST_LIMIT = validate.REQUEST_LIMIT  # SubmitJob payload limit
 request_size = validate.request_size
 INLINE_LIMIT = REQUEST_LIMIT - 2048  # headroom for the SDK's own encoding
-MANIFEST_URL_SECONDS = 7 * 24 * 3600
 MAX_DEPENDENCIES = 20
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -87,11 +93,11 @@ runner_load() {
 runner_want=${AWS_BATCH_JOB_ARRAY_INDEX:-0}
 if [ -n "${RUNNER_MANIFEST_URI:-}" ]; then
   runner_rows=${TMPDIR:-/tmp}/runner-rows.$$
-  if command -v aws >/dev/null 2>&1 && aws s3 cp --quiet "$RUNNER_MANIFEST_URI" "$runner_rows"; then :
-  elif command -v curl >/dev/null 2>&1 && curl -fsSL -o "$runner_rows" "$RUNNER_MANIFEST_URL"; then :
-  elif command -v wget >/dev/null 2>&1 && wget -q -O "$runner_rows" "$RUNNER_MANIFEST_URL"; then :
-  else echo "runner: cannot fetch $RUNNER_MANIFEST_URI (no aws cli, curl or wget, or the URL expired)" >&2; exit 97
+  if ! command -v aws >/dev/null 2>&1; then
+    echo "runner: the image has no AWS CLI to read its rows from $RUNNER_MANIFEST_URI" >&2; exit 97
   fi
+  aws s3 cp --quiet "$RUNNER_MANIFEST_URI" "$runner_rows" || {
+    echo "runner: cannot read $RUNNER_MANIFEST_URI with the job role" >&2; exit 97; }
   runner_pick < "$runner_rows" || { echo "runner: no row $runner_want in $RUNNER_MANIFEST_URI" >&2; exit 97; }
   rm -f "$runner_rows"
   runner_load "$runner_line"
@@ -619,6 +625,7 @@ class Submitter:
             sample_count=len(prep.sheet) if prep.sheet else None,
             tags=job_spec.tags,
         )
+        record.rows_token = record.rows_token or new_rows_token()
         record.extra.update(
             {
                 "state": "submitting",
@@ -639,7 +646,7 @@ class Submitter:
         for part in checked.parts:
             if part.name in done:
                 continue
-            extra_env, kind = self._rows_env(prep.run, part.name, prep.sheet, part.rows, job_spec)
+            extra_env, kind = self._rows_env(prep.run, part.name, prep.sheet, part.rows, job_spec, record.rows_token)
             payload = kind if kind == "manifest" else payload
             req = job_spec.request(part.name, extra_env, part.array_size, part.depends_on)
             req["tags"] = {**req["tags"], **sample_tags(prep.sheet, part.rows)}
@@ -721,7 +728,13 @@ class Submitter:
         return {**env, **results.job_env(self.outputs.results_bucket, run, env["SAMPLE_ID"])}
 
     def _rows_env(
-        self, run: str, name: str, sheet: sheets.Sheet | None, rows: list[int] | None, job_spec: JobSpec
+        self,
+        run: str,
+        name: str,
+        sheet: sheets.Sheet | None,
+        rows: list[int] | None,
+        job_spec: JobSpec,
+        rows_token: str = "",
     ) -> tuple[dict[str, str], str]:
         """The variables that carry the rows: inline (RUNNER_ROWS) when small enough, else a manifest."""
         if sheet is None or rows is None:
@@ -731,12 +744,10 @@ class Submitter:
         probe = job_spec.request(name, inline, len(rows), [{"jobId": "0" * 36, "type": "N_TO_N"}])
         if request_size(probe) <= INLINE_LIMIT:
             return inline, "inline"
-        key = self.store.layout(run).rows_key(name)
+        assert rows_token, "a rows manifest needs the run record's rows_token"
+        key = self.store.layout(run).rows_key(name, rows_token)
         uri = self.store.put(key, (table + "\n").encode(), "text/plain")
-        url = self.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self.store.bucket, "Key": key}, ExpiresIn=MANIFEST_URL_SECONDS
-        )
-        return {"RUNNER_MANIFEST_URI": uri, "RUNNER_MANIFEST_URL": url}, "manifest"
+        return {"RUNNER_MANIFEST_URI": uri}, "manifest"
 
     # -- retry --failed -------------------------------------------------------------------------------------------
 
@@ -773,7 +784,9 @@ class Submitter:
         name = f"{record.run}-retry{number}"
         data = self.store.load_sheet(record) if rows is not None else None
         sheet = sheet_from_json(data) if data is not None else None
-        extra_env, _kind = self._rows_env(record.run, name, sheet, rows, job_spec)
+        if not record.rows_token:  # a record from before the tokens
+            record.rows_token = new_rows_token()
+        extra_env, _kind = self._rows_env(record.run, name, sheet, rows, job_spec, record.rows_token)
         size = len(rows) if rows is not None and len(rows) > 1 else None
         req = job_spec.request(name, extra_env, size, [])
         req["tags"] = {**req["tags"], **sample_tags(sheet, rows)}

@@ -7,7 +7,8 @@ one place that names the keys of a run::
 
     runs/<run>/run.json            the record (`RunRecord`)
     runs/<run>/samples.json        the sample sheet as submitted (columns, id column, rows)
-    runs/<run>/rows/<job>.sh       a job's rows manifest, when they do not fit inline
+    runs/<run>/rows/<job>-<token>.sh  a job's rows manifest, when they do not fit inline (``rows_token``: random,
+                                   kept in the record, so a manifest's key cannot be guessed from the run name)
     runs/<run>/lock                who is submitting the run now (`RunLock`: an S3 conditional write)
     runs/<run>/nextflow.config     a Nextflow run: generated config, params, launch history, task cache, logs
 
@@ -20,6 +21,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import socket
 import time
 import uuid
@@ -32,6 +34,7 @@ from botocore.exceptions import ClientError
 from runner.core.errors import RunFailed, UsageError
 
 RUNS_PREFIX = "runs/"
+ROWS_TOKEN_BYTES = 16  # the unguessable part of a rows manifest's key (32 hex characters)
 LOCK_SECONDS = 600  # a submit refreshes its lock after every job; a crashed one's lock expires after this
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d+)?$")
@@ -47,6 +50,10 @@ def validate_run_name(name: str, field_name: str = "--name") -> str:
             f"{field_name}: '{name}' must be 1-100 letters, digits, '-' or '_' and start with a letter or digit"
         )
     return name
+
+
+def new_rows_token() -> str:
+    return secrets.token_hex(ROWS_TOKEN_BYTES)
 
 
 def is_job_id(text: str) -> bool:
@@ -90,6 +97,7 @@ class RunRecord:
     sample_count: int | None = None
     jobs: list[JobRef] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    rows_token: str = ""  # the random part of this run's rows manifest keys (`RunLayout.rows_key`)
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific (e.g. nextflow pipeline, work dir)
 
     def to_json(self) -> str:
@@ -139,8 +147,9 @@ class RunLayout:
     def lock_key(self) -> str:
         return f"{self.prefix}lock"
 
-    def rows_key(self, job_name: str) -> str:
-        return f"{self.prefix}rows/{job_name}.sh"
+    def rows_key(self, job_name: str, token: str) -> str:
+        """A job's rows manifest; ``token`` (the record's ``rows_token``) makes the key unguessable."""
+        return f"{self.prefix}rows/{job_name}-{token}.sh"
 
     # A Nextflow run
     @property
