@@ -184,8 +184,9 @@ def _pid_alive(pid: int) -> bool:
 @dataclass
 class RunLock:
     """One submit's hold on a run: ``runs/<run>/lock``, created with ``If-None-Match: *`` (S3 conditional write,
-    honoured by the emulator), refreshed and released with ``If-Match`` on its ETag. A lock whose holder is gone
-    (its expiry passed, or its process on this host is dead) is taken over, again with ``If-Match``."""
+    honoured by the emulator), refreshed and released (overwritten as expired) with ``If-Match`` on its ETag. A
+    lock that is released or whose holder is gone (its expiry passed, or its process on this host is dead) is
+    taken over, again with ``If-Match``."""
 
     store: RunStore
     run: str
@@ -208,9 +209,10 @@ class RunLock:
             ) from None
 
     def release(self) -> None:
-        # Taken over, or gone: nothing of ours to release (an unreleased lock expires by itself).
+        """Mark the lock free by overwriting it (expired, no holder): analysts may write under ``runs/`` but not
+        delete. Taken over or gone: nothing of ours to release (an unreleased lock expires by itself)."""
         with contextlib.suppress(ClientError):
-            self.store.s3.delete_object(Bucket=self.store.bucket, Key=self.key, IfMatch=self.etag)
+            self.store._put_lock(self.key, {"owner": "", "released": now(), "expires": 0}, if_match=self.etag)
 
     def __enter__(self) -> RunLock:
         return self

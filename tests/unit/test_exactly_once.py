@@ -145,10 +145,12 @@ def test_second_lock_on_a_run_is_refused_in_one_line_until_released(store: RunSt
     message = str(refused.value)
     assert "\n" not in message and "being submitted by another runner" in message and str(os.getpid()) in message
     store.lock("r2").release()  # other runs are not held
-    first.release()
-    with store.lock("r1"):
-        assert holder(store, "r1")["pid"] == os.getpid()
-    assert "Contents" not in store.s3.list_objects_v2(Bucket=WORK, Prefix="runs/r1/")
+    first.release()  # an overwrite, not a delete: analysts may not delete under runs/
+    assert holder(store, "r1")["owner"] == "" and holder(store, "r1")["expires"] == 0
+    with store.lock("r1") as second:
+        assert holder(store, "r1")["pid"] == os.getpid() and holder(store, "r1")["owner"] == second.owner
+    with pytest.raises(RunFailed, match="took over"):
+        first.refresh()
 
 
 def test_lock_of_a_dead_process_or_past_its_expiry_is_taken_over(store: RunStore) -> None:
