@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.faults import FaultProxy, wait_for
-from tests.helpers import Project, batch_queue, copy_project, free_port
+from tests.helpers import Project, copy_project, free_port, scratch_outputs
 
 pytestmark = pytest.mark.integration
 
@@ -37,20 +37,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     proj = Project(root=root, port=free_port(), extra_env={"RUNNER_OUTPUTS_FILE": str(outputs_file)})
     proj.run("local", "up")
     try:
-        ce, queue = batch_queue(proj, "flt")
-        proj.client("s3").create_bucket(Bucket="flt-work")
-        outputs_file.write_text(
-            json.dumps(
-                {
-                    "name": "flt",
-                    "region": "us-east-1",
-                    "bucket_names": {"work": "flt-work"},
-                    "job_queue_names": {"default": "flt-q"},
-                    "job_queue_arns": {"default": queue},
-                    "compute_environment_arns": {"ondemand": ce},
-                }
-            )
-        )
+        scratch_outputs(proj, "flt", {"work": "flt-work"}, name="flt")
         yield proj
     finally:
         proj.run("local", "down", check=False)
