@@ -25,9 +25,11 @@ lines travel
   mounted into the container: mounting it over the image hides files (nextflow #2322), and the AL2023 CLI
   needs glibc, which minimal images (alpine) lack.
 
-Idempotency: a killed submit leaves a record in state ``submitting`` with its planned parts; running it again
-submits each part through the Batch gateway (`runner.aws.batch.Batch.submit`), which looks the part up by its
-deterministic job name and submission token before submitting it and never retries SubmitJob blindly.
+Exactly once: the records and parts are written under the run's lock (`runner.session.runs.RunLock`, an S3
+conditional write), so two identical submits at once make one job and the loser stops with one line. A killed
+submit leaves a record in state ``submitting`` with its planned parts (INCOMPLETE in ``status``/``list``); running
+it again submits each part through the Batch gateway (`runner.aws.batch.Batch.submit`), which looks the part up by
+its deterministic job name and submission token before submitting it and never retries SubmitJob blindly.
 """
 
 from __future__ import annotations
