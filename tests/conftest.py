@@ -13,6 +13,14 @@ from runner.infra.terraform import Terraform
 from tests.helpers import Project, copy_project, free_port, require_tool
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _hash_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Staging's hash cache (RUNNER_CACHE_DIR) in a scratch folder: tests never write the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RUNNER_CACHE_DIR", str(tmp_path_factory.mktemp("runner-cache")))
+        yield
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `teardown` (destroy the shared deployment) run after every other test."""
     items.sort(key=lambda item: item.get_closest_marker("teardown") is not None)

@@ -41,6 +41,18 @@ def require_docker() -> None:
         pytest.fail("no Docker daemon answers: run `make setup` (scripts/docker-up starts one; CI: .ci/run)")
 
 
+def one_ce_queue(batch: Any, name: str, ce: str) -> str:
+    """A job queue in front of one compute environment; its ARN."""
+    return str(
+        batch.create_job_queue(
+            jobQueueName=name,
+            state="ENABLED",
+            priority=1,
+            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
+        )["jobQueueArn"]
+    )
+
+
 def batch_outputs(client: Callable[[str], Any], name: str, max_vcpus: int) -> dict[str, Any]:
     """An env made with boto3 directly (no terraform): a queue on a FARGATE compute environment of ``max_vcpus``,
     a job role, data/work/results buckets and a log group. Returns the outputs the CLI reads from
@@ -63,12 +75,7 @@ def batch_outputs(client: Callable[[str], Any], name: str, max_vcpus: int) -> di
         serviceRole=role(f"{name}-batch", "batch.amazonaws.com"),
         computeResources={"type": "FARGATE", "maxvCpus": max_vcpus, "subnets": [subnet], "securityGroupIds": [sg]},
     )["computeEnvironmentArn"]
-    queue = batch.create_job_queue(
-        jobQueueName=f"{name}-default",
-        state="ENABLED",
-        priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
-    )["jobQueueArn"]
+    queue = one_ce_queue(batch, f"{name}-default", ce)
     buckets = {kind: f"{name}-{kind}" for kind in ("data", "work", "results")}
     s3 = client("s3")
     for bucket in buckets.values():
@@ -199,13 +206,7 @@ def batch_queue(proj: Project, prefix: str) -> tuple[str, str]:
             "instanceRole": profile,
         },
     )["computeEnvironmentArn"]
-    queue = batch.create_job_queue(
-        jobQueueName=f"{prefix}-q",
-        state="ENABLED",
-        priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}],
-    )["jobQueueArn"]
-    return str(ce), str(queue)
+    return str(ce), one_ce_queue(batch, f"{prefix}-q", ce)
 
 
 def scratch_outputs(proj: Project, prefix: str, buckets: dict[str, str], **extra: Any) -> None:

@@ -113,8 +113,9 @@ variable "log_retention_days" {
 variable "ecr_repositories" {
   description = "ECR repositories for pipeline images."
   type = map(object({
-    keep_images   = optional(number, 30)
-    untagged_days = optional(number, 7)
+    keep_images           = optional(number, 30)
+    expiring_tag_prefixes = optional(list(string), ["dev-"])
+    untagged_days         = optional(number, 7)
   }))
   default = {
     pipelines = {}

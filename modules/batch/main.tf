@@ -45,30 +45,15 @@ locals {
 }
 
 ################################################################################
-# Service role
+# Service role: Batch's service-linked role (AWSServiceRoleForBatch)
 ################################################################################
 
-data "aws_iam_policy_document" "batch_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["batch.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "service" {
-  name_prefix          = "${substr(var.name, 0, 28)}-batch-"
-  description          = "AWS Batch service role of ${var.name}"
-  assume_role_policy   = data.aws_iam_policy_document.batch_assume.json
-  permissions_boundary = var.permissions_boundary_arn
-  tags                 = var.tags
-}
-
-resource "aws_iam_role_policy_attachment" "service" {
-  role       = aws_iam_role.service.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSBatchServiceRole"
+# Compute environments name no service role, so Batch uses its service-linked role (creating it on first use).
+# Infrastructure updates (a new launch template version, instance types, subnets... rolled out in place) are
+# only available to compute environments that use it: with a role of our own every such change would replace
+# the environment.
+locals {
+  service_linked_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch"
 }
 
 ################################################################################
@@ -78,15 +63,16 @@ resource "aws_iam_role_policy_attachment" "service" {
 resource "aws_batch_compute_environment" "this" {
   for_each = var.compute_environments
 
-  # No fixed name: Batch names it uniquely, so a replacement can be created before the old one is destroyed
-  # (queues switch over in between; a fixed name would collide and the queue would block the delete).
-  type         = "MANAGED"
-  state        = each.value.state
-  service_role = aws_iam_role.service.arn
+  # No name argument: the provider spells it compute_environment_name(_prefix) in 5.x and name(_prefix) in 6.x,
+  # and the modules support both. Batch's generated name (terraform-<timestamp>) stays unique, so a replacement
+  # is created before the old environment is destroyed; the env's name is in the Name tag (here and on every
+  # instance), which is what the console, Cost Explorer and `describe-compute-environments` filters show.
+  type  = "MANAGED"
+  state = each.value.state
 
   compute_resources {
     type                = each.value.type
-    allocation_strategy = each.value.allocation_strategy
+    allocation_strategy = coalesce(each.value.allocation_strategy, each.value.type == "SPOT" ? "SPOT_CAPACITY_OPTIMIZED" : "BEST_FIT_PROGRESSIVE")
     min_vcpus           = each.value.min_vcpus
     max_vcpus           = each.value.max_vcpus
     instance_type       = each.value.instance_types
@@ -95,7 +81,9 @@ resource "aws_batch_compute_environment" "this" {
     subnets             = var.subnet_ids
     security_group_ids  = var.security_group_ids
 
-    # `$Latest` (default): new template versions reach new instances without replacing the environment.
+    # A concrete version, never $Latest/$Default: Batch resolves those once, when the environment is created or
+    # updated, so a new template version (a new AMI) would never reach it. A version number changes the
+    # environment, which the update policy rolls out to new instances in place.
     launch_template {
       launch_template_id = var.launch_template_id
       version            = var.launch_template_version
@@ -104,14 +92,26 @@ resource "aws_batch_compute_environment" "this" {
     tags = merge(var.tags, { Name = "${var.name}-${each.key}", ComputeEnvironment = each.key })
   }
 
-  tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
+  # Infrastructure updates: Batch replaces the instances of the environment with ones from the new settings;
+  # running jobs are not terminated, they get job_execution_timeout_minutes to finish.
+  update_policy {
+    terminate_jobs_on_update      = false
+    job_execution_timeout_minutes = var.update_job_timeout_minutes
+  }
 
-  depends_on = [aws_iam_role_policy_attachment.service]
+  tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
 
   lifecycle {
     create_before_destroy = true
     # Batch scales desired vCPUs itself.
     ignore_changes = [compute_resources[0].desired_vcpus]
+
+    # An environment created with a service role of our own (before infrastructure updates) cannot be updated
+    # in place, nor switched to the service-linked role: it must be replaced once. Checked at plan time.
+    postcondition {
+      condition     = self.service_role == null || strcontains(coalesce(self.service_role, "-"), ":role/aws-service-role/batch.amazonaws.com/")
+      error_message = "compute environment ${each.key} uses its own service role (created before infrastructure updates): replace it once, e.g. runner infra plan --replace 'module.platform.module.batch.aws_batch_compute_environment.this[\"${each.key}\"]' (README: Upgrading an env)."
+    }
   }
 }
 

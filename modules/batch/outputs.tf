@@ -29,8 +29,8 @@ output "head_job_role_arn" {
 }
 
 output "service_role_arn" {
-  description = "The AWS Batch service role."
-  value       = aws_iam_role.service.arn
+  description = "The role Batch manages the compute environments with: its service-linked role AWSServiceRoleForBatch (infrastructure updates need it)."
+  value       = local.service_linked_role_arn
 }
 
 output "log_group_name" {

@@ -53,13 +53,23 @@ variable "launch_template_id" {
 }
 
 variable "launch_template_version" {
-  description = "Launch template version for the compute environments. The default `$Latest` picks up new versions when Batch replaces instances, without replacing the compute environment; pass the module's latest version number instead to roll out each template change through a compute environment change that the plan shows."
+  description = "Launch template version number for the compute environments (modules/compute's `launch_template_version`). Never `$Latest`/`$Default`: Batch resolves those only when an environment is created or updated, so a new version would not reach existing environments. A new number is an in-place update of the environments (see `update_job_timeout_minutes`)."
   type        = string
-  default     = "$Latest"
 
   validation {
-    condition     = contains(["$Latest", "$Default"], var.launch_template_version) || can(regex("^[0-9]+$", var.launch_template_version))
-    error_message = "launch_template_version must be $Latest, $Default or a version number."
+    condition     = can(regex("^[0-9]+$", var.launch_template_version))
+    error_message = "launch_template_version must be a version number (not $Latest or $Default: Batch would not roll new versions out)."
+  }
+}
+
+variable "update_job_timeout_minutes" {
+  description = "Infrastructure updates (a new launch template version, e.g. a new AMI): minutes jobs running on the old instances get to finish before Batch replaces those instances (1-360; jobs are never terminated at once)."
+  type        = number
+  default     = 360
+
+  validation {
+    condition     = var.update_job_timeout_minutes >= 1 && var.update_job_timeout_minutes <= 360
+    error_message = "update_job_timeout_minutes must be 1-360 (a Batch limit)."
   }
 }
 
@@ -133,7 +143,7 @@ variable "kms_key_arn" {
 ################################################################################
 
 variable "compute_environments" {
-  description = "Managed EC2 compute environments keyed by a short name. `type` SPOT or EC2 (on-demand); `min_vcpus` 0 lets an idle env cost nothing; `instance_types` as Batch accepts them (`optimal`, families like `m6i`, or sizes)."
+  description = "Managed EC2 compute environments keyed by a short name. `type` SPOT or EC2 (on-demand); `allocation_strategy` one that allows infrastructure updates (default SPOT_CAPACITY_OPTIMIZED for SPOT, BEST_FIT_PROGRESSIVE for EC2; BEST_FIT is refused: every template change would replace the environment); `min_vcpus` 0 lets an idle env cost nothing; `instance_types` as Batch accepts them (`optimal`, families like `m6i`, or sizes)."
   type = map(object({
     type                = string
     allocation_strategy = optional(string)
@@ -171,10 +181,10 @@ variable "compute_environments" {
 
   validation {
     condition = alltrue([for ce in values(var.compute_environments) : ce.allocation_strategy == null || contains(
-      ce.type == "SPOT" ? ["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED", "BEST_FIT_PROGRESSIVE", "BEST_FIT"] : ["BEST_FIT_PROGRESSIVE", "BEST_FIT"],
+      ce.type == "SPOT" ? ["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED", "BEST_FIT_PROGRESSIVE"] : ["BEST_FIT_PROGRESSIVE"],
       ce.allocation_strategy
     )])
-    error_message = "compute_environments[*].allocation_strategy must suit the type (SPOT_*: SPOT only; BEST_FIT_PROGRESSIVE or BEST_FIT for both)."
+    error_message = "compute_environments[*].allocation_strategy must allow infrastructure updates and suit the type (SPOT_CAPACITY_OPTIMIZED, SPOT_PRICE_CAPACITY_OPTIMIZED: SPOT only; BEST_FIT_PROGRESSIVE: both; not BEST_FIT)."
   }
 
   validation {

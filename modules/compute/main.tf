@@ -13,6 +13,8 @@ data "aws_partition" "current" {}
 locals {
   image_id = var.image_id != null ? var.image_id : nonsensitive(data.aws_ssm_parameter.image[0].value)
 
+  # The AMI (packer/scripts/20-ecs-agent.sh) owns the agent's stop timeout (ECS_CONTAINER_STOP_TIMEOUT, 90 s):
+  # the user data does not set it, so one value holds; `ecs_config` can still override it per env.
   ecs_config = merge(
     {
       # awsvpc-mode tasks cannot reach the instance metadata service either (bridge mode: see the user data).
@@ -22,7 +24,6 @@ locals {
       # Pull an image once per instance; pipelines pin tags, and a pull per task is slow and throttled.
       ECS_IMAGE_PULL_BEHAVIOR               = "prefer-cached"
       ECS_ENABLE_CONTAINER_METADATA         = "true"
-      ECS_CONTAINER_STOP_TIMEOUT            = "60s"
       ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION = "10m"
       ECS_LOGLEVEL                          = "info"
     },
@@ -69,7 +70,8 @@ resource "aws_launch_template" "this" {
   image_id    = local.image_id
   user_data   = base64encode(local.user_data)
 
-  # Compute environments follow the default (= latest) version.
+  # Every change is a new version; the Batch compute environments name its number (modules/batch), so a new
+  # version (a new AMI) is rolled out by an in-place infrastructure update of the environments.
   update_default_version = true
 
   block_device_mappings {

@@ -4,7 +4,7 @@ output "launch_template_id" {
 }
 
 output "launch_template_version" {
-  description = "Its latest version number (compute environments follow it)."
+  description = "Its latest version number: the compute environments name it, so a new version is rolled out to them."
   value       = tostring(aws_launch_template.this.latest_version)
 }
 

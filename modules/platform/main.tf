@@ -61,11 +61,13 @@ module "batch" {
   security_group_ids      = module.network.security_group_ids
   instance_profile_arn    = module.compute.instance_profile_arn
   launch_template_id      = module.compute.launch_template_id
-  launch_template_version = var.launch_template_version == "pinned" ? module.compute.launch_template_version : "$Latest"
-  bucket_arns             = module.storage.bucket_arns
-  kms_key_arn             = var.kms_key_arn
-  log_retention_days      = var.log_retention_days
-  head_job_definition     = var.head_job_definition
+  launch_template_version = module.compute.launch_template_version
+  # A new template version (a new AMI) is an in-place infrastructure update of the compute environments.
+  update_job_timeout_minutes = var.update_job_timeout_minutes
+  bucket_arns                = module.storage.bucket_arns
+  kms_key_arn                = var.kms_key_arn
+  log_retention_days         = var.log_retention_days
+  head_job_definition        = var.head_job_definition
   # /opt/aws-cli/bin/aws -> /opt/aws-cli, mounted into head jobs (the batch module refuses system folders)
   head_aws_cli_dir = dirname(dirname(var.aws_cli_path))
 

@@ -253,15 +253,10 @@ variable "head_job_definition" {
   }
 }
 
-variable "launch_template_version" {
-  description = "Template version the compute environments use: `$Latest` (default, new versions reach new instances without replacing anything) or `pinned` (the current version number: each template change becomes a visible compute environment change)."
-  type        = string
-  default     = "$Latest"
-
-  validation {
-    condition     = contains(["$Latest", "pinned"], var.launch_template_version)
-    error_message = "launch_template_version must be $Latest or pinned."
-  }
+variable "update_job_timeout_minutes" {
+  description = "When a new launch template version (a new AMI) rolls out: minutes jobs on the old instances get to finish before Batch replaces them (1-360)."
+  type        = number
+  default     = 360
 }
 
 variable "log_retention_days" {
@@ -277,8 +272,9 @@ variable "log_retention_days" {
 variable "ecr_repositories" {
   description = "ECR repositories for pipeline images keyed by name (see `modules/registry`)."
   type = map(object({
-    keep_images   = optional(number, 30)
-    untagged_days = optional(number, 7)
+    keep_images           = optional(number, 30)
+    expiring_tag_prefixes = optional(list(string), ["dev-"])
+    untagged_days         = optional(number, 7)
   }))
   default = {
     pipelines = {}

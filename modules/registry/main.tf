@@ -23,7 +23,8 @@ resource "aws_ecr_repository" "this" {
 }
 
 ################################################################################
-# Lifecycle: keep the newest N tagged images, drop untagged ones
+# Lifecycle: untagged images expire; development tags (a prefix such as dev-) keep the newest N; every other
+# tagged image stays, since a pipeline may still name it
 ################################################################################
 
 resource "aws_ecr_lifecycle_policy" "this" {
@@ -31,8 +32,8 @@ resource "aws_ecr_lifecycle_policy" "this" {
 
   repository = aws_ecr_repository.this[each.key].name
   policy = jsonencode({
-    rules = [
-      {
+    rules = concat(
+      [{
         rulePriority = 1
         description  = "Expire untagged images after ${each.value.untagged_days} days"
         selection = {
@@ -42,17 +43,20 @@ resource "aws_ecr_lifecycle_policy" "this" {
           countNumber = each.value.untagged_days
         }
         action = { type = "expire" }
-      },
-      {
-        rulePriority = 2
-        description  = "Keep the newest ${each.value.keep_images} images"
+      }],
+      # One rule per prefix: a rule with several prefixes selects only images that carry all of them. An image
+      # that has a development tag expires with it, whatever other tags it has: give releases their own push.
+      [for i, prefix in each.value.expiring_tag_prefixes : {
+        rulePriority = i + 2
+        description  = "Keep the newest ${each.value.keep_images} images tagged ${prefix}*"
         selection = {
-          tagStatus   = "any"
-          countType   = "imageCountMoreThan"
-          countNumber = each.value.keep_images
+          tagStatus     = "tagged"
+          tagPrefixList = [prefix]
+          countType     = "imageCountMoreThan"
+          countNumber   = each.value.keep_images
         }
         action = { type = "expire" }
-      },
-    ]
+      }],
+    )
   })
 }

@@ -23,10 +23,11 @@ variable "tags" {
 ################################################################################
 
 variable "repositories" {
-  description = "ECR repositories for pipeline images keyed by name; `keep_images` tagged images are kept (the oldest beyond that expire), untagged ones expire after `untagged_days`."
+  description = "ECR repositories for pipeline images keyed by name. Untagged images expire after `untagged_days`; of the images with a tag starting with one of `expiring_tag_prefixes` (development builds, default `dev-`) the newest `keep_images` per prefix are kept. Every other tagged image (a release a pipeline pins) never expires."
   type = map(object({
-    keep_images   = optional(number, 30)
-    untagged_days = optional(number, 7)
+    keep_images           = optional(number, 30)
+    expiring_tag_prefixes = optional(list(string), ["dev-"])
+    untagged_days         = optional(number, 7)
   }))
   default = {
     pipelines = {}
@@ -40,6 +41,11 @@ variable "repositories" {
   validation {
     condition     = alltrue([for r in values(var.repositories) : r.keep_images >= 1 && r.keep_images <= 10000 && r.untagged_days >= 1])
     error_message = "repositories[*]: keep_images must be 1-10000 and untagged_days at least 1."
+  }
+
+  validation {
+    condition     = alltrue([for r in values(var.repositories) : alltrue([for p in r.expiring_tag_prefixes : can(regex("^[A-Za-z0-9_.-]{1,127}$", p))]) && length(r.expiring_tag_prefixes) <= 20])
+    error_message = "repositories[*].expiring_tag_prefixes: at most 20 prefixes of a tag's characters (letters, digits, _ . -)."
   }
 }
 

@@ -14,7 +14,22 @@ import click
 import typer
 from rich.markup import escape
 
-from runner.cli import ami, cancel, cost, infra, list_runs, local, logs, reclaim, results, retry, status, submit
+from runner.cli import (
+    ami,
+    cancel,
+    cost,
+    image,
+    infra,
+    list_runs,
+    local,
+    logs,
+    reclaim,
+    results,
+    retry,
+    stage,
+    status,
+    submit,
+)
 from runner.cli import nextflow as nextflow_cli
 from runner.core import console, failures
 from runner.core.errors import RunFailed, RunnerError, UsageError
@@ -30,6 +45,7 @@ app.add_typer(local.app, name="local")
 app.add_typer(infra.app, name="infra")
 app.add_typer(nextflow_cli.app, name="nextflow")
 app.add_typer(ami.app, name="ami")
+app.add_typer(image.app, name="image")
 app.command("submit")(submit.submit)
 app.command("status")(status.status)
 app.command("logs")(logs.logs)
@@ -38,6 +54,7 @@ app.command("cancel")(cancel.cancel)
 app.command("retry")(retry.retry)
 app.command("cost")(cost.cost)
 app.command("results")(results.results)
+app.command("stage")(stage.stage_command)
 
 # Recent typer vendors its own click: its usage errors and aborts are not click's classes. Catch both.
 CLICK_ERRORS: tuple[type[Exception], ...] = (click.ClickException,)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +19,11 @@ from runner.infra.plan_summary import Summary, render, render_text
 from runner.infra.plans import Infra
 
 app = typer.Typer(help="Terraform for one environment: envs/NAME.", no_args_is_help=True)
+
+_KEY = r'(\[(\d+|"[^"]*")\])?'
+RESOURCE_ADDRESS = re.compile(
+    rf"^(module\.[A-Za-z_][A-Za-z0-9_-]*{_KEY}\.)*(?!module\.)[a-z][a-z0-9_]*\.[A-Za-z_][A-Za-z0-9_-]*{_KEY}$"
+)
 
 
 def _infra(env: str | None, check_backend: bool = False) -> Infra:
@@ -36,12 +42,22 @@ def infra_plan(
     env: EnvOpt = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="Summary format: text, json or markdown.")] = "text",
     destroy: Annotated[bool, typer.Option("--destroy", help="Plan the destruction of the env.")] = False,
+    replace: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--replace",
+            help="Plan to replace this resource (a terraform address; repeatable), e.g. once when upgrading an env.",
+        ),
+    ] = None,
 ) -> None:
     """Plan the env, save the plan for apply, and print a summary."""
     if fmt not in ("text", "json", "markdown"):
         raise UsageError(f"--format: '{fmt}' is not one of text, json, markdown")
+    for address in replace or []:
+        if not RESOURCE_ADDRESS.match(address):
+            raise UsageError(f"--replace: '{address}' is not a resource address (e.g. module.m.aws_x.name[\"key\"])")
     infra = _infra(env, check_backend=True)
-    summary, _record = infra.plan(destroy=destroy)
+    summary, _record = infra.plan(destroy=destroy, extra=tuple(f"-replace={a}" for a in replace or []))
     console.out.print(render(summary, infra.env.name, fmt), markup=False)
 
 
@@ -55,6 +71,21 @@ def infra_apply(
     env: EnvOpt = None,
     auto_approve: AutoApprove = False,
     as_json: JsonOpt = False,
+    saved: Annotated[
+        bool,
+        typer.Option(
+            "--saved",
+            help="Apply the env's saved plan (from `runner infra plan`) instead of planning afresh; refused when "
+            "stale or when the infrastructure changed outside terraform since it was made.",
+        ),
+    ] = False,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            help="Apply this saved plan (FILE.tfplan with its record FILE.json beside it), checked as --saved.",
+        ),
+    ] = None,
     plan_dir: Annotated[
         Path | None,
         typer.Option(
@@ -64,12 +95,18 @@ def infra_apply(
         ),
     ] = None,
 ) -> None:
-    """Apply the saved plan when current; otherwise plan and apply (never in a protected env)."""
+    """Plan afresh and apply; with --saved, --plan or --plan-dir (and always in a protected env) apply a saved
+    plan, only while it is current and nothing changed outside terraform since it was made."""
+    named = [opt for opt, given in (("--saved", saved), ("--plan", plan_file), ("--plan-dir", plan_dir)) if given]
+    if len(named) > 1:
+        raise UsageError(f"{', '.join(named)}: name at most one saved plan")
     infra = _infra(env)
     if plan_dir is not None:
         import_reviewed_plan(infra, plan_dir)
+    elif plan_file is not None:
+        infra.use_plan_file(plan_file)
     confirm = _confirm if sys.stdin.isatty() else None
-    summary = infra.apply(auto_approve=auto_approve, confirm=confirm)
+    summary = infra.apply(auto_approve=auto_approve, confirm=confirm, saved=bool(named))
     if as_json:
         console.print_json({"env": infra.env.name, "applied": summary.to_dict()})
     else:

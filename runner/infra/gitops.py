@@ -43,7 +43,7 @@ from runner.aws.context import uses_emulator
 from runner.core import git
 from runner.core.errors import RunFailed, UsageError
 from runner.core.project import available_envs, resolve_env
-from runner.infra.plan_summary import Change, Summary, render_markdown, render_text, summarize
+from runner.infra.plan_summary import Change, Summary, render_markdown, render_text
 from runner.infra.plans import Infra, PlanRecord
 
 ALL = "*"
@@ -185,7 +185,7 @@ def check_drift(infra: Infra) -> DriftReport:
         result = infra.tf.plan(scratch, "-lock=false")
     finally:
         scratch.unlink(missing_ok=True)  # plan files can hold secrets; the summary is all we keep
-    return DriftReport(env=infra.env.name, summary=summarize(result.plan), git_sha=git.sha(infra.env.root))
+    return DriftReport(env=infra.env.name, summary=result.summary, git_sha=git.sha(infra.env.root))
 
 
 def render_drift(report: DriftReport, fmt: str) -> str:

@@ -1,4 +1,7 @@
-"""Summaries of a terraform plan (from `terraform show -json`): counts, per resource type, text/json/markdown.
+"""Summaries of a terraform plan: counts, per resource type, text/json/markdown.
+
+Built from `terraform plan -json`'s own message stream (``summarize_stream``: what the runner does, no second
+terraform process) or from `terraform show -json` of a saved plan (``summarize``); both give the same summary.
 
 Counts follow terraform's convention: a replacement is one add and one destroy. Markdown, what a pull-request
 comment shows, calls out replacements and deletions before anything else.
@@ -31,6 +34,16 @@ class Summary:
     outputs_changed: list[str] = field(default_factory=list)
     drift: list[Change] = field(default_factory=list)
 
+    def count(self, item: Change) -> None:
+        """Add a planned change; terraform's counts: a replacement is one add and one destroy."""
+        self.changes.append(item)
+        if item.action in ("create", "replace"):
+            self.add += 1
+        if item.action in ("delete", "replace"):
+            self.destroy += 1
+        if item.action == "update":
+            self.change += 1
+
     @property
     def has_changes(self) -> bool:
         return bool(self.add or self.change or self.destroy or self.outputs_changed)
@@ -43,6 +56,18 @@ class Summary:
 
     def of(self, action: str) -> list[Change]:
         return [c for c in self.changes if c.action == action]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
+        """The inverse of ``to_dict`` (``by_type`` is derived, so it is not read back)."""
+        return cls(
+            add=int(data.get("add", 0)),
+            change=int(data.get("change", 0)),
+            destroy=int(data.get("destroy", 0)),
+            changes=[Change(**c) for c in data.get("changes", [])],
+            outputs_changed=list(data.get("outputs_changed", [])),
+            drift=[Change(**c) for c in data.get("drift", [])],
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,13 +104,7 @@ def summarize(plan: dict[str, Any]) -> Summary:
         action = classify(rc.get("change", {}).get("actions", []))
         if action is None or action == "read":
             continue
-        summary.changes.append(Change(address=rc["address"], type=rc["type"], action=action))
-        if action in ("create", "replace"):
-            summary.add += 1
-        if action in ("delete", "replace"):
-            summary.destroy += 1
-        if action == "update":
-            summary.change += 1
+        summary.count(Change(address=rc["address"], type=rc["type"], action=action))
     for rc in plan.get("resource_drift", []):
         action = classify(rc.get("change", {}).get("actions", []))
         if action is not None:
@@ -93,6 +112,35 @@ def summarize(plan: dict[str, Any]) -> Summary:
     for name, oc in sorted(plan.get("output_changes", {}).items()):
         if classify(oc.get("actions", [])) is not None:
             summary.outputs_changed.append(name)
+    summary.changes.sort(key=lambda c: (ACTION_ORDER.index(c.action), c.address))
+    return summary
+
+
+# `terraform plan -json` names actions in its stream with one word; these are the ones a summary counts.
+STREAM_ACTIONS = {"create": "create", "update": "update", "delete": "delete", "replace": "replace"}
+
+
+def summarize_stream(messages: list[dict[str, Any]]) -> Summary:
+    """The summary of a plan from the messages of `terraform plan -json` (planned_change, resource_drift, outputs)."""
+    summary = Summary()
+    for message in messages:
+        kind = message.get("type")
+        if kind in ("planned_change", "resource_drift"):
+            change = message.get("change") or {}
+            resource = change.get("resource") or {}
+            action = STREAM_ACTIONS.get(str(change.get("action")))
+            address = str(resource.get("addr", ""))
+            if action is None or str(resource.get("resource", "")).startswith("data."):
+                continue
+            item = Change(address=address, type=str(resource.get("resource_type", "")), action=action)
+            if kind == "resource_drift":
+                summary.drift.append(item)
+                continue
+            summary.count(item)
+        elif kind == "outputs":
+            for name, oc in sorted((message.get("outputs") or {}).items()):
+                if isinstance(oc, dict) and oc.get("action") in STREAM_ACTIONS and name not in summary.outputs_changed:
+                    summary.outputs_changed.append(name)
     summary.changes.sort(key=lambda c: (ACTION_ORDER.index(c.action), c.address))
     return summary
 

@@ -1,7 +1,13 @@
 """The terraform engine: finds the binary, points it at the provider mirror, runs one env folder at a time.
 
 Terraform's own output streams live to the terminal (stderr, so the runner's stdout stays machine-readable);
-callers get structured results back: exit codes, plan JSON, outputs.
+callers get structured results back: exit codes, plan summaries, outputs.
+
+One terraform process per step, so that the wrapper costs what terraform costs: ``plan`` runs ``terraform plan
+-json`` and builds its summary from that stream while echoing each message (no ``show -json`` afterwards, which
+would load the provider a second time); the state's identity comes from the saved plan file itself (its
+``tfstate`` entry carries the lineage and serial the plan was made from) or, for the local backend, from the state
+file, with ``state pull`` only for remote backends; outputs come from the local state file when there is one.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from runner.core.errors import RunFailed, UsageError
+from runner.infra.plan_summary import Summary, summarize_stream
 
 MIRROR_VAR = "RUNNER_PROVIDER_MIRROR"
 DEFAULT_MIRROR = Path("/opt/tf-plugins")
@@ -141,14 +149,47 @@ class Result:
     code: int
     stdout: str = ""
     argv: list[str] = field(default_factory=list)
+    stderr: str = ""
+
+
+Identity = tuple[str, int]  # (lineage, serial) of a state snapshot
 
 
 @dataclass
 class PlanResult:
+    """A saved plan: its summary (from terraform's JSON stream) and the state identity it was made from."""
+
     code: int
     has_changes: bool
     plan_file: Path
-    plan: dict[str, Any]
+    summary: Summary
+    identity: Identity | None
+    engine: Terraform | None = field(default=None, repr=False)
+    _plan: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def plan(self) -> dict[str, Any]:
+        """The full plan as `terraform show -json` gives it; runs terraform again, only when asked for."""
+        if self._plan is None:
+            if self.engine is None:
+                raise RunFailed(f"{self.plan_file}: no terraform to read the plan with")
+            self._plan = self.engine.show_plan(self.plan_file)
+        return self._plan
+
+
+def plan_identity(plan_file: Path) -> Identity | None:
+    """(lineage, serial) of the state a saved plan was made from (None: no state yet), read from the plan file."""
+    try:
+        with zipfile.ZipFile(plan_file) as archive:
+            prior = json.loads(archive.read("tfstate"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise RunFailed(f"{plan_file.name}: not a terraform plan file ({exc})") from None
+    return _identity(prior)
+
+
+def _identity(state: Mapping[str, Any]) -> Identity | None:
+    lineage = str(state.get("lineage") or "")
+    return (lineage, int(state.get("serial", 0))) if lineage else None
 
 
 class Terraform:
@@ -194,21 +235,25 @@ class Terraform:
     def run(self, *args: str, capture: bool = False, check: bool = True) -> Result:
         """Run one terraform command; output streams live unless captured."""
         argv = self.argv(*args)
+        live = not capture and _has_fileno(self.stream)
         try:
             proc = subprocess.run(
                 argv,
                 env=self.environment(),
-                stdout=subprocess.PIPE if capture else self.stream,
-                stderr=subprocess.PIPE if capture else self.stream,
+                stdout=self.stream if live else subprocess.PIPE,
+                stderr=self.stream if live else (subprocess.PIPE if capture else subprocess.STDOUT),
                 text=True,
                 check=False,
             )
         except OSError as exc:
             raise UsageError(f"{BINARY_VAR}: cannot run '{argv[0]}': {exc.strerror}") from None
+        if not capture and not live:  # a stream without a file descriptor (tests): its output afterwards
+            self.stream.write(proc.stdout or "")
+            proc.stdout = ""
         if check and proc.returncode != 0:
             detail = _last_error_line(proc.stderr or "") if capture else "see the output above"
             raise RunFailed(f"terraform {args[0]} failed in {self.env_dir.name} (exit {proc.returncode}): {detail}")
-        return Result(code=proc.returncode, stdout=proc.stdout or "", argv=argv)
+        return Result(code=proc.returncode, stdout=proc.stdout or "", argv=argv, stderr=proc.stderr or "")
 
     def init(self, force: bool = False) -> bool:
         """`terraform init` when the config changed since the last one; returns whether it ran."""
@@ -224,20 +269,54 @@ class Terraform:
         return True
 
     def plan(self, plan_file: Path, *extra: str, destroy: bool = False) -> PlanResult:
+        """`terraform plan -json -out=PLAN`: its messages echoed as text, its summary built from the same stream."""
         self.init()
         plan_file.parent.mkdir(parents=True, exist_ok=True)
-        args = ["plan", "-input=false", "-detailed-exitcode", f"-out={plan_file}", *self._color(), *extra]
+        args = ["plan", "-input=false", "-detailed-exitcode", "-json", f"-out={plan_file}", *extra]
         if destroy:
             args.append("-destroy")
-        result = self.run(*args, check=False)
-        if result.code not in (0, 2):
-            raise RunFailed(f"terraform plan failed in {self.env_dir.name} (exit {result.code}); see the output above")
+        argv = self.argv(*args)
+        messages: list[dict[str, Any]] = []
+        try:
+            proc = subprocess.Popen(
+                argv, env=self.environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            )
+        except OSError as exc:
+            raise UsageError(f"{BINARY_VAR}: cannot run '{argv[0]}': {exc.strerror}") from None
+        assert proc.stdout is not None
+        with proc:
+            for message in _json_lines(proc.stdout, self.stream):
+                messages.append(message)
+                _echo(message, self.stream)
+        if proc.returncode not in (0, 2):
+            raise RunFailed(
+                f"terraform plan failed in {self.env_dir.name} (exit {proc.returncode}): {_first_error(messages)}"
+            )
         return PlanResult(
-            code=result.code,
-            has_changes=result.code == 2,
+            code=proc.returncode,
+            has_changes=proc.returncode == 2,
             plan_file=plan_file,
-            plan=self.show_plan(plan_file),
+            summary=summarize_stream(messages),
+            identity=plan_identity(plan_file),
+            engine=self,
         )
+
+    def refresh_only_plan(self, plan_file: Path) -> dict[str, Any]:
+        """`terraform plan -refresh-only -detailed-exitcode -lock=false` into plan_file, read back with `show -json`:
+        what changed outside terraform.
+
+        Read-only: it never locks or writes the state. Exit 2 means the real infrastructure differs from the state.
+        """
+        self.init()
+        plan_file.parent.mkdir(parents=True, exist_ok=True)
+        args = ["plan", "-refresh-only", "-input=false", "-detailed-exitcode", "-lock=false", f"-out={plan_file}"]
+        result = self.run(*args, *self._color(), capture=True, check=False)
+        if result.code not in (0, 2):
+            raise RunFailed(
+                f"terraform plan -refresh-only failed in {self.env_dir.name} (exit {result.code}): "
+                f"{_last_error_line(result.stderr)}"
+            )
+        return self.show_plan(plan_file)
 
     def show_plan(self, plan_file: Path) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.run("show", "-json", str(plan_file), capture=True).stdout)
@@ -258,14 +337,98 @@ class Terraform:
         data: dict[str, Any] = json.loads(self.run("output", "-json", capture=True).stdout or "{}")
         return data
 
-    def state_identity(self) -> tuple[str, int] | None:
+    def local_state_file(self) -> Path | None:
+        """The state file when the backend is local in the default workspace; None when terraform must be asked."""
+        data_dir = Path(self.base_environ.get("TF_DATA_DIR") or self.env_dir / ".terraform")
+        workspace = self.base_environ.get("TF_WORKSPACE")
+        if workspace is None and (data_dir / "environment").is_file():
+            workspace = (data_dir / "environment").read_text().strip()
+        if workspace not in (None, "", "default"):
+            return None
+        backend_file = data_dir / "terraform.tfstate"
+        config: dict[str, Any] = {}
+        if backend_file.is_file():
+            backend = json.loads(backend_file.read_text()).get("backend") or {}
+            if backend.get("type", "local") != "local":
+                return None
+            config = backend.get("config") or {}
+        path = Path(config.get("path") or "terraform.tfstate")
+        return path if path.is_absolute() else self.env_dir / path
+
+    def _local_state(self) -> dict[str, Any] | None:
+        """The local backend's state ({} when there is none yet), None for other backends."""
+        path = self.local_state_file()
+        if path is None:
+            return None
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return {}
+        state: dict[str, Any] = json.loads(text) if text.strip() else {}
+        return state
+
+    def state_identity(self) -> Identity | None:
         """(lineage, serial) of the current state, None when there is no state yet."""
         self.init()
-        text = self.run("state", "pull", capture=True).stdout.strip()
-        if not text:
-            return None
-        state = json.loads(text)
-        return str(state.get("lineage", "")), int(state.get("serial", 0))
+        state = self._local_state()
+        if state is None:
+            text = self.run("state", "pull", capture=True).stdout.strip()
+            state = json.loads(text) if text else {}
+        return _identity(state)
+
+    def output_values(self) -> dict[str, Any]:
+        """Output values (name -> value): from the local state file when there is one, else `output -json`."""
+        self.init()
+        state = self._local_state()
+        if state is None:
+            return {name: item.get("value") for name, item in self.output().items()}
+        return {name: item.get("value") for name, item in (state.get("outputs") or {}).items()}
+
+
+def _has_fileno(stream: IO[str]) -> bool:
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
+def _json_lines(lines: Iterator[str] | IO[str], stream: IO[str]) -> Iterator[dict[str, Any]]:
+    """terraform's machine-readable UI stream, one message a line; anything else goes to the stream as it is."""
+    for line in lines:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if isinstance(message, dict):
+            yield message
+        elif line.strip():
+            stream.write(line)
+
+
+def _echo(message: dict[str, Any], stream: IO[str]) -> None:
+    """One stream message as text: the human line terraform attached to it (diagnostics with their detail)."""
+    if message.get("type") == "version":
+        return
+    text = str(message.get("@message", ""))
+    diagnostic = message.get("diagnostic")
+    if isinstance(diagnostic, dict):
+        where = diagnostic.get("range") or {}
+        if where.get("filename"):
+            text += f"\n  on {where['filename']} line {where.get('start', {}).get('line', '?')}"
+        if diagnostic.get("detail"):
+            text += "\n  " + str(diagnostic["detail"]).replace("\n", "\n  ")
+    if text:
+        stream.write(text + "\n")
+        stream.flush()
+
+
+def _first_error(messages: list[dict[str, Any]]) -> str:
+    for message in messages:
+        diagnostic = message.get("diagnostic")
+        if isinstance(diagnostic, dict) and diagnostic.get("severity") == "error":
+            return f"Error: {diagnostic.get('summary', '')}".strip()
+    return "see the output above"
 
 
 def _last_error_line(stderr: str) -> str:

@@ -7,18 +7,21 @@ first upload:
    ``s3://`` URIs. A cell that clearly names a file that is not there is a ``UsageError`` naming the column, the
    row and the path: no AWS call has been made.
 2. ``check_s3_uris``: concurrent HEADs; the first missing object (sorted) is a ``UsageError``.
-3. ``stage``: each local file is hashed (SHA-256, streamed in 1 MiB blocks: memory stays bounded whatever
-   the size) and uploaded to a content-addressed key::
+3. ``stage``: each local file is hashed (SHA-256, streamed in 1 MiB blocks: memory stays bounded whatever the
+   size; a hash cache keyed by path, size and mtime skips files hashed before) and uploaded to a
+   content-addressed key::
 
        s3://<data bucket>/staged/<first 32 hex digits of the file's SHA-256>/<file name>
 
    The full digest is stored in the object's metadata (``x-amz-meta-sha256``). The same content is therefore
    never uploaded twice, whoever staged it and under whatever folder; an analyst finds a file by its name
    (``aws s3 ls --recursive s3://BUCKET/staged/ | grep sample1.fastq.gz``) and the run record keeps the mapping.
-   What is already there is found with one LIST page per leading hex digit of the keys (at most 16 requests,
-   each covering up to 1,000 keys) and, for files the listing did not settle, a HEAD per file. Files below
-   ``multipart_threshold`` are one PutObject; larger ones are multipart uploads with ``part_size`` parts, each
-   part streamed from the file (never read whole into memory). Files and parts share one thread pool.
+   What is already there is found with one LIST of the prefix, read in the background while files are hashed
+   (a file waits only until the listing has passed its key), and HEADs for what a capped listing left open.
+   Every file is one task (digest, look-up, upload) on a pool of ``workers`` threads (64: against S3's
+   20-100 ms a request, concurrency is throughput), so hashing overlaps uploading. Files below
+   ``multipart_threshold`` are one PutObject; larger ones are multipart uploads with ``part_size`` parts on a
+   pool of their own, each part streamed from the file (never read whole into memory).
 4. the sheet's local cells are replaced by their ``s3://`` URIs (``runner.jobs.sheets.substitute``).
 """
 
@@ -27,8 +30,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,7 +53,9 @@ PART_SIZE = 16 * MiB
 MIN_PART_SIZE = 5 * MiB  # S3's minimum for every part but the last
 MAX_PARTS = 10_000
 HASH_BLOCK = 1 * MiB
-DEFAULT_WORKERS = 16
+DEFAULT_WORKERS = 64  # requests in flight: against S3's 20-100 ms per request, concurrency is throughput
+CACHE_DIR_VAR = "RUNNER_CACHE_DIR"
+CACHE_MAX_ENTRIES = 200_000
 HASH_DIGITS = 32  # 128 bits of the SHA-256 in the key; the full digest is in the metadata
 LIST_BELOW = 16  # with fewer files than this, HEAD each one instead of listing
 LIST_PAGE = 1000  # keys per LIST request (S3's maximum)
@@ -317,53 +324,147 @@ class StageReport:
     skipped: list[str] = field(default_factory=list)  # resolved local paths whose content was already there
     bytes_uploaded: int = 0
     multipart: list[str] = field(default_factory=list)  # local paths sent as multipart uploads
+    hashed: int = 0  # files hashed this time (the others' digests came from the hash cache)
+    sent_as_given: set[str] = field(default_factory=set)  # paths as the caller gave them whose content was sent
 
 
 @dataclass
 class _File:
     path: str
     size: int
+    mtime_ns: int = 0
     sha256: str = ""
     key: str = ""
+    sent: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 def staged_key(prefix: str, sha256: str, path: str) -> str:
     return f"{prefix}{sha256[:HASH_DIGITS]}/{os.path.basename(path)}"
 
 
-def _normalise_prefix(prefix: str) -> str:
+def normalise_prefix(prefix: str) -> str:
     prefix = prefix.lstrip("/")
     return prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
-def _listed(s3: Any, bucket: str, prefix: str, files: list[_File], workers: int) -> tuple[set[str], list[_File]]:
-    """Keys already present as far as one LIST page per leading hex digit can tell, and the files it left open.
+# ---------------------------------------------------------------------------------------------------------------
+# The hash cache: (path, size, mtime) -> SHA-256, so unchanged files are not read again
+# ---------------------------------------------------------------------------------------------------------------
 
-    S3 lists keys in order, so a page that ends at key K settles every file whose key sorts at or before K:
-    listed means present, absent means missing. Files beyond a truncated page are HEADed by the caller.
-    """
-    by_digit: dict[str, list[_File]] = {}
-    for f in files:
-        by_digit.setdefault(f.sha256[0], []).append(f)
 
-    def page(digit: str) -> tuple[str, dict[str, int], str | None]:
-        resp = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}{digit}", MaxKeys=LIST_PAGE)
-        sizes = {o["Key"]: int(o["Size"]) for o in resp.get("Contents", [])}
-        last = max(sizes) if resp.get("IsTruncated") and sizes else None
-        return digit, sizes, last
+def default_cache_file() -> Path:
+    """``RUNNER_CACHE_DIR``, else ``$XDG_CACHE_HOME/runner``, else ``~/.cache/runner``: one file per machine (the
+    files it describes are this machine's), ``sha256.json``."""
+    explicit = os.environ.get(CACHE_DIR_VAR)
+    if explicit:
+        return Path(explicit) / "sha256.json"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "runner" / "sha256.json"
 
-    present: set[str] = set()
-    unsettled: list[_File] = []
-    with ThreadPoolExecutor(max_workers=min(workers, len(by_digit))) as pool:
-        for digit, sizes, last in pool.map(page, sorted(by_digit)):
-            for f in by_digit[digit]:
-                if f.key in sizes:
-                    if sizes[f.key] == f.size:
-                        present.add(f.key)
-                    # a different size under a content-addressed key: a broken object; upload over it
-                elif last is not None and f.key > last:
-                    unsettled.append(f)
-    return present, unsettled
+
+class HashCache:
+    """Digests of local files keyed by absolute path, valid while size and mtime (ns) are unchanged. A damaged or
+    unreadable cache is an empty one; it is written back atomically, only when something was added."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._entries: dict[str, list[Any]] = {}
+        self._dirty = False
+        self._lock = threading.Lock()
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                data = json.loads(path.read_text())
+                if isinstance(data, dict) and isinstance(data.get("files"), dict):
+                    self._entries = data["files"]
+
+    def get(self, f: _File) -> str | None:
+        entry = self._entries.get(f.path)
+        if isinstance(entry, list) and len(entry) == 3 and entry[0] == f.size and entry[1] == f.mtime_ns:
+            return str(entry[2])
+        return None
+
+    def put(self, f: _File) -> None:
+        with self._lock:
+            self._entries[f.path] = [f.size, f.mtime_ns, f.sha256]
+            self._dirty = True
+
+    def get_all(self) -> dict[str, list[Any]]:
+        return dict(self._entries)
+
+    def save(self) -> None:
+        if self.path is None or not self._dirty:
+            return
+        entries = self._entries
+        if len(entries) > CACHE_MAX_ENTRIES:  # keep the newest entries (dicts keep insertion order)
+            entries = dict(list(entries.items())[-CACHE_MAX_ENTRIES:])
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"version": 1, "files": entries}, separators=(",", ":")))
+            tmp.replace(self.path)
+        self._dirty = False
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What is already in the bucket: one LIST of the prefix, read while files are being hashed
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class _Listing:
+    """The keys under the prefix, page by page in a thread of its own. S3 lists keys in order, so once a page has
+    gone past a key, that key's presence is settled and its file need not wait for the rest. After ``max_pages``
+    pages (a bucket with far more staged objects than this run has files) the rest is left to HEADs."""
+
+    def __init__(self, s3: Any, bucket: str, prefix: str, max_pages: int) -> None:
+        self.s3, self.bucket, self.prefix, self.max_pages = s3, bucket, prefix, max_pages
+        self.sizes: dict[str, int] = {}
+        self.upto = ""  # the last key listed so far
+        self.complete = False  # the whole prefix was listed
+        self.finished = False  # no more pages will come (complete, page budget spent, or failed)
+        self.error: BaseException | None = None
+        self.pages = 0
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="staging-list", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": LIST_PAGE}
+        try:
+            while True:
+                resp = self.s3.list_objects_v2(**kwargs)
+                self.pages += 1
+                contents = resp.get("Contents", [])
+                truncated = bool(resp.get("IsTruncated"))
+                with self._cond:
+                    for obj in contents:
+                        self.sizes[obj["Key"]] = int(obj["Size"])
+                    if contents:
+                        self.upto = max(self.upto, contents[-1]["Key"])
+                    self.complete = not truncated
+                    self._cond.notify_all()
+                if not truncated or self.pages >= self.max_pages or not resp.get("NextContinuationToken"):
+                    break
+                kwargs["ContinuationToken"] = resp["NextContinuationToken"]
+        except BaseException as exc:  # handed to the files waiting on it
+            self.error = exc
+        finally:
+            with self._cond:
+                self.finished = True
+                self._cond.notify_all()
+
+    def lookup(self, key: str) -> int | bool | None:
+        """The listed size of KEY; False when the listing shows it absent; None when the listing cannot tell."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.finished or self.complete or key <= self.upto)
+            if self.error is not None:
+                raise self.error
+            if key in self.sizes:
+                return self.sizes[key]
+            return False if self.complete or key <= self.upto else None
+
+    def join(self) -> None:
+        self._thread.join()
 
 
 def _head_present(s3: Any, bucket: str, f: _File) -> bool:
@@ -378,30 +479,35 @@ def _head_present(s3: Any, bucket: str, f: _File) -> bool:
 
 
 class _Uploader:
+    """One PutObject for a small file; a multipart upload for a large one, its parts on the parts pool (the file
+    pool's thread waits for them: parts never wait on anything, so the two pools cannot deadlock)."""
+
     def __init__(
         self,
         s3: Any,
         bucket: str,
-        pool: ThreadPoolExecutor,
+        parts_pool: ThreadPoolExecutor,
         progress: Progress,
         multipart_threshold: int,
         part_size: int,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
-        self.pool = pool
+        self.parts_pool = parts_pool
         self.progress = progress
         self.threshold = multipart_threshold
         self.part_size = part_size
-        self._upload_ids: dict[str, str] = {}
 
     def _extra(self, f: _File) -> dict[str, Any]:
         return {"Metadata": {"sha256": f.sha256}, "ContentType": "application/octet-stream"}
 
-    def put(self, f: _File) -> None:
-        with FileSlice(f.path, 0, f.size) as body:
-            self.s3.put_object(Bucket=self.bucket, Key=f.key, Body=body, **self._extra(f))
-        self.progress.advance(f.size)
+    def upload(self, f: _File) -> None:
+        if f.size < self.threshold:
+            with FileSlice(f.path, 0, f.size) as body:
+                self.s3.put_object(Bucket=self.bucket, Key=f.key, Body=body, **self._extra(f))
+            self.progress.advance(f.size)
+        else:
+            self.multipart(f)
         self.progress.file_done(f.path, True)
 
     def part_size_for(self, size: int) -> int:
@@ -410,38 +516,31 @@ class _Uploader:
             part *= 2
         return part
 
-    def multipart(self, f: _File) -> list[Future[dict[str, Any]]]:
-        """Start a multipart upload; its parts go to the shared pool. Completion is ``finish``'s job."""
+    def multipart(self, f: _File) -> None:
         upload_id = self.s3.create_multipart_upload(Bucket=self.bucket, Key=f.key, **self._extra(f))["UploadId"]
         part = self.part_size_for(f.size)
-        futures = []
-        for number, offset in enumerate(range(0, f.size, part), start=1):
-            length = min(part, f.size - offset)
-            futures.append(self.pool.submit(self._part, f, upload_id, number, offset, length))
-        self._upload_ids[f.key] = upload_id
-        return futures
+        futures: list[Future[dict[str, Any]]] = []
+        try:
+            for number, offset in enumerate(range(0, f.size, part), start=1):
+                length = min(part, f.size - offset)
+                futures.append(self.parts_pool.submit(self._part, f, upload_id, number, offset, length))
+            parts = [fut.result() for fut in futures]
+            self.s3.complete_multipart_upload(
+                Bucket=self.bucket, Key=f.key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            # best effort; the bucket's lifecycle rule cleans up what is left
+            with contextlib.suppress(Exception):
+                self.s3.abort_multipart_upload(Bucket=self.bucket, Key=f.key, UploadId=upload_id)
+            raise
 
     def _part(self, f: _File, upload_id: str, number: int, offset: int, length: int) -> dict[str, Any]:
         with FileSlice(f.path, offset, length) as body:
             resp = self.s3.upload_part(Bucket=self.bucket, Key=f.key, UploadId=upload_id, PartNumber=number, Body=body)
         self.progress.advance(length)
         return {"PartNumber": number, "ETag": resp["ETag"]}
-
-    def finish(self, f: _File, parts: list[dict[str, Any]]) -> None:
-        self.s3.complete_multipart_upload(
-            Bucket=self.bucket,
-            Key=f.key,
-            UploadId=self._upload_ids[f.key],
-            MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])},
-        )
-        self.progress.file_done(f.path, True)
-
-    def abort(self, f: _File) -> None:
-        upload_id = self._upload_ids.get(f.key)
-        if upload_id:
-            # best effort; the bucket's lifecycle rule cleans up what is left
-            with contextlib.suppress(Exception):
-                self.s3.abort_multipart_upload(Bucket=self.bucket, Key=f.key, UploadId=upload_id)
 
 
 def _drop_expect(request: Any, **_: Any) -> None:
@@ -466,58 +565,14 @@ def _small_puts_without_expect(s3_client: Any) -> Iterator[None]:
         events.unregister("before-send.s3.PutObject", unique_id=unique_id)
 
 
-def _check_and_upload(
-    s3_client: Any,
-    bucket: str,
-    prefix: str,
-    todo: list[_File],
-    pool: ThreadPoolExecutor,
-    progress: Progress,
-    workers: int,
-    multipart_threshold: int,
-    part_size: int,
-) -> list[_File]:
-    """Find what is already in the bucket, upload the rest; returns the files uploaded (one per key)."""
-    unique: dict[str, _File] = {}
-    for f in todo:
-        unique.setdefault(f.key, f)  # two paths with the same name and content: one object
-    candidates = list(unique.values())
-    # 1. what is already there: one LIST page per leading digit, then HEADs for what it left open
-    if len(candidates) >= LIST_BELOW:
-        present, unsettled = _listed(s3_client, bucket, prefix, candidates, workers)
-    else:
-        present, unsettled = set(), candidates
-    for f, here in zip(unsettled, pool.map(lambda f: _head_present(s3_client, bucket, f), unsettled), strict=True):
-        if here:
-            present.add(f.key)
-    missing = [f for f in candidates if f.key not in present]
-    sending = {id(f) for f in missing}
-    for f in todo:
-        if id(f) not in sending:
-            progress.advance(f.size)
-            progress.file_done(f.path, False)
-
-    # 2. upload the rest: small files as one PUT, large ones in parts; all on the same pool
-    uploader = _Uploader(s3_client, bucket, pool, progress, multipart_threshold, part_size)
-    singles = [pool.submit(uploader.put, f) for f in missing if f.size < multipart_threshold]
-    large = [f for f in missing if f.size >= multipart_threshold]
-    parts: dict[str, list[Future[dict[str, Any]]]] = {}
-    try:
-        for f in large:
-            parts[f.key] = uploader.multipart(f)
-        for f in large:
-            uploader.finish(f, [fut.result() for fut in parts[f.key]])
-        for single in singles:
-            single.result()
-    except BaseException:
-        for single in singles:
-            single.cancel()
-        for part in (p for ps in parts.values() for p in ps):
-            part.cancel()
-        for f in large:
-            uploader.abort(f)
-        raise
-    return missing
+def pool_sizes(s3_client: Any, workers: int) -> tuple[int, int]:
+    """(file threads, part threads) within the client's connection pool, so that no request waits for a
+    connection (or makes urllib3 warn that its pool is full)."""
+    config = getattr(getattr(s3_client, "meta", None), "config", None)
+    connections = int(getattr(config, "max_pool_connections", 0) or 0) or workers + workers // 8 + 1
+    parts = max(2, min(workers // 8, connections // 8))
+    files = max(1, min(workers, connections - parts - 1))  # one connection for the listing
+    return files, parts
 
 
 def stage(
@@ -529,49 +584,102 @@ def stage(
     workers: int = DEFAULT_WORKERS,
     multipart_threshold: int = MULTIPART_THRESHOLD,
     part_size: int = PART_SIZE,
+    cache: HashCache | None = None,
 ) -> StageReport:
-    """Upload local files to content-addressed keys, skipping content already there; see the module docstring."""
+    """Upload local files to content-addressed keys, skipping content already there; see the module docstring.
+
+    Every file is one task: its digest (from ``cache`` when size and mtime are unchanged, else read), its key, a
+    look-up in the prefix's listing (running meanwhile), then its upload; so hashing, listing and uploading
+    overlap. ``cache`` defaults to the machine's hash cache (``default_cache_file``).
+    """
     progress = progress or _Silent()
-    prefix = _normalise_prefix(prefix)
+    prefix = normalise_prefix(prefix)
     files: dict[str, _File] = {}  # resolved path -> file
     given: dict[str, str] = {}  # path as the caller wrote it -> resolved path
     for raw in paths:
-        path = str(Path(raw).expanduser().resolve())
+        path = os.path.realpath(os.path.expanduser(raw))  # what Path.resolve() gives, without the objects
         given[str(raw)] = path
         if path in files:
             continue
         try:
-            size = os.stat(path).st_size
+            st = os.stat(path)
         except OSError as exc:
             raise UsageError(f"local file '{raw}' cannot be read: {exc.strerror}") from None
-        if not Path(path).is_file():
+        if not stat.S_ISREG(st.st_mode):
             raise UsageError(f"local file '{raw}' is not a regular file")
-        files[path] = _File(path, size)
+        files[path] = _File(path, st.st_size, st.st_mtime_ns)
     report = StageReport()
     if not files:
         return report
+    cache = cache if cache is not None else HashCache(default_cache_file())
     todo = list(files.values())
-    total = sum(f.size for f in todo)
-    progress.begin(len(todo), total)
+    progress.begin(len(todo), sum(f.size for f in todo))
+    file_workers, part_workers = pool_sizes(s3_client, workers)
+    owners: dict[str, _File] = {}  # key -> the file that uploads it (same name and content: one object)
+    lock = threading.Lock()
+    listing = _Listing(s3_client, bucket, prefix, max_pages=2 + len(todo) // 250) if len(todo) >= LIST_BELOW else None
+    try:
+        with (
+            ThreadPoolExecutor(max_workers=part_workers, thread_name_prefix="staging-part") as parts_pool,
+            ThreadPoolExecutor(max_workers=file_workers, thread_name_prefix="staging") as pool,
+            _small_puts_without_expect(s3_client),
+        ):
+            uploader = _Uploader(s3_client, bucket, parts_pool, progress, multipart_threshold, part_size)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool, _small_puts_without_expect(s3_client):
-        # 1. hash, in parallel (hashlib releases the GIL on large blocks)
-        for f, digest in zip(todo, pool.map(lambda f: sha256_file(f.path), todo), strict=True):
-            f.sha256 = digest
-            f.key = staged_key(prefix, digest, f.path)
+            def one(f: _File) -> None:
+                cached = cache.get(f)
+                if cached is None:
+                    f.sha256 = sha256_file(f.path)
+                    cache.put(f)
+                    with lock:
+                        report.hashed += 1
+                else:
+                    f.sha256 = cached
+                f.key = staged_key(prefix, f.sha256, f.path)
+                with lock:
+                    owner = owners.setdefault(f.key, f)
+                if owner is not f:
+                    owner.done.wait()
+                    progress.advance(f.size)
+                    progress.file_done(f.path, False)
+                    return
+                try:
+                    listed = listing.lookup(f.key) if listing is not None else None
+                    # listed: a size (present, unless a broken object of another size), False (absent), None (ask)
+                    if listed is None:
+                        present = _head_present(s3_client, bucket, f)
+                    else:
+                        present = listed is not False and listed == f.size
+                    if present:
+                        progress.advance(f.size)
+                        progress.file_done(f.path, False)
+                    else:
+                        uploader.upload(f)
+                        f.sent = True
+                finally:
+                    f.done.set()
 
-        try:
-            missing = _check_and_upload(
-                s3_client, bucket, prefix, todo, pool, progress, workers, multipart_threshold, part_size
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise RunFailed(f"staging to s3://{bucket}/{prefix} failed: {exc}") from exc
+            futures = [pool.submit(one, f) for f in todo]
+            try:
+                for fut in futures:
+                    fut.result()
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+    except (ClientError, BotoCoreError) as exc:
+        raise RunFailed(f"staging to s3://{bucket}/{prefix} failed: {exc}") from exc
+    finally:
+        if listing is not None:
+            listing.join()
+        cache.save()
 
     for name, path in given.items():
         report.uris[name] = f"s3://{bucket}/{files[path].key}"
-    sent = {id(f) for f in missing}
+        if files[path].sent:
+            report.sent_as_given.add(name)
     for f in todo:
-        if id(f) in sent:
+        if f.sent:
             report.uploaded.append(f.path)
             report.bytes_uploaded += f.size
             if f.size >= multipart_threshold:

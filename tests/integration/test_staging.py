@@ -90,9 +90,9 @@ def test_uploads_once_and_skips_the_second_time(s3: Any, bucket: str, tmp_path: 
         again = staging.stage(s3, bucket, [str(p) for p in paths]).uris
     assert again == uris
     assert sum(_uploads(second).values()) == 0, second
-    # the check itself stays cheap: one LIST per leading hex digit, or one HEAD per file below the threshold
+    # the check itself stays cheap: one LIST of the prefix, or one HEAD per file below the threshold
     if count >= staging.LIST_BELOW:
-        assert second.get("HeadObject", 0) == 0 and second["ListObjectsV2"] <= 16
+        assert second.get("HeadObject", 0) == 0 and second["ListObjectsV2"] == 1
     else:
         assert second == {"HeadObject": count}
 
@@ -278,3 +278,40 @@ def test_small_puts_skip_the_continue_round_trip(s3: Any, bucket: str, tmp_path:
     s3.meta.events.register_last("before-send.s3.PutObject", record, unique_id="test-record2")
     s3.put_object(Bucket=bucket, Key="plain", Body=b"x")
     assert seen["PutObject"][-1] == b"100-continue"
+
+
+def test_unchanged_files_are_not_hashed_again(s3: Any, bucket: str, tmp_path: Path) -> None:
+    """The hash cache (path, size, mtime): a re-stage reads no file; a file rewritten in place is hashed and sent
+    again under its new content's key, even at the same size."""
+    cache_file = tmp_path / "cache" / "sha256.json"
+    paths = _files(tmp_path / "in", 20)
+    first = staging.stage(s3, bucket, paths, cache=staging.HashCache(cache_file))
+    assert first.hashed == 20 and len(first.uploaded) == 20
+    assert cache_file.is_file()
+    again = staging.stage(s3, bucket, paths, cache=staging.HashCache(cache_file))
+    assert again.hashed == 0 and again.uploaded == [] and again.uris == first.uris
+    changed = paths[3]
+    data = bytearray(changed.read_bytes())
+    data[-1] ^= 0xFF
+    changed.write_bytes(bytes(data))
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 1_000_000))
+    third = staging.stage(s3, bucket, paths, cache=staging.HashCache(cache_file))
+    assert third.hashed == 1 and third.uploaded == [str(changed)]
+    digest = hashlib.sha256(bytes(data)).hexdigest()
+    assert third.uris[str(changed)] == f"s3://{bucket}/staged/{digest[:32]}/{changed.name}"
+
+
+def test_a_damaged_hash_cache_is_an_empty_one(s3: Any, bucket: str, tmp_path: Path) -> None:
+    cache_file = tmp_path / "sha256.json"
+    cache_file.write_text("{not json")
+    paths = _files(tmp_path / "in", 2)
+    report = staging.stage(s3, bucket, paths, cache=staging.HashCache(cache_file))
+    assert report.hashed == 2 and len(report.uploaded) == 2
+    assert len(staging.HashCache(cache_file).get_all()) == 2
+
+
+def test_threads_stay_within_the_clients_connection_pool(s3: Any) -> None:
+    files, parts = staging.pool_sizes(s3, 64)  # the fixture's client has 32 connections
+    assert files + parts + 1 <= 32 and files >= 16 and parts >= 2
+    roomy = boto3.client("s3", region_name="us-east-1", config=Config(max_pool_connections=80))
+    assert staging.pool_sizes(roomy, 64) == (64, 8)

@@ -16,10 +16,11 @@ ALLOWED: dict[str, set[str]] = {
     "aws": {"core", "local"},
     "infra": {"core", "aws"},
     "ami": {"core", "aws"},
+    "registry": {"core", "aws"},
     "session": {"core", "aws", "infra"},
     "jobs": {"core", "aws", "session"},
     "nextflow": {"core", "aws", "session", "jobs"},
-    "cli": {"core", "local", "aws", "infra", "ami", "session", "jobs", "nextflow"},
+    "cli": {"core", "local", "aws", "infra", "ami", "registry", "session", "jobs", "nextflow"},
 }
 ENTRY_POINTS = {"__init__", "__main__"}  # runner/__main__.py runs the cli
 

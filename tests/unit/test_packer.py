@@ -210,3 +210,11 @@ def test_one_build_per_env_at_a_time(tmp_path: Path) -> None:
         pass
     with second._lock():  # released
         pass
+
+
+def test_the_ami_is_the_only_owner_of_the_ecs_stop_timeout() -> None:
+    """ECS_CONTAINER_STOP_TIMEOUT is set once, by the AMI; the launch template's user data leaves it alone."""
+    script = (REPO / "packer" / "scripts" / "20-ecs-agent.sh").read_text()
+    assert re.findall(r'"ECS_CONTAINER_STOP_TIMEOUT=(\w+)"', script) == ["90s"]
+    for path in sorted((REPO / "modules").rglob("*.tf")):
+        assert not re.search(r"ECS_CONTAINER_STOP_TIMEOUT\s*=", path.read_text()), path

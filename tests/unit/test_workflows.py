@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -16,6 +17,7 @@ import yaml
 
 from runner.cli import app
 from tests.helpers import REPO, require_tool
+from tests.unit.test_gitops import commit, git, write
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 ACTIONS = sorted((REPO / ".github" / "actions").glob("*/action.yml"))
@@ -45,6 +47,9 @@ def run_scripts() -> list[tuple[str, str]]:
         for step in load(path)["runs"]["steps"]:
             if "run" in step:
                 found.append((f"{path.parent.name}/action.yml", step["run"]))
+    if any(script.strip().endswith(".ci/run") for _, script in found):
+        ci_run = (REPO / ".ci" / "run").read_text().splitlines()  # runner-ci calls it: its make targets count
+        found.append((".ci/run", "\n".join(ln for ln in ci_run if ln.startswith("make "))))
     for name, flow in load(REPO / "atlantis.yaml")["workflows"].items():
         for stage in flow.values():
             for step in stage["steps"]:
@@ -150,21 +155,111 @@ def test_the_checker_catches_what_does_not_exist() -> None:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def test_plan_workflow_runs_on_infra_prs_and_posts_one_sticky_comment_per_env() -> None:
+def _step(job: dict[str, Any], **match: str) -> dict[str, Any]:
+    (step,) = [s for s in job["steps"] if all(str(s.get(k, "")).startswith(v) for k, v in match.items())]
+    return step
+
+
+def test_plan_workflow_runs_on_every_pr_and_posts_one_sticky_comment_per_env() -> None:
     wf = load(REPO / ".github" / "workflows" / "infra-plan.yml")
     triggers = wf[True]  # YAML 1.1 reads the key `on` as a boolean
-    assert triggers["pull_request"]["paths"] == ["modules/**", "envs/**", "packer/**"]
+    assert triggers["pull_request"] is None  # no paths: a required check that never starts blocks every PR
     plan = wf["jobs"]["plan"]
-    assert set(plan["needs"]) == {"test", "affected"}
+    assert plan["needs"] == ["affected"]
     assert plan["permissions"]["id-token"] == "write"
     assert plan["strategy"]["matrix"]["env"] == "${{ fromJSON(needs.affected.outputs.envs) }}"
     sticky = [s for s in plan["steps"] if str(s.get("uses", "")).startswith("marocchino/sticky-pull-request-comment")]
     assert sticky and all(s["with"]["header"] == "infra-plan-${{ matrix.env }}" for s in sticky)
-    (upload,) = [s for s in plan["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
+    upload = _step(plan, uses="actions/upload-artifact")
     assert upload["with"]["name"] == "infra-plan-${{ matrix.env }}-${{ needs.affected.outputs.tree }}"
     assert upload["with"]["include-hidden-files"] is True  # .runner/ is a hidden folder
-    test_steps = [s.get("run") for s in wf["jobs"]["test"]["steps"]]
-    assert "make lint" in test_steps and "make test" in test_steps
+    result = wf["jobs"]["result"]
+    assert result["if"] == "always()" and set(result["needs"]) == {"affected", "plan"}
+
+
+def test_plan_workflow_filters_paths_inside_the_job_and_gates_the_later_steps() -> None:
+    job = load(REPO / ".github" / "workflows" / "infra-plan.yml")["jobs"]["affected"]
+    steps = job["steps"]
+    filter_at = next(i for i, s in enumerate(steps) if s.get("id") == "filter")
+    assert steps[0]["with"]["fetch-depth"] == 0 and filter_at == 1  # nothing slow before the filter
+    assert "git diff --name-only" in steps[filter_at]["run"]
+    setup = _step(job, uses="./.github/actions/setup-runner")
+    assert setup["if"] == "steps.filter.outputs.infra == 'true'"
+    affected = next(s for s in steps if s.get("id") == "affected")
+    assert affected["env"]["INFRA"] == "${{ steps.filter.outputs.infra }}" and "envs='[]'" in affected["run"]
+
+
+def _run_filter(repo: Path, base: str, tmp_path: Path) -> tuple[str, str]:
+    """Run the filter step's script as GitHub would: bash -e, with its env and the output files."""
+    job = load(REPO / ".github" / "workflows" / "infra-plan.yml")["jobs"]["affected"]
+    script = next(s for s in job["steps"] if s.get("id") == "filter")["run"]
+    out, summary = tmp_path / "out", tmp_path / "summary"
+    out.write_text("")
+    summary.write_text("")
+    subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=repo,
+        env={**os.environ, "BASE": base, "GITHUB_OUTPUT": str(out), "GITHUB_STEP_SUMMARY": str(summary)},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.read_text(), summary.read_text()
+
+
+def test_the_path_filter_ends_quickly_without_infra_changes_and_plans_with_them(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    write(repo, "modules/batch/main.tf", "# batch\n")
+    write(repo, "runner/x.py", "x = 1\n")
+    base = commit(repo, "base")
+    git(repo, "checkout", "-q", "-b", "change")
+    write(repo, "runner/x.py", "x = 2\n")
+    write(repo, "modules/batch/README.md", "docs\n")
+    commit(repo, "runner and module docs only")
+    out, summary = _run_filter(repo, base, tmp_path)
+    assert out == "infra=false\n" and "nothing to plan" in summary
+    write(repo, "envs/dev/terraform.tfvars", 'name = "x"\n')
+    commit(repo, "an env")
+    out, _ = _run_filter(repo, base, tmp_path)
+    assert out == "infra=true\n"
+
+
+def test_runner_ci_runs_lint_and_tests_on_every_pr_with_docker() -> None:
+    wf = load(REPO / ".github" / "workflows" / "runner-ci.yml")
+    assert wf[True]["pull_request"] is None and wf[True]["push"]["branches"] == ["main"]
+    job = wf["jobs"]["test"]
+    assert "if" not in job and job["runs-on"].startswith("ubuntu")  # GitHub's Ubuntu runners have Docker
+    runs = [s.get("run", "") for s in job["steps"]]
+    assert ".ci/run" in runs and "docker version" in runs
+    assert any("busybox-static" in r and "packer" in r and "shellcheck" in r for r in runs)
+    ci = (REPO / ".ci" / "run").read_text()
+    assert all(f"make {target}" in ci for target in ("setup", "lint", "test"))
+
+
+def _always_running_pr_checks() -> set[str]:
+    """Names of the jobs that report on every pull request: PR-triggered without path/branch filters, and never
+    skipped (no `if:` other than always()); matrix jobs have no fixed name and cannot be required."""
+    names: set[str] = set()
+    for path in WORKFLOWS:
+        wf = load(path)
+        trigger = wf[True].get("pull_request", False) if isinstance(wf[True], dict) else False
+        if trigger is False or (trigger and set(trigger) & {"paths", "paths-ignore", "branches", "branches-ignore"}):
+            continue
+        for job_id, job in wf["jobs"].items():
+            name = job.get("name", job_id)
+            if "${{" in name or ("if" in job and job["if"] != "always()"):
+                continue
+            names.add(name)
+    return names
+
+
+def test_required_checks_in_readme_match_the_workflows() -> None:
+    readme = (REPO / "README.md").read_text()
+    (line,) = [ln for ln in readme.splitlines() if "Required checks:" in ln]
+    listed = set(re.findall(r"`([^`]+)`", line.split("Required checks:", 1)[1]))
+    assert listed == _always_running_pr_checks()
+    assert {"lint and test", "infra plan"} <= listed
 
 
 def test_apply_workflow_applies_only_reviewed_plans_and_gates_prod() -> None:
