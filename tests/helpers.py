@@ -209,6 +209,24 @@ def batch_queue(proj: Project, prefix: str) -> tuple[str, str]:
     return str(ce), one_ce_queue(batch, f"{prefix}-q", ce)
 
 
+def scratch_outputs(proj: Project, prefix: str, buckets: dict[str, str], **extra: Any) -> None:
+    """A queue ``<prefix>-q`` (`batch_queue`) and ``buckets`` on the project's emulator, and the outputs file
+    (the project's ``RUNNER_OUTPUTS_FILE``) naming them, as a platform team hands one to analysts."""
+    ce, queue = batch_queue(proj, prefix)
+    s3 = proj.client("s3")
+    for bucket in buckets.values():
+        s3.create_bucket(Bucket=bucket)
+    outputs = {
+        "region": "us-east-1",
+        "bucket_names": buckets,
+        "job_queue_names": {"default": f"{prefix}-q"},
+        "job_queue_arns": {"default": queue},
+        "compute_environment_arns": {"ondemand": ce},
+        **extra,
+    }
+    Path(proj.extra_env["RUNNER_OUTPUTS_FILE"]).write_text(json.dumps(outputs))
+
+
 def error_line(proc: subprocess.CompletedProcess[str]) -> str:
     """The one-line error a bad input must produce (and nothing else on stderr)."""
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]

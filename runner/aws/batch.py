@@ -4,8 +4,8 @@ Reads page and chunk the way Batch wants (``describe_jobs`` 100 ids at a time, `
 ``describe_job_definitions`` followed through ``nextToken``). Submission is idempotent: every request carries a
 per-submission token tag (``runner:submission``) and `Batch.submit` first looks for a job with the request's name
 and that token. SubmitJob goes through its own one-attempt client; after an error that may have created the
-job (timeout, 5xx), the job is looked up by name and token before anything is sent again, and throttling (which
-creates nothing) is waited out with the policy of `runner.aws.retry`.
+job (a lost response, a timeout, a 5xx), the job is looked up by name and token (more than once, backing off)
+before anything is sent again, and throttling is waited out with the policy of `runner.aws.retry` and a lookup.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from runner.aws import retry
 from runner.core.errors import RunFailed
@@ -24,6 +31,7 @@ DESCRIBE_CHUNK = 100
 DESCRIBE_WORKERS = 8  # describe_jobs calls in flight when more than 100 ids are asked for
 TOKEN_TAG = "runner:submission"
 SUBMIT_ATTEMPTS = 8
+SETTLE_LOOKUPS = 2  # lookups after an error that may have created the job, before it is sent again
 ACTIVE_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 
 
@@ -47,11 +55,13 @@ class Batch:
         submit_client: Any | Callable[[], Any] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         attempts: int = SUBMIT_ATTEMPTS,
+        settle: int = SETTLE_LOOKUPS,
     ) -> None:
         self.client = client
         self._submit_client = submit_client
         self.sleep = sleep
         self.attempts = attempts
+        self.settle = settle
 
     @property
     def submit_client(self) -> Any:
@@ -124,10 +134,15 @@ class Batch:
     # -- jobs: writes ---------------------------------------------------------------------------------------------
 
     def submit(self, request: dict[str, Any], token: str) -> tuple[str, bool]:
-        """(job id, created): the job of this request and token, submitting it only when it does not exist yet."""
+        """(job id, created): the job of this request and token, submitting it only when it does not exist yet.
+
+        Exactly once: each SubmitJob is one attempt (``submit_client``); after any error but a definite refusal
+        (a 4xx that is not throttling), the job is looked up by name and token, and sent again only when it is
+        not there. After an error that may have reached Batch (a lost response, a 5xx), the lookup is repeated
+        ``settle`` times, backing off, so a job that ListJobs shows late is not submitted twice."""
         request = {**request, "tags": {**request.get("tags", {}), TOKEN_TAG: token}}
         queue, name = request["jobQueue"], request["jobName"]
-        existing = self.find_job(queue, name, token)
+        existing = self._lookup(queue, name, token)
         if existing:
             return existing, False
         last: Exception | None = None
@@ -140,15 +155,27 @@ class Batch:
                     raise RunFailed(f"SubmitJob {name}: {retry.error_code(exc)}: {message}") from None
                 ambiguous = not retry.is_throttling(exc)
                 last = exc
-            except (ReadTimeoutError, ConnectionClosedError, EndpointConnectionError) as exc:
-                ambiguous = not isinstance(exc, EndpointConnectionError)  # a refused connection sent nothing
+            except (HTTPClientError, BotoConnectionError) as exc:
+                # A connection refused or that timed out connecting sent nothing; a reset or a read timeout may
+                # have reached Batch.
+                ambiguous = not isinstance(exc, (EndpointConnectionError, ConnectTimeoutError))
                 last = exc
-            self.sleep(retry.backoff(attempt))
-            if ambiguous:
-                existing = self.find_job(queue, name, token)
+            for look in range(self.settle if ambiguous else 1):
+                self.sleep(retry.backoff(attempt + look))
+                existing = self._lookup(queue, name, token)
                 if existing:
                     return existing, True
         raise RunFailed(f"SubmitJob {name}: gave up after {self.attempts} attempts: {last}")
+
+    def _lookup(self, queue: str, name: str, token: str) -> str | None:
+        """`find_job`, or a RunFailed: never submit when it is unknown whether the job exists."""
+        try:
+            return self.find_job(queue, name, token)
+        except (ClientError, BotoCoreError) as exc:
+            raise RunFailed(
+                f"SubmitJob {name}: cannot tell whether it was already submitted ({exc}); "
+                "nothing was sent again: run the same command again"
+            ) from None
 
     def cancel(self, job_id: str, reason: str) -> None:
         self.client.cancel_job(jobId=job_id, reason=reason)

@@ -28,8 +28,10 @@ CLIENT_CONFIG = Config(
     read_timeout=60,
     max_pool_connections=80,  # staging: 64 file threads + 8 part threads + the listing (runner.jobs.staging)
 )
-# SubmitJob's own client: no automatic retry; `runner.aws.batch.Batch.submit` decides what happens after an error.
-ONE_ATTEMPT_CONFIG = CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
+# SubmitJob's own client: exactly one attempt; `runner.aws.batch.Batch.submit` decides what happens after an error.
+# botocore reads ``max_attempts`` in a client Config as *retries* (it adds one, in every mode), so
+# ``max_attempts: 1`` sends a request twice; ``total_max_attempts`` counts the first attempt too.
+ONE_ATTEMPT_CONFIG = CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
 
 
 def error_code(exc: BaseException) -> str:

@@ -18,7 +18,8 @@ NUMBERS = ("jobs", "total", "succeeded", "failed", "running", "queued")
 
 def list_runs(
     status_filter: Annotated[
-        str | None, typer.Option("--status", help="Only runs in this state (RUNNING, FAILED, SUCCEEDED, QUEUED...).")
+        str | None,
+        typer.Option("--status", help="Only runs in this state (RUNNING, FAILED, SUCCEEDED, QUEUED, INCOMPLETE...)."),
     ] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="Only runs created in this window: 30m, 24h, 7d.")
@@ -32,8 +33,9 @@ def list_runs(
     if status_filter is not None:
         status_filter = status_filter.upper()
     tracking.parse_since(since)  # validate before any AWS call
-    if status_filter is not None and status_filter not in (*tracking.STATUSES, "QUEUED"):
-        raise UsageError(f"--status: '{status_filter}' is not one of {', '.join(tracking.STATUSES)}, QUEUED")
+    if status_filter is not None and status_filter not in (*tracking.STATUSES, "QUEUED", tracking.INCOMPLETE):
+        known = f"{', '.join(tracking.STATUSES)}, QUEUED, {tracking.INCOMPLETE}"
+        raise UsageError(f"--status: '{status_filter}' is not one of {known}")
     session = common.session(env)
     runs = tracking.list_runs(session.batch, session.store, status_filter, since)
     if as_json:
@@ -49,7 +51,7 @@ def list_runs(
         table.add_row(
             escape(record.run),
             record.created_at,
-            render.styled(st.state),
+            render.styled(st.state) + (f" ({st.unsubmitted} unsubmitted)" if st.incomplete else ""),
             str(len(record.jobs)),
             str(st.total),
             str(st.counts["SUCCEEDED"]),

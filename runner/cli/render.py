@@ -19,7 +19,14 @@ if TYPE_CHECKING:  # imported by the commands that render, when they run (see te
     from runner.session.runs import RunRecord
 
 SHOWN = 20  # failed rows a status table shows (their reasons are the ones described)
-STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "cyan", "STARTING": "cyan", "RUNNABLE": "yellow"}
+STYLE = {
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "INCOMPLETE": "magenta",
+    "RUNNING": "cyan",
+    "STARTING": "cyan",
+    "RUNNABLE": "yellow",
+}
 
 
 def styled(state: str) -> str:
@@ -92,6 +99,11 @@ def render_status(status: tracking.RunStatus, limit: int = SHOWN) -> None:
             )
         else:
             console.out.print(f"Retry the failed rows: runner retry {escape(status.run)} --failed")
+    if status.incomplete:
+        console.out.print(
+            f"{status.unsubmitted} rows not submitted yet (the submit was interrupted): run the same "
+            "`runner submit` again to finish it"
+        )
     if status.tasks is not None:
         render_tasks(status, limit)
 
@@ -121,14 +133,15 @@ def render_tasks(status: tracking.RunStatus, limit: int = SHOWN) -> None:
 
 
 def finish(status: tracking.RunStatus, as_json: bool, footer: Callable[[], str] | None = None) -> None:
-    """Print a final status (``footer``: one more line under a finished run); exit 1 when any job failed."""
+    """Print a final status (``footer``: one more line under a finished run); exit 1 when any job failed or rows
+    were never submitted (INCOMPLETE)."""
     if as_json:
         console.print_json(status.to_dict())
     else:
         render_status(status)
         if footer is not None and status.done:
             console.out.print(escape(footer()))
-    if status.failed:
+    if status.failed or status.incomplete:
         raise typer.Exit(1)
 
 

@@ -60,18 +60,21 @@ def retry(
         else:
             console.out.print(f"{escape(run)}: {spot.moved_text(moved)}")
         return
-    st = tracking.run_status(session.batch, record, reasons=0)  # the failed rows; their reasons are not shown
-    if not st.failures:
-        if as_json:
-            console.print_json({"run": run, "retried": [], "job": None})
-        else:
-            console.out.print(f"{run}: nothing failed; nothing to retry")
-        return
-    rows = st.failed_rows()
-    queue = spot.on_demand_queue(session, record) if on_demand else None
-    refs = Submitter.for_session(session, log=console.note).retry_failed(
-        record, rows, retry_of=sorted({f.job_id for f in st.failures}), queue=queue
-    )
+    # One resubmission of a run at a time (the lock `runner submit` takes): two retries never both resubmit a row.
+    with session.store.lock(run):
+        record = session.store.load(run) or record
+        st = tracking.run_status(session.batch, record, reasons=0)  # failed rows; their reasons are not shown
+        if not st.failures:
+            if as_json:
+                console.print_json({"run": run, "retried": [], "job": None})
+            else:
+                console.out.print(f"{run}: nothing failed; nothing to retry")
+            return
+        rows = st.failed_rows()
+        queue = spot.on_demand_queue(session, record) if on_demand else None
+        refs = Submitter.for_session(session, log=console.note).retry_failed(
+            record, rows, retry_of=sorted({f.job_id for f in st.failures}), queue=queue
+        )
     if as_json:
         jobs = [{"job_id": r.job_id, "job_name": r.job_name, "array_size": r.array_size} for r in refs]
         console.print_json({"run": run, "retried_rows": rows, "jobs": jobs})

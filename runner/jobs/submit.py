@@ -19,17 +19,18 @@ lines travel
 
 * inline, in the ``RUNNER_ROWS`` variable, when the whole SubmitJob request stays under the 30 KiB limit
   (no extra moving parts, nothing to fetch; every child carries the full table, which is harmless at that size);
-* otherwise as a manifest object in the work bucket (``runs/<run>/rows/<job>.sh``). A container fetches it
-  with the AWS CLI when the image has one (job role credentials), else with ``curl`` or ``wget`` from a
-  presigned URL (``RUNNER_MANIFEST_URL``, valid 7 days, or as long as the submitter's session credentials:
-  a job that waits longer than that in RUNNABLE in an image without the AWS CLI fails with exit code 97 and
-  is picked up by ``runner retry RUN --failed``, which presigns again). The host's ``/opt/aws-cli`` is not
+* otherwise as a manifest object in the work bucket (``runs/<run>/rows/<job>-<token>.sh``, the token random and
+  kept in the run record: the key cannot be guessed). A container reads it with the AWS CLI and the job role
+  (``aws s3 cp``), never through a URL carrying the submitter's credentials; an image without the AWS CLI and
+  more rows than fit inline fails with exit code 97 and a message saying so. The host's ``/opt/aws-cli`` is not
   mounted into the container: mounting it over the image hides files (nextflow #2322), and the AL2023 CLI
   needs glibc, which minimal images (alpine) lack.
 
-Idempotency: a killed submit leaves a record in state ``submitting`` with its planned parts; running it again
-submits each part through the Batch gateway (`runner.aws.batch.Batch.submit`), which looks the part up by its
-deterministic job name and submission token before submitting it and never retries SubmitJob blindly.
+Exactly once: the records and parts are written under the run's lock (`runner.session.runs.RunLock`, an S3
+conditional write), so two identical submits at once make one job and the loser stops with one line. A killed
+submit leaves a record in state ``submitting`` with its planned parts (INCOMPLETE in ``status``/``list``); running
+it again submits each part through the Batch gateway (`runner.aws.batch.Batch.submit`), which looks the part up by
+its deterministic job name and submission token before submitting it and never retries SubmitJob blindly.
 """
 
 from __future__ import annotations
@@ -43,11 +44,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.aws.batch import Batch
-from runner.core.errors import UsageError
+from runner.core.errors import RunFailed, UsageError
 from runner.jobs import jobdefs, resources, results, sheets, staging, validate
 from runner.jobs.rows import encode_line
 from runner.session.outputs import Outputs
-from runner.session.runs import JobRef, RunRecord, RunStore, is_job_id, validate_run_name
+from runner.session.runs import (
+    JobRef,
+    RunLock,
+    RunRecord,
+    RunStore,
+    is_job_id,
+    new_rows_token,
+    validate_run_name,
+)
 
 if TYPE_CHECKING:  # the AWS SDK loads when a session opens
     from runner.session import Session
@@ -56,7 +65,6 @@ ARRAY_LIMIT = 10_000
 REQUEST_LIMIT = validate.REQUEST_LIMIT  # SubmitJob payload limit
 request_size = validate.request_size
 INLINE_LIMIT = REQUEST_LIMIT - 2048  # headroom for the SDK's own encoding
-MANIFEST_URL_SECONDS = 7 * 24 * 3600
 MAX_DEPENDENCIES = 20
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -90,11 +98,11 @@ runner_load() {
 runner_want=${AWS_BATCH_JOB_ARRAY_INDEX:-0}
 if [ -n "${RUNNER_MANIFEST_URI:-}" ]; then
   runner_rows=${TMPDIR:-/tmp}/runner-rows.$$
-  if command -v aws >/dev/null 2>&1 && aws s3 cp --quiet "$RUNNER_MANIFEST_URI" "$runner_rows"; then :
-  elif command -v curl >/dev/null 2>&1 && curl -fsSL -o "$runner_rows" "$RUNNER_MANIFEST_URL"; then :
-  elif command -v wget >/dev/null 2>&1 && wget -q -O "$runner_rows" "$RUNNER_MANIFEST_URL"; then :
-  else echo "runner: cannot fetch $RUNNER_MANIFEST_URI (no aws cli, curl or wget, or the URL expired)" >&2; exit 97
+  if ! command -v aws >/dev/null 2>&1; then
+    echo "runner: the image has no AWS CLI to read its rows from $RUNNER_MANIFEST_URI" >&2; exit 97
   fi
+  aws s3 cp --quiet "$RUNNER_MANIFEST_URI" "$runner_rows" || {
+    echo "runner: cannot read $RUNNER_MANIFEST_URI with the job role" >&2; exit 97; }
   runner_pick < "$runner_rows" || { echo "runner: no row $runner_want in $RUNNER_MANIFEST_URI" >&2; exit 97; }
   rm -f "$runner_rows"
   runner_load "$runner_line"
@@ -582,7 +590,7 @@ class Submitter:
             assert checked.existing is not None
             record = checked.existing
             return SubmitResult(record=record, already=True, submitted=0, payload=record.extra.get("payload", ""))
-        prep, options = checked.prep, checked.prep.options
+        prep = checked.prep
         staged = self._stage(prep)
         created = False
         if checked.jobdef is not None:
@@ -590,11 +598,32 @@ class Submitter:
         else:
             jobdef_arn = checked.job_definition
         job_spec = self._job_spec(checked, jobdef_arn)
-        record = checked.existing or RunRecord(
+        # One submit of a run at a time: the loser of two identical submits stops here with one line (exit 1).
+        with self.store.lock(prep.run) as lock:
+            current = self.store.load(prep.run)  # what a submit that held the lock before us left
+            if current is not None and current.spec_hash != prep.spec_hash:
+                raise RunFailed(f"run '{prep.run}' was submitted meanwhile with different settings; nothing sent")
+            if current is not None and current.extra.get("state") == "submitted":
+                payload = current.extra.get("payload", "")
+                return SubmitResult(record=current, already=True, submitted=0, payload=payload)
+            return self._submit_parts(checked, current, job_spec, lock, staged, created)
+
+    def _submit_parts(
+        self,
+        checked: Checked,
+        current: RunRecord | None,
+        job_spec: JobSpec,
+        lock: RunLock,
+        staged: dict[str, str],
+        created: bool,
+    ) -> SubmitResult:
+        """Under the run's lock: write the record (state ``submitting``), submit each part not yet recorded."""
+        prep, options = checked.prep, checked.prep.options
+        record = current or RunRecord(
             run=prep.run,
             env=self.env_name,
             queue=prep.queue_name,
-            job_definition=jobdef_arn,
+            job_definition=job_spec.job_definition,
             image=options.image,
             command=options.command,
             resources={
@@ -606,6 +635,7 @@ class Submitter:
             sample_count=len(prep.sheet) if prep.sheet else None,
             tags=job_spec.tags,
         )
+        record.rows_token = record.rows_token or new_rows_token()
         record.extra.update(
             {
                 "state": "submitting",
@@ -626,13 +656,15 @@ class Submitter:
         for part in checked.parts:
             if part.name in done:
                 continue
-            extra_env, kind = self._rows_env(prep.run, part.name, prep.sheet, part.rows, job_spec)
+            extra_env, kind = self._rows_env(prep.run, part.name, prep.sheet, part.rows, job_spec, record.rows_token)
             payload = kind if kind == "manifest" else payload
             req = job_spec.request(part.name, extra_env, part.array_size, part.depends_on)
             req["tags"] = {**req["tags"], **sample_tags(prep.sheet, part.rows)}
             job_id, created_job = self.batch.submit(req, submission_token(prep.run, prep.spec_hash, part.name))
             submitted += int(created_job)
             record.jobs.append(JobRef(job_id=job_id, job_name=part.name, array_size=part.array_size, rows=part.rows))
+            self.store.save(record)
+            lock.refresh()
             size = part.array_size
             self.log(f"submitted {part.name}: {job_id}" + (f" (array of {size})" if size else ""))
         record.extra["state"] = "submitted"
@@ -666,15 +698,17 @@ class Submitter:
             gpus=request.gpus or None,
             retries=options.retries,
             timeout_s=prep.timeout_s,
-            tags={
-                "runner:run": prep.run,
-                "runner:env": self.env_name,
-                "runner:pipeline": pipeline_name(options.image, options.job_definition),
-            },
+            tags=self._tags(prep.run, pipeline_name(options.image, options.job_definition)),
         )
         if checked.existing_def is not None and options.command is None:
             job_spec.command = script(None) + list(checked.existing_def["containerProperties"].get("command", []))
         return job_spec
+
+    def _tags(self, run: str, pipeline: str) -> dict[str, str]:
+        """The run's tags; ``Platform`` (the env's name prefix) is what lets the head and analyst roles cancel it."""
+        tags = {"runner:run": run, "runner:env": self.env_name, "runner:pipeline": pipeline}
+        platform = self.outputs.name_or_none
+        return {**tags, "Platform": platform} if platform else tags
 
     def _resource_request(self, prep: Prepared, existing_def: dict[str, Any] | None) -> resources.Request:
         if existing_def is not None:
@@ -704,7 +738,13 @@ class Submitter:
         return {**env, **results.job_env(self.outputs.results_bucket, run, env["SAMPLE_ID"])}
 
     def _rows_env(
-        self, run: str, name: str, sheet: sheets.Sheet | None, rows: list[int] | None, job_spec: JobSpec
+        self,
+        run: str,
+        name: str,
+        sheet: sheets.Sheet | None,
+        rows: list[int] | None,
+        job_spec: JobSpec,
+        rows_token: str = "",
     ) -> tuple[dict[str, str], str]:
         """The variables that carry the rows: inline (RUNNER_ROWS) when small enough, else a manifest."""
         if sheet is None or rows is None:
@@ -714,12 +754,10 @@ class Submitter:
         probe = job_spec.request(name, inline, len(rows), [{"jobId": "0" * 36, "type": "N_TO_N"}])
         if request_size(probe) <= INLINE_LIMIT:
             return inline, "inline"
-        key = self.store.layout(run).rows_key(name)
+        assert rows_token, "a rows manifest needs the run record's rows_token"
+        key = self.store.layout(run).rows_key(name, rows_token)
         uri = self.store.put(key, (table + "\n").encode(), "text/plain")
-        url = self.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self.store.bucket, "Key": key}, ExpiresIn=MANIFEST_URL_SECONDS
-        )
-        return {"RUNNER_MANIFEST_URI": uri, "RUNNER_MANIFEST_URL": url}, "manifest"
+        return {"RUNNER_MANIFEST_URI": uri}, "manifest"
 
     # -- retry --failed -------------------------------------------------------------------------------------------
 
@@ -756,7 +794,9 @@ class Submitter:
         name = f"{record.run}-retry{number}"
         data = self.store.load_sheet(record) if rows is not None else None
         sheet = sheet_from_json(data) if data is not None else None
-        extra_env, _kind = self._rows_env(record.run, name, sheet, rows, job_spec)
+        if not record.rows_token:  # a record from before the tokens
+            record.rows_token = new_rows_token()
+        extra_env, _kind = self._rows_env(record.run, name, sheet, rows, job_spec, record.rows_token)
         size = len(rows) if rows is not None and len(rows) > 1 else None
         req = job_spec.request(name, extra_env, size, [])
         req["tags"] = {**req["tags"], **sample_tags(sheet, rows)}

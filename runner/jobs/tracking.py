@@ -39,6 +39,7 @@ RECLAIM_PREFIX = "Host EC2"  # Batch's status reason when an attempt's instance 
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
 ACTIVE = ("STARTING", "RUNNING")
 TERMINAL = ("SUCCEEDED", "FAILED")
+INCOMPLETE = "INCOMPLETE"  # a run whose submit was interrupted: some rows have no job yet
 POLL_VAR = "RUNNER_POLL_INTERVAL"
 
 
@@ -83,6 +84,7 @@ class RunStatus:
     kind: str = "jobs"  # jobs | nextflow
     tasks: list[JobStatus] | None = None  # a Nextflow run's task jobs (None: not a Nextflow run, or not fetched)
     task_failures: list[Failure] = field(default_factory=list)
+    unsubmitted: int = 0  # rows (or the single job) an interrupted submit has not submitted yet
 
     @property
     def task_counts(self) -> Counter[str]:
@@ -92,12 +94,16 @@ class RunStatus:
         return counts
 
     @property
+    def incomplete(self) -> bool:
+        return self.unsubmitted > 0
+
+    @property
     def total(self) -> int:
         return sum(self.counts.values())
 
     @property
     def done(self) -> bool:
-        return self.total > 0 and all(self.counts[s] == 0 for s in (*QUEUED, *ACTIVE))
+        return not self.incomplete and self.total > 0 and all(self.counts[s] == 0 for s in (*QUEUED, *ACTIVE))
 
     @property
     def failed(self) -> int:
@@ -105,6 +111,8 @@ class RunStatus:
 
     @property
     def state(self) -> str:
+        if self.incomplete:
+            return INCOMPLETE
         if self.done:
             return "FAILED" if self.failed else "SUCCEEDED"
         if any(self.counts[s] for s in ACTIVE) or self.counts["SUCCEEDED"] or self.failed:
@@ -124,6 +132,7 @@ class RunStatus:
             "done": self.done,
             "counts": {s: self.counts[s] for s in STATUSES},
             "total": self.total,
+            "unsubmitted": self.unsubmitted,
             "jobs": [
                 {
                     "job_id": j.ref.job_id,
@@ -208,7 +217,7 @@ def run_status(
 ) -> RunStatus:
     """Counts per row (latest job of each row) and, when asked, the failed rows; the reasons of the first
     ``reasons`` failed children of each job (all when None) are described, the others have reason None."""
-    if not record.jobs:
+    if not record.jobs and not record.unsubmitted():
         raise RunFailed(
             f"run '{record.run}' has no submitted job yet (its submit was interrupted): run the same "
             "`runner submit` again to finish it"
@@ -261,6 +270,7 @@ def run_status(
         kind=record.kind,
         tasks=tasks,
         task_failures=task_failures,
+        unsubmitted=record.unsubmitted(),
     )
 
 
@@ -331,6 +341,8 @@ def watch(
             sleep(delay)
             delay = min(max_interval, max(delay, 1.0) * 2)
             continue
+        if status.incomplete:  # nothing will submit the missing rows while we watch
+            on_update(status)
         if status.done and not status.failed and record.kind != "nextflow":
             on_update(status)  # nothing to explain: the last poll is the final status
             return status
@@ -427,8 +439,8 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
 def list_runs(
     batch: Batch, store: RunStore, status: str | None = None, since: str | None = None
 ) -> list[tuple[RunRecord, RunStatus]]:
-    if status is not None and status.upper() not in (*STATUSES, "QUEUED"):
-        raise UsageError(f"--status: '{status}' is not one of {', '.join(STATUSES)}")
+    if status is not None and status.upper() not in (*STATUSES, "QUEUED", INCOMPLETE):
+        raise UsageError(f"--status: '{status}' is not one of {', '.join(STATUSES)}, QUEUED, {INCOMPLETE}")
     cutoff = parse_since(since)
     records = store.all()
     if cutoff is not None:
@@ -446,7 +458,7 @@ def list_runs(
         for ref in record.jobs:
             if ref.kind == "retry":
                 counts["FAILED"] = max(0, counts["FAILED"] - (len(ref.rows) if ref.rows is not None else 1))
-        rs = RunStatus(run=record.run, jobs=jobs, counts=counts)
+        rs = RunStatus(run=record.run, jobs=jobs, counts=counts, unsubmitted=record.unsubmitted())
         wanted = (status or "").upper()
         if wanted == "QUEUED":
             wanted_ok = rs.state in QUEUED

@@ -7,7 +7,7 @@
 * Tags (Batch/IAM tagging rules): at most 50, keys 1-128 and values 0-256 characters of letters, digits, spaces
   and ``+ - = . _ : / @``; keys never start with ``aws:``.
 * The whole SubmitJob request against Batch's 30 KiB limit, with the largest values the runner adds itself
-  (job definition ARN, manifest URI and presigned URL, one dependency) accounted for.
+  (job definition ARN, manifest URI, one dependency) accounted for.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from runner.core.errors import UsageError
+from runner.session.runs import ROWS_TOKEN_BYTES, RunLayout
 
 REQUEST_LIMIT = 30 * 1024
 NAME_LIMIT = 255
@@ -32,7 +33,6 @@ REFERENCE = re.compile(
 _TAG_TEXT = re.compile(r"^[\w\s+=.:/@-]*$", re.UNICODE)
 # Placeholders as long as the values the runner fills in after validation.
 _ARN = "arn:aws-us-gov:batch:us-gov-west-1:123456789012:job-definition/runner-" + "0" * 16 + ":1000000"
-_MANIFEST_URL_BYTES = 2600  # a presigned GET with an STS session token
 _DEPENDENCY = {"jobId": "0" * 36, "type": "N_TO_N"}
 
 
@@ -77,8 +77,8 @@ def request_size(request: dict[str, Any]) -> int:
 
 def worst_case_request(job_spec: Any, name: str) -> dict[str, Any]:
     """``job_spec``'s request as large as the runner can make it: rows through a manifest, one dependency."""
-    manifest = {"RUNNER_MANIFEST_URI": "s3://" + "b" * 63 + f"/runs/{name}/rows/{name}.sh"}
-    manifest["RUNNER_MANIFEST_URL"] = "h" * _MANIFEST_URL_BYTES
+    layout = RunLayout("b" * 63, name)
+    manifest = {"RUNNER_MANIFEST_URI": layout.uri(layout.rows_key(name, "0" * 2 * ROWS_TOKEN_BYTES))}
     request: dict[str, Any] = job_spec.request(name, manifest, 10_000, [_DEPENDENCY])
     request["jobDefinition"] = max(str(request["jobDefinition"]), _ARN, key=len)
     return request

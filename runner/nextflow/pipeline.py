@@ -435,6 +435,8 @@ def plan_run(
         "runner:kind": "nextflow-head",
         "runner:pipeline": pipeline[:TAG_VALUE_MAX],
     }
+    if outputs.name_or_none:  # the head and analyst roles cancel only jobs tagged with their platform
+        tags["Platform"] = outputs.name_or_none
     return Plan(
         env=env,
         run=run,

@@ -7,7 +7,9 @@ one place that names the keys of a run::
 
     runs/<run>/run.json            the record (`RunRecord`)
     runs/<run>/samples.json        the sample sheet as submitted (columns, id column, rows)
-    runs/<run>/rows/<job>.sh       a job's rows manifest, when they do not fit inline
+    runs/<run>/rows/<job>-<token>.sh  a job's rows manifest, when they do not fit inline (``rows_token``: random,
+                                   kept in the record, so a manifest's key cannot be guessed from the run name)
+    runs/<run>/lock                who is submitting the run now (`RunLock`: an S3 conditional write)
     runs/<run>/nextflow.config     a Nextflow run: generated config, params, launch history, task cache, logs
     runs/<run>/input/<sheet>       a Nextflow run's local ``input:`` sheet, staged
 
@@ -21,17 +23,27 @@ read only when a sample name is shown and then cached on this machine by its ETa
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import secrets
+import socket
+import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from runner.core.errors import UsageError
+from botocore.exceptions import ClientError
+
+from runner.core.errors import RunFailed, UsageError
 
 RUNS_PREFIX = "runs/"
+ROWS_TOKEN_BYTES = 16  # the unguessable part of a rows manifest's key (32 hex characters)
+LOCK_SECONDS = 600  # a submit refreshes its lock after every job; a crashed one's lock expires after this
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d+)?$")
 
@@ -46,6 +58,10 @@ def validate_run_name(name: str, field_name: str = "--name") -> str:
             f"{field_name}: '{name}' must be 1-100 letters, digits, '-' or '_' and start with a letter or digit"
         )
     return name
+
+
+def new_rows_token() -> str:
+    return secrets.token_hex(ROWS_TOKEN_BYTES)
 
 
 def is_job_id(text: str) -> bool:
@@ -90,6 +106,7 @@ class RunRecord:
     sample_count: int | None = None
     jobs: list[JobRef] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    rows_token: str = ""  # the random part of this run's rows manifest keys (`RunLayout.rows_key`)
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific (e.g. nextflow pipeline, work dir)
 
     def to_json(self) -> str:
@@ -112,6 +129,14 @@ class RunRecord:
 
     def job_ids(self) -> list[str]:
         return [j.job_id for j in self.jobs]
+
+    def unsubmitted(self) -> int:
+        """Rows (or the single job) of a `runner submit` planned in the record but with no job recorded yet: an
+        interrupted submit; running it again submits them. 0 once every planned part has its job."""
+        if self.extra.get("state") != "submitting":
+            return 0
+        done = {j.job_name for j in self.jobs}
+        return sum(int(p["end"]) - int(p["start"]) for p in self.extra.get("parts", []) if p["name"] not in done)
 
 
 def to_ranges(rows: list[int]) -> list[list[int]]:
@@ -149,8 +174,13 @@ class RunLayout:
     def samples_key(self) -> str:
         return f"{self.prefix}samples.json"
 
-    def rows_key(self, job_name: str) -> str:
-        return f"{self.prefix}rows/{job_name}.sh"
+    @property
+    def lock_key(self) -> str:
+        return f"{self.prefix}lock"
+
+    def rows_key(self, job_name: str, token: str) -> str:
+        """A job's rows manifest; ``token`` (the record's ``rows_token``) makes the key unguessable."""
+        return f"{self.prefix}rows/{job_name}-{token}.sh"
 
     # A Nextflow run
     @property
@@ -181,6 +211,79 @@ def _etag(response: dict[str, Any]) -> str | None:
     return etag if re.fullmatch(r"[0-9A-Za-z-]+", etag) else None
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+@dataclass
+class RunLock:
+    """One submit's hold on a run: ``runs/<run>/lock``, created with ``If-None-Match: *`` (S3 conditional write,
+    honoured by the emulator), refreshed and released (overwritten as expired) with ``If-Match`` on its ETag. A
+    lock that is released or whose holder is gone (its expiry passed, or its process on this host is dead) is
+    taken over, again with ``If-Match``."""
+
+    store: RunStore
+    run: str
+    etag: str
+    owner: str
+
+    @property
+    def key(self) -> str:
+        return self.store.layout(self.run).lock_key
+
+    def refresh(self, seconds: int = LOCK_SECONDS) -> None:
+        """Push the expiry on; a RunFailed when another runner has taken the lock over meanwhile."""
+        try:
+            self.etag = self.store._put_lock(self.key, _lock_body(self.owner, seconds), if_match=self.etag)
+        except ClientError as exc:
+            if _code(exc) not in _CONFLICT:
+                raise
+            raise RunFailed(
+                f"run '{self.run}': another runner took over the submission lock; it finishes the run"
+            ) from None
+
+    def release(self) -> None:
+        """Mark the lock free by overwriting it (expired, no holder): analysts may write under ``runs/`` but not
+        delete. Taken over or gone: nothing of ours to release (an unreleased lock expires by itself)."""
+        with contextlib.suppress(ClientError):
+            self.store._put_lock(self.key, {"owner": "", "released": now(), "expires": 0}, if_match=self.etag)
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+_CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+
+
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _lock_body(owner: str, seconds: int) -> dict[str, Any]:
+    return {
+        "owner": owner,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "since": now(),
+        "expires": int(time.time()) + seconds,
+    }
+
+
+def _stale(holder: dict[str, Any]) -> bool:
+    if int(holder.get("expires", 0)) < time.time():
+        return True
+    return holder.get("host") == socket.gethostname() and not _pid_alive(int(holder.get("pid", 0)))
+
+
 def _missing(exc: Exception) -> bool:
     """A 404, with or without the modelled error (some emulators, HEAD-less paths)."""
     return getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey")
@@ -201,6 +304,45 @@ class RunStore:
         """Write one object of a run (a key from its `RunLayout`); returns its s3:// URI."""
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
         return f"s3://{self.bucket}/{key}"
+
+    def _put_lock(self, key: str, body: dict[str, Any], if_match: str | None = None) -> str:
+        condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"}
+        data = json.dumps(body).encode()
+        reply = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json", **condition)
+        return str(reply["ETag"])
+
+    def lock(self, run: str, seconds: int = LOCK_SECONDS) -> RunLock:
+        """Hold the run for one submit, or a one-line RunFailed naming who holds it."""
+        key = self.layout(run).lock_key
+        owner = uuid.uuid4().hex
+        for _ in range(3):
+            try:
+                return RunLock(self, run, self._put_lock(key, _lock_body(owner, seconds)), owner)
+            except ClientError as exc:
+                if _code(exc) not in _CONFLICT:
+                    raise
+            try:
+                reply = self.s3.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if _missing(exc):
+                    continue  # released meanwhile: try again
+                raise
+            holder = json.loads(reply["Body"].read() or b"{}")
+            etag = str(reply["ETag"])
+            if holder.get("owner") == owner:  # our own write, whose response was lost
+                return RunLock(self, run, etag, owner)
+            if not _stale(holder):
+                raise RunFailed(
+                    f"run '{run}' is being submitted by another runner (pid {holder.get('pid')} on "
+                    f"{holder.get('host')} since {holder.get('since')}); wait for it, or run the same command "
+                    "again when it is done"
+                )
+            try:
+                return RunLock(self, run, self._put_lock(key, _lock_body(owner, seconds), if_match=etag), owner)
+            except ClientError as exc:
+                if _code(exc) not in _CONFLICT:
+                    raise
+        raise RunFailed(f"run '{run}' is being submitted by another runner; run the same command again later")
 
     def _get(self, key: str) -> bytes | None:
         try:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from runner.jobs import submit as submit_mod
 from runner.jobs.submit import SubmitOptions, Submitter
 from runner.session.outputs import Outputs
 from tests.conftest import Deployment
+from tests.helpers import require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +64,17 @@ def run_container(command: list[str], env: dict[str, str], index: int | None) ->
     proc = subprocess.run(command, env=full, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
+
+
+def emulator_credentials(deployed: Deployment) -> dict[str, str]:
+    """What a job role gives a container, on the emulator: credentials and the endpoint."""
+    return {
+        "AWS_ENDPOINT_URL": deployed.project.endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": deployed.output("region"),
+        "HOME": os.environ.get("HOME", "/root"),
+    }
 
 
 def job_env(job: dict[str, Any]) -> dict[str, str]:
@@ -152,14 +164,21 @@ def test_ten_thousand_rows_one_call_manifest_and_resubmit_zero(deployed: Deploym
     assert result.payload == "manifest"
     assert submit_mod.request_size(counted.calls[0]) < submit_mod.REQUEST_LIMIT
     env = {e["name"]: e["value"] for e in counted.calls[0]["containerOverrides"]["environment"]}
-    assert "RUNNER_ROWS" not in env and env["RUNNER_MANIFEST_URI"].startswith("s3://")
-    # The container fetches its row from the presigned URL (curl/wget) and runs with it.
-    with urllib.request.urlopen(env["RUNNER_MANIFEST_URL"], timeout=10) as resp:
-        assert resp.read().decode().count("\n") == 10_000
+    assert "RUNNER_ROWS" not in env and "RUNNER_MANIFEST_URL" not in env  # no URL with anybody's credentials
+    # The key has an unguessable part, kept in the run record.
+    token = result.record.rows_token
+    assert re.fullmatch(r"[0-9a-f]{32}", token)
+    assert env["RUNNER_MANIFEST_URI"].endswith(f"/runs/{result.record.run}/rows/{result.record.run}-{token}.sh")
+    # The container reads its row with the AWS CLI and its own (job role) credentials.
     command = counted.calls[0]["containerOverrides"]["command"]
-    no_aws = {**env, "PATH": "/usr/bin:/bin"}  # the image has no AWS CLI: presigned URL path
-    assert run_container(command, no_aws, 9_999) == "S09999 treated"
-    assert run_container(command, no_aws, 0) == "S00000 control"
+    require_tool("aws")
+    role = {**env, **emulator_credentials(deployed)}
+    assert run_container(command, role, 9_999) == "S09999 treated"
+    assert run_container(command, role, 0) == "S00000 control"
+    # An image without the AWS CLI cannot read a manifest: exit 97, saying why.
+    full = {"PATH": "/usr/bin:/bin", **env, "AWS_BATCH_JOB_ARRAY_INDEX": "0"}
+    proc = subprocess.run(command, env=full, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 97 and "no AWS CLI" in proc.stderr
 
     again = counted.submitter().submit(options)
     assert again.already and len(counted.calls) == 1, "re-submitting the same run submits nothing"
@@ -292,8 +311,8 @@ class ApiCalls:
 
 def test_tracking_cost_does_not_grow_with_the_run(deployed: Deployment, tmp_path: Path) -> None:
     """A 100-row and a 20,000-row run (two array parts), instant mode: the same calls per status and per watch
-    poll (at most 2), a record of the same size (rows as ranges), run.json written twice per submit whatever the
-    number of parts, and the sheet fetched at most once per machine (cached by ETag) and only when needed."""
+    poll (at most 2), a record of the same size (rows as ranges), run.json written as a marker, once per part (so
+    an interrupted submit knows exactly what is missing; the record stays small) and once at the end, and the sheet fetched at most once per machine (cached by ETag) and only when needed."""
     from runner.jobs import tracking
     from runner.session.runs import RunStore
 
@@ -306,7 +325,8 @@ def test_tracking_cost_does_not_grow_with_the_run(deployed: Deployment, tmp_path
         start = len(calls.writes)
         options = SubmitOptions(command="true", image=IMAGE, samples=str(sheet), name=f"cost-{rows}")
         submitted[rows] = counted.submitter().submit(options).record
-        assert calls.writes[start:].count(f"runs/cost-{rows}/run.json") == 2, "a marker, then the final record"
+        parts = len(submitted[rows].jobs)
+        assert calls.writes[start:].count(f"runs/cost-{rows}/run.json") == parts + 2, "marker, each part, final"
     assert [j.array_size for j in submitted[20_000].jobs] == [10_000, 10_000]
 
     store = RunStore(counted.s3, work, cache_dir=tmp_path / "other-machine")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Project, batch_queue, copy_project, free_port
+from tests.helpers import Project, copy_project, free_port, scratch_outputs
 
 pytestmark = pytest.mark.integration
 
@@ -26,21 +26,7 @@ def failing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     proj = Project(root=root, port=free_port(), extra_env={"RUNNER_OUTPUTS_FILE": str(outputs_file)})
     proj.run("local", "up", env=proj.environ(MOTO_SIMPLE_BATCH_FAIL_AFTER="0"))
     try:
-        ce, queue = batch_queue(proj, "fail")
-        s3 = proj.client("s3")
-        for bucket in ("fail-work", "fail-data"):
-            s3.create_bucket(Bucket=bucket)
-        outputs_file.write_text(
-            json.dumps(
-                {
-                    "region": "us-east-1",
-                    "bucket_names": {"work": "fail-work", "data": "fail-data"},
-                    "job_queue_names": {"default": "fail-q"},
-                    "job_queue_arns": {"default": queue},
-                    "compute_environment_arns": {"ondemand": ce},
-                }
-            )
-        )
+        scratch_outputs(proj, "fail", {"work": "fail-work", "data": "fail-data"})
         yield proj
     finally:
         proj.run("local", "down", check=False)

@@ -542,3 +542,8 @@ def test_long_pipeline_urls_fit_in_tag_values(tmp_path: Path) -> None:
     assert len(parse(plan.config)["process.resourceLabels"]["pipeline"]) == nf.TAG_VALUE_MAX
     assert len(plan.tags["runner:pipeline"]) == nf.TAG_VALUE_MAX
     assert plan.nextflow_args[2] == url
+
+
+def test_head_job_carries_the_platform_tag_the_head_and_analyst_roles_cancel_by(tmp_path: Path) -> None:
+    plan = _plan(tmp_path)
+    assert plan.tags["Platform"] == "batch-dev" and plan.tags["runner:kind"] == "nextflow-head"

@@ -247,8 +247,11 @@ def test_throttled_submit_is_retried_without_duplicates() -> None:
     with Stubber(client) as stub:
         stub.add_response("list_jobs", {"jobSummaryList": []}, by_name("run-b"))
         request = {**request, "tags": {TOKEN_TAG: "t-1"}}
+        # After every error, even throttling, the job is looked up before SubmitJob is sent again.
         stub.add_client_error("submit_job", "ThrottlingException", "Rate exceeded", 400)
+        stub.add_response("list_jobs", {"jobSummaryList": []}, by_name("run-b"))
         stub.add_client_error("submit_job", "TooManyRequestsException", "Too many", 429)
+        stub.add_response("list_jobs", {"jobSummaryList": []}, by_name("run-b"))
         stub.add_response("submit_job", {"jobId": "job-1", "jobName": "run-b", "jobArn": "a"}, request)
         job_id, created = Batch(client, sleep=sleeps.append).submit(request, token="t-1")
         stub.assert_no_pending_responses()
