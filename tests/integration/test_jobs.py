@@ -312,7 +312,8 @@ class ApiCalls:
 def test_tracking_cost_does_not_grow_with_the_run(deployed: Deployment, tmp_path: Path) -> None:
     """A 100-row and a 20,000-row run (two array parts), instant mode: the same calls per status and per watch
     poll (at most 2), a record of the same size (rows as ranges), run.json written as a marker, once per part (so
-    an interrupted submit knows exactly what is missing; the record stays small) and once at the end, and the sheet fetched at most once per machine (cached by ETag) and only when needed."""
+    an interrupted submit knows exactly what is missing; the record stays small) and once at the end,
+    and the sheet fetched at most once per machine (cached by ETag) and only when needed."""
     from runner.jobs import tracking
     from runner.session.runs import RunStore
 
