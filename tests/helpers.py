@@ -209,6 +209,26 @@ def batch_queue(proj: Project, prefix: str) -> tuple[str, str]:
     return str(ce), one_ce_queue(batch, f"{prefix}-q", ce)
 
 
+def outputs_project(dest: Path) -> Project:
+    """A scratch project whose outputs come from a file (``RUNNER_OUTPUTS_FILE``, written by `scratch_outputs`)."""
+    root = copy_project(dest)
+    return Project(root=root, port=free_port(), extra_env={"RUNNER_OUTPUTS_FILE": str(root / "outputs.json")})
+
+
+def emulator_s3(endpoint: str, pool: int, retries: dict[str, Any]) -> Any:
+    """An S3 client on the emulator at ``endpoint`` with its dummy credentials."""
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(max_pool_connections=pool, retries=retries),
+    )
+
+
 def scratch_outputs(proj: Project, prefix: str, buckets: dict[str, str], **extra: Any) -> None:
     """A queue ``<prefix>-q`` (`batch_queue`) and ``buckets`` on the project's emulator, and the outputs file
     (the project's ``RUNNER_OUTPUTS_FILE``) naming them, as a platform team hands one to analysts."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Project, copy_project, free_port, scratch_outputs
+from tests.helpers import Project, outputs_project, scratch_outputs
 
 pytestmark = pytest.mark.integration
 
@@ -21,9 +21,7 @@ IMAGE = "public.ecr.aws/docker/library/bash:5"
 
 @pytest.fixture(scope="module")
 def failing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    root = copy_project(tmp_path_factory.mktemp("failing"))
-    outputs_file = root / "outputs.json"
-    proj = Project(root=root, port=free_port(), extra_env={"RUNNER_OUTPUTS_FILE": str(outputs_file)})
+    proj = outputs_project(tmp_path_factory.mktemp("failing"))
     proj.run("local", "up", env=proj.environ(MOTO_SIMPLE_BATCH_FAIL_AFTER="0"))
     try:
         scratch_outputs(proj, "fail", {"work": "fail-work", "data": "fail-data"})

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.faults import FaultProxy, wait_for
-from tests.helpers import Project, copy_project, free_port, scratch_outputs
+from tests.helpers import Project, outputs_project, scratch_outputs
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +32,7 @@ IMAGE = "public.ecr.aws/docker/library/bash:5"
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    root = copy_project(tmp_path_factory.mktemp("faults"))
-    outputs_file = root / "outputs.json"
-    proj = Project(root=root, port=free_port(), extra_env={"RUNNER_OUTPUTS_FILE": str(outputs_file)})
+    proj = outputs_project(tmp_path_factory.mktemp("faults"))
     proj.run("local", "up")
     try:
         scratch_outputs(proj, "flt", {"work": "flt-work"}, name="flt")

@@ -10,15 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 
 from runner.jobs.staging import counting_calls
 from runner.local import server as local
 from tests.bench import proxy
-from tests.helpers import free_port
+from tests.helpers import emulator_s3, free_port
 
 MiB = 1024 * 1024
 DELAY_MS = 50
@@ -37,14 +35,7 @@ def through(tmp_path_factory: pytest.TempPathFactory) -> Iterator[proxy.Running]
 
 
 def _s3(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(max_pool_connections=16, retries={"mode": "standard", "max_attempts": 1}),
-    )
+    return emulator_s3(endpoint, 16, {"mode": "standard", "max_attempts": 1})
 
 
 def test_bodies_arrive_intact_and_every_request_is_counted(through: proxy.Running, tmp_path: Path) -> None:

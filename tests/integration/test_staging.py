@@ -17,7 +17,7 @@ from runner.core.errors import RunFailed, UsageError
 from runner.jobs import sheets, staging
 from runner.jobs.submit import check_s3_inputs, stage_sheet_files
 from runner.local import server as local
-from tests.helpers import free_port
+from tests.helpers import emulator_s3, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +36,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def s3(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(max_pool_connections=32, retries={"mode": "adaptive", "max_attempts": 5}),
-    )
+    return emulator_s3(endpoint, 32, {"mode": "adaptive", "max_attempts": 5})
 
 
 @pytest.fixture
