@@ -16,7 +16,7 @@ on every poll of ``runner submit --wait`` and ``runner status --watch``, and onc
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,30 +105,20 @@ def on_demand_queue(capacities_of: Callable[[str], list[Capacity]], queues: dict
     return None
 
 
+@dataclass
 class SpotFallback:
     """Finds the rows of a run to move and moves them (``resubmit(record, rows, retry_of, queue, moved)``)."""
 
-    def __init__(
-        self,
-        batch: Batch,
-        ec2: Any,
-        record: RunRecord,
-        queues: Callable[[], dict[str, str]],
-        resubmit: Callable[[RunRecord, list[int] | None, list[str], str, str], JobRef],
-        policy: Policy,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        log: Callable[[str], None] = lambda _m: None,
-    ) -> None:
-        self.batch = batch
-        self.ec2 = ec2
-        self.record = record
-        self.queues = queues
-        self.resubmit = resubmit
-        self.policy = policy
-        self.now = now
-        self.log = log
-        self._capacities: dict[str, list[Capacity]] = {}
-        self._seen: dict[str, tuple[tuple[int, int], datetime]] = {}
+    batch: Batch
+    ec2: Any
+    record: RunRecord
+    queues: Callable[[], dict[str, str]]
+    resubmit: Callable[[RunRecord, list[int] | None, list[str], str, str], JobRef]
+    policy: Policy
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    log: Callable[[str], None] = lambda _m: None
+    _capacities: dict[str, list[Capacity]] = field(default_factory=dict, init=False)
+    _seen: dict[str, tuple[tuple[int, int], datetime]] = field(default_factory=dict, init=False)
 
     def capacities(self, queue: str) -> list[Capacity]:
         if queue not in self._capacities:

@@ -485,25 +485,17 @@ def _head_present(s3: Any, bucket: str, f: _File) -> bool:
     return int(head.get("ContentLength", -1)) == f.size and (digest is None or digest == f.sha256)
 
 
+@dataclass
 class _Uploader:
     """One PutObject for a small file; a multipart upload for a large one, its parts on the parts pool (the file
     pool's thread waits for them: parts never wait on anything, so the two pools cannot deadlock)."""
 
-    def __init__(
-        self,
-        s3: Any,
-        bucket: str,
-        parts_pool: ThreadPoolExecutor,
-        progress: Progress,
-        multipart_threshold: int,
-        part_size: int,
-    ) -> None:
-        self.s3 = s3
-        self.bucket = bucket
-        self.parts_pool = parts_pool
-        self.progress = progress
-        self.threshold = multipart_threshold
-        self.part_size = part_size
+    s3: Any
+    bucket: str
+    parts_pool: ThreadPoolExecutor
+    progress: Progress
+    threshold: int  # multipart from this size on
+    part_size: int
 
     def _extra(self, f: _File) -> dict[str, Any]:
         return {"Metadata": {"sha256": f.sha256}, "ContentType": "application/octet-stream"}
