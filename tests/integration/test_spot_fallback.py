@@ -158,7 +158,7 @@ def test_a_row_reclaimed_twice_finishes_on_the_on_demand_queue(env: Env, tmp_pat
     record = env.record("spot-run")
     assert record is not None and len(record["jobs"]) == 2
     moved = record["jobs"][1]
-    assert moved["kind"] == "retry" and moved["rows"] == [0] and moved["retry_of"] == child
+    assert moved["kind"] == "retry" and moved["rows"] == {"ranges": [[0, 1]]} and moved["retry_of"] == child
     assert moved["queue"] == env.queues["priority"]
     assert moved["moved"] == "reclaimed 2 times (--max-spot-attempts 2)"
     rerun = env.job(moved["job_id"])
