@@ -110,7 +110,7 @@ def test_nf_core_sheet_submits_one_child_per_sample_with_every_lane(deployed: De
         .get_object(Bucket=deployed.output("bucket_names")["work"], Key="runs/nfcore-lanes/run.json")["Body"]
         .read()
     )
-    assert record["sample_count"] == 5 and record["jobs"][0]["rows"] == [0, 1, 2, 3, 4]
+    assert record["sample_count"] == 5 and record["jobs"][0]["rows"] == {"ranges": [[0, 5]]}
 
 
 def test_https_values_pass_through_and_group_by_regroups(deployed: Deployment) -> None:
