@@ -277,10 +277,12 @@ class CostClients:
     ecs: Any | None = None
 
 
-def array_children(batch: Batch, parent_id: str) -> list[str]:
-    """Every child of an array job that started (terminal or running), in index order."""
-    ids = {j["jobId"] for status in CHILD_STATUSES for j in batch.list_jobs(arrayJobId=parent_id, jobStatus=status)}
-    return sorted(ids, key=lambda i: int(i.rsplit(":", 1)[1]) if ":" in i else -1)
+def array_children(batch: Batch, parent: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every child of an array job that started (terminal or running), in index order. Batch names the children
+    ``<parent id>:<index>``, so they are described straight away: no ListJobs pages per status."""
+    size = int((parent.get("arrayProperties") or {}).get("size") or 0)
+    described = batch.describe_jobs([f"{parent['jobId']}:{i}" for i in range(size)])
+    return [job for job in described.values() if job.get("status") in CHILD_STATUSES]
 
 
 def instance_facts(ecs: Any, ec2: Any, container_instance_arns: list[str]) -> dict[str, InstanceFacts]:
@@ -378,9 +380,8 @@ class CostCalculator:
             parent = parents.get(ref.job_id)
             if parent is None:
                 continue
-            if ref.array_size or (parent.get("arrayProperties") or {}).get("size"):
-                children = self.clients.batch.describe_jobs(array_children(self.clients.batch, ref.job_id))
-                found.extend((ref, child) for child in children.values())
+            if (parent.get("arrayProperties") or {}).get("size"):
+                found.extend((ref, child) for child in array_children(self.clients.batch, parent))
             else:
                 found.append((ref, parent))
         return found
