@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from runner.aws.retry import error_code
 from runner.core.errors import RunFailed, UsageError
 
 MiB = 1024 * 1024
@@ -264,10 +265,6 @@ class FileSlice(io.RawIOBase):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _error_code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-
-
 def _split(uri: str) -> tuple[str, str]:
     match = S3_URI.match(uri)
     if not match:
@@ -285,9 +282,9 @@ def _problem(s3: Any, uri: str) -> str | None:
         s3.head_object(Bucket=bucket, Key=key)
         return None
     except Exception as exc:
-        if _error_code(exc) in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
+        if error_code(exc) in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
             return "does not exist"
-        if _error_code(exc) in ("403", "AccessDenied"):
+        if error_code(exc) in ("403", "AccessDenied"):
             return "is not readable with the current credentials (403)"
         raise
 
@@ -478,7 +475,7 @@ def _head_present(s3: Any, bucket: str, f: _File) -> bool:
     try:
         head = s3.head_object(Bucket=bucket, Key=f.key)
     except Exception as exc:
-        if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return False
         raise
     digest = head.get("Metadata", {}).get("sha256")

@@ -27,6 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from runner.aws.context import AwsContext
+from runner.aws.retry import error_code
 from runner.core.errors import RunFailed, UsageError
 
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -145,16 +146,12 @@ def manifest_for(inspected: dict[str, Any]) -> str:
     return json.dumps(manifest, separators=(",", ":"))
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def refuse_existing_tag(ecr: Any, target: Target) -> None:
     """One line when the tag exists in an immutable repository (describe_images before any write)."""
     try:
         repo = ecr.describe_repositories(repositoryNames=[target.repository_name])["repositories"][0]
     except ClientError as exc:
-        if _error_code(exc) == "RepositoryNotFoundException":
+        if error_code(exc) == "RepositoryNotFoundException":
             raise UsageError(
                 f"--repository: '{target.repository_name}' does not exist in AWS; is the env applied?"
             ) from None
@@ -162,7 +159,7 @@ def refuse_existing_tag(ecr: Any, target: Target) -> None:
     try:
         found = ecr.describe_images(repositoryName=target.repository_name, imageIds=[{"imageTag": target.tag}])
     except ClientError as exc:
-        if _error_code(exc) == "ImageNotFoundException":
+        if error_code(exc) == "ImageNotFoundException":
             return
         raise
     if found.get("imageDetails") and repo.get("imageTagMutability") == "IMMUTABLE":

@@ -39,6 +39,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from runner.aws.retry import error_code
 from runner.core.errors import RunFailed, UsageError
 
 RUNS_PREFIX = "runs/"
@@ -242,7 +243,7 @@ class RunLock:
         try:
             self.etag = self.store._put_lock(self.key, _lock_body(self.owner, seconds), if_match=self.etag)
         except ClientError as exc:
-            if _code(exc) not in _CONFLICT:
+            if error_code(exc) not in _CONFLICT:
                 raise
             raise RunFailed(
                 f"run '{self.run}': another runner took over the submission lock; it finishes the run"
@@ -262,10 +263,6 @@ class RunLock:
 
 
 _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
-
-
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def _lock_body(owner: str, seconds: int) -> dict[str, Any]:
@@ -319,7 +316,7 @@ class RunStore:
             try:
                 return RunLock(self, run, self._put_lock(key, _lock_body(owner, seconds)), owner)
             except ClientError as exc:
-                if _code(exc) not in _CONFLICT:
+                if error_code(exc) not in _CONFLICT:
                     raise
             try:
                 reply = self.s3.get_object(Bucket=self.bucket, Key=key)
@@ -340,7 +337,7 @@ class RunStore:
             try:
                 return RunLock(self, run, self._put_lock(key, _lock_body(owner, seconds), if_match=etag), owner)
             except ClientError as exc:
-                if _code(exc) not in _CONFLICT:
+                if error_code(exc) not in _CONFLICT:
                     raise
         raise RunFailed(f"run '{run}' is being submitted by another runner; run the same command again later")
 
