@@ -9,17 +9,37 @@ only places that know an env may be the emulator.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
 from runner.aws.retry import CLIENT_CONFIG
 from runner.core import failures
 from runner.core.project import Env, runner_home
 from runner.local import server as local
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser with a fast path for the ISO 8601 UTC form S3 and most JSON APIs send
+    (``2026-12-02T01:30:00.000Z``): dateutil's general parser costs ~0.15 ms a value, 0.15 s of CPU for the
+    1,000 LastModified values of one LIST page. Anything else goes to botocore's parser unchanged."""
+    if isinstance(value, str) and value.endswith("Z") and "T" in value:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return botocore_parse_timestamp(value)
+
+
+def fast_timestamps(session: boto3.Session) -> None:
+    """Responses of every client of SESSION parse timestamps with ``parse_timestamp``."""
+    factory = session._session.get_component("response_parser_factory")
+    factory.set_parser_defaults(timestamp_parser=parse_timestamp)
 
 
 def uses_emulator(env: Env) -> bool:
@@ -62,12 +82,15 @@ class AwsContext:
     @cached_property
     def session(self) -> boto3.Session:
         if self.emulator is not None:
-            return boto3.Session(
+            session = boto3.Session(
                 aws_access_key_id=local.DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=local.DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                 region_name=self.region,
             )
-        return boto3.Session(region_name=self.region)
+        else:
+            session = boto3.Session(region_name=self.region)
+        fast_timestamps(session)
+        return session
 
     def client(self, service: str, config: Config | None = None, name: str | None = None) -> Any:
         """A cached client; ``config`` replaces the adaptive-retry default (give such a client its own ``name``)."""

@@ -1,60 +1,134 @@
 """The `runner` command line: this module only dispatches to one module per verb (group) and turns errors
 into one line and an exit code: 0 success, 1 a run or job failed, 2 bad input (one line naming the field;
-nothing was done). Platform groups: local, infra, nextflow, ami. Analysts' verbs at the root: submit, status,
-logs, list, cancel, retry.
+nothing was done). Platform groups: local, infra, nextflow, ami, image. Analysts' verbs at the root: submit,
+status, logs, list, cancel, retry, cost, results, stage.
+
+Verbs load lazily (issue 14.4): `VERBS` names each verb's module and its one-line help, so `runner --help`
+lists them without importing any, and a command imports its module (and only its module's imports: boto3 for
+the analysts' verbs, never Packer or HCL code) when it runs or shows its own help.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from typing import NoReturn
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import click
 import typer
 from rich.markup import escape
+from typer.core import TyperGroup
 
-from runner.cli import (
-    ami,
-    cancel,
-    cost,
-    image,
-    infra,
-    list_runs,
-    local,
-    logs,
-    reclaim,
-    results,
-    retry,
-    stage,
-    status,
-    submit,
-)
-from runner.cli import nextflow as nextflow_cli
 from runner.core import console, failures
 from runner.core.errors import RunFailed, RunnerError, UsageError
 
+
+@dataclass(frozen=True)
+class Verb:
+    module: str  # runner.cli.<module>
+    attr: str  # a function (a command) or a typer.Typer (a group) in that module
+    help: str  # the one line `runner --help` shows; tests/unit/test_cli_imports.py holds it to the real help
+
+
+VERBS: dict[str, Verb] = {
+    "submit": Verb(
+        "submit",
+        "submit",
+        "Submit one job, or one array job per up to 10,000 sample-sheet rows (idempotent by run name).",
+    ),
+    "status": Verb(
+        "status",
+        "status",
+        "Counts by status, failed indices with their reasons; exit 1 when any job failed. While it watches, rows "
+        "that spot keeps failing move to the on-demand queue.",
+    ),
+    "logs": Verb("logs", "logs", "Print a job's CloudWatch log stream (RUN[:INDEX] works for a one-job run)."),
+    "list": Verb("list_runs", "list_runs", "This env's runs with their jobs and counts, newest first."),
+    "cancel": Verb("cancel", "cancel", "Cancel the run's queued jobs and terminate its running ones."),
+    "retry": Verb(
+        "retry",
+        "retry",
+        "Resubmit only the failed rows of a run as a new array job, linked in the run record; `--on-demand` moves "
+        "rows to the on-demand queue. A Nextflow run is resumed instead (nextflow -resume).",
+    ),
+    "cost": Verb(
+        "cost",
+        "cost",
+        "What a run cost: per attempt, per sample and in total, the share spent on failed or reclaimed attempts, "
+        "and the price source of every number.",
+    ),
+    "results": Verb(
+        "results",
+        "results",
+        "List what a run wrote under s3://<results bucket>/RUN/, per sample (jobs write to $RUNNER_RESULTS_URI).",
+    ),
+    "stage": Verb(
+        "stage",
+        "stage_command",
+        "Upload files or folders to the env's data bucket (content-addressed: unchanged content is never re-sent).",
+    ),
+    "local": Verb("local", "app", "The embedded AWS emulator (moto) on 127.0.0.1."),
+    "infra": Verb("infra", "app", "Terraform for one environment: envs/NAME."),
+    "nextflow": Verb("nextflow", "app", "Nextflow pipelines on the env's AWS Batch queues."),
+    "ami": Verb("ami", "app", "The compute AMI: build it with Packer, list and prune this project's images."),
+    "image": Verb("image", "app", "Pipeline images in the env's ECR repositories."),
+}
+
+
+def load(name: str) -> Any:
+    """The real click command of one verb: its module imported now."""
+    verb = VERBS[name]
+    target = getattr(importlib.import_module(f"runner.cli.{verb.module}"), verb.attr)
+    command: Any
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_group(target)
+    else:
+        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class LazyVerbs(TyperGroup):
+    """The root group: lists `VERBS` from the table (placeholders that carry only the help line) and imports a
+    verb's module when the command line resolves to it."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(VERBS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in self.commands or cmd_name not in VERBS:
+            return self.commands.get(cmd_name)
+        return _Placeholder(name=cmd_name, help=VERBS[cmd_name].help)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] in VERBS and args[0] not in self.commands:
+            self.commands[args[0]] = load(args[0])
+        if args and args[0] not in VERBS:  # typo suggestions look at self.commands: offer every verb
+            for name in VERBS:
+                self.commands.setdefault(name, _Placeholder(name=name, help=VERBS[name].help))
+        return super().resolve_command(ctx, args)
+
+
+class _Placeholder(typer.core.TyperCommand):
+    """A verb not loaded: enough for a help listing and for suggestions, never run."""
+
+
 app = typer.Typer(
-    help="Run the batch-pipeline platform: emulator, infrastructure, AMIs and analysts' jobs.",
+    cls=LazyVerbs,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-local.app.command("reclaim")(reclaim.reclaim)  # runner local reclaim JOB_ID (runner.local.reclaim)
-app.add_typer(local.app, name="local")
-app.add_typer(infra.app, name="infra")
-app.add_typer(nextflow_cli.app, name="nextflow")
-app.add_typer(ami.app, name="ami")
-app.add_typer(image.app, name="image")
-app.command("submit")(submit.submit)
-app.command("status")(status.status)
-app.command("logs")(logs.logs)
-app.command("list")(list_runs.list_runs)
-app.command("cancel")(cancel.cancel)
-app.command("retry")(retry.retry)
-app.command("cost")(cost.cost)
-app.command("results")(results.results)
-app.command("stage")(stage.stage_command)
+
+
+@app.callback()
+def root() -> None:
+    """Run the batch-pipeline platform: emulator, infrastructure, AMIs and analysts' jobs."""
+
 
 # Recent typer vendors its own click: its usage errors and aborts are not click's classes. Catch both.
 CLICK_ERRORS: tuple[type[Exception], ...] = (click.ClickException,)

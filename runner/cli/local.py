@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from runner.cli import reclaim
 from runner.cli.common import JsonOpt
 from runner.core import console
 from runner.core.project import project_root, runner_home
@@ -69,6 +70,7 @@ def local_status(as_json: JsonOpt = False) -> None:
 
 image_app = typer.Typer(help="Images for the local Batch, built offline from Debian's packages.", no_args_is_help=True)
 app.add_typer(image_app, name="image")
+app.command("reclaim")(reclaim.reclaim)  # runner local reclaim JOB_ID (runner.local.reclaim)
 
 
 @image_app.command("build")

@@ -655,8 +655,28 @@ def stage(
                 finally:
                     f.done.set()
 
-            futures = [pool.submit(one, f) for f in todo]
+            # Files whose digest the cache knows and whose object the listing shows are settled here, without a
+            # task each (a re-stage of unchanged files is one LIST); the rest go to the pool, hashing first.
+            known: list[_File] = []
+            futures = []
+            for f in todo:
+                digest = cache.get(f) if listing is not None else None
+                if digest is None:
+                    futures.append(pool.submit(one, f))
+                else:
+                    f.sha256 = digest
+                    known.append(f)
             try:
+                for f in known:
+                    f.key = staged_key(prefix, f.sha256, f.path)
+                    with lock:
+                        owner = owners.setdefault(f.key, f)
+                    if owner is f and listing is not None and listing.lookup(f.key) == f.size:
+                        f.done.set()
+                        progress.advance(f.size)
+                        progress.file_done(f.path, False)
+                    else:
+                        futures.append(pool.submit(one, f))
                 for fut in futures:
                     fut.result()
             except BaseException:

@@ -45,7 +45,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.bench import latency, terraform_bench
+from tests.bench import latency, startup, terraform_bench
+from tests.bench.startup import write_sheet
 
 REPO = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -72,6 +73,7 @@ class Measured:
 EMULATOR_PID: int | None = None
 REQUEST_COUNTER: Callable[[], int] | None = None  # the current latency proxy's request count
 LOAD_SEEN: list[float] = []  # 1-minute load average at the start of every measurement
+PYTHON_FLOOR: list[Measured] = []  # the median run of `python -c "import boto3, typer, rich.console"`
 
 
 def process_cpu(pid: int | None) -> float:
@@ -408,25 +410,14 @@ def library_poll(endpoint: str, outputs: dict[str, Any], run: str) -> dict[str, 
         return f"runner.jobs.tracking.run_status not usable here: {exc}"
 
 
-def write_sheet(path: Path, rows: int) -> None:
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["sample", "condition", "replicate"])
-        for i in range(rows):
-            writer.writerow([f"S{i:05d}", ("control", "treated")[i % 2], str(i % 3 + 1)])
-
-
 def total(counts: dict[str, int], prefix: str = "") -> int:
     return sum(v for k, v in counts.items() if k.startswith(prefix))
 
 
-def bench_submission(args: argparse.Namespace, endpoint: str, home: Path, port: int, work: Path) -> dict[str, Any]:
-    outputs = batch_fixture(endpoint)
-    outputs_file = work / "outputs.json"
-    outputs_file.write_text(json.dumps(outputs, indent=2))
+def submission_env(endpoint: str, home: Path, port: int, outputs_file: Path) -> dict[str, str]:
+    """The runner's environment for the submission fixture: the env's outputs from a file, no endpoint variable."""
     env = aws_env(endpoint)
-    for name in ("AWS_ENDPOINT_URL",):
-        env.pop(name, None)
+    env.pop("AWS_ENDPOINT_URL", None)
     env.update(
         RUNNER_ROOT=str(REPO),
         RUNNER_HOME=str(home),
@@ -434,6 +425,12 @@ def bench_submission(args: argparse.Namespace, endpoint: str, home: Path, port: 
         RUNNER_OUTPUTS_FILE=str(outputs_file),
         PYTHONUNBUFFERED="1",
     )
+    return env
+
+
+def bench_submission(
+    args: argparse.Namespace, endpoint: str, outputs: dict[str, Any], env: dict[str, str], work: Path
+) -> dict[str, Any]:
     result: dict[str, Any] = {"rows": args.rows, "loop_rows": min(args.loop_rows, args.rows)}
     sheet = work / "sheet.csv"
     write_sheet(sheet, args.rows)
@@ -527,6 +524,7 @@ def render(
     sizes: dict[str, Any],
     sub: dict[str, Any],
     tf: Any = None,
+    started: Any = None,
 ) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     ver = versions(args)
@@ -554,8 +552,10 @@ def render(
         lines += latency.staging_section(args, staging, sizes)
     if tf is not None:
         lines += ["", *terraform_bench.render(tf)]
+    if started is not None:
+        lines += ["", *startup.render(started)]
     if not sub:
-        lines += ["", "## Goals and verdicts", "", *verdicts(staging, sub, tf), ""]
+        lines += ["", "## Goals and verdicts", "", *verdicts(staging, sub, tf, started), ""]
         return "\n".join(lines)
     lines += ["", f"## Submission: a {sub['rows']:,}-row sample sheet ({sub['sheet_kib']:.0f} KiB)", ""]
     loop_note = ""
@@ -610,7 +610,7 @@ def render(
         elif watch:
             lines.append(f"A poll inside `--watch`: not measured ({watch}).")
     lines += ["", "## Goals and verdicts", ""]
-    lines += verdicts(staging, sub, tf)
+    lines += verdicts(staging, sub, tf, started)
     lines.append("")
     return "\n".join(lines)
 
@@ -619,10 +619,12 @@ def _met(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
-def verdicts(staging: dict[int, list[StageRow]], sub: dict[str, Any], tf: Any = None) -> list[str]:
-    out = latency.staging_verdicts(staging)
+def verdicts(staging: dict[int, list[StageRow]], sub: dict[str, Any], tf: Any = None, started: Any = None) -> list[str]:
+    out = latency.staging_verdicts(staging, PYTHON_FLOOR[0] if PYTHON_FLOOR else None)
     if tf is not None:
         out += terraform_bench.verdicts(tf)
+    if started is not None:
+        out += startup.verdicts(started)
     if not sub:
         out.append("- submission and polling goals: not measured in this run (section not selected).")
         return out
@@ -698,9 +700,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument(
         "--sections",
-        default="staging,terraform,submission,local-batch",
-        help="comma-separated: staging, terraform, submission, local-batch",
+        default="staging,terraform,submission,startup,local-batch",
+        help="comma-separated: staging, terraform, submission, startup, local-batch",
     )
+    p.add_argument("--tf-rounds", type=int, default=5, help="terraform pairs: rounds per latency")
+    p.add_argument("--startup-rounds", type=int, default=5, help="start-up and status pairs: rounds per latency")
     p.add_argument("--only", choices=("all", "local-batch"), default="all", help="run one section only")
     p.add_argument("--concurrency", type=int, default=4, help="local Batch: vCPUs of the compute environment")
     p.add_argument("--array-size", type=int, default=100, help="local Batch: rows of the array vs docker run")
@@ -710,7 +714,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     args.latency_list = latency.parse_latencies(args.latencies)
     args.section_list = {s.strip() for s in args.sections.split(",") if s.strip()}
-    known = {"staging", "terraform", "submission", "local-batch"}
+    known = {"staging", "terraform", "submission", "startup", "local-batch"}
     if args.section_list - known:
         raise SystemExit(f"--sections: unknown {sorted(args.section_list - known)}")
     args.s5cmd = latency.native_s5cmd(args.s5cmd)
@@ -742,8 +746,13 @@ def main(argv: list[str] | None = None) -> None:
         sizes: dict[str, Any] = {}
         sub: dict[str, Any] = {}
         tf = None
+        started = None
         try:
             if "staging" in args.section_list:
+                floor = [measure([sys.executable, "-c", "import boto3, typer, rich.console"], aws_env(info.endpoint))]
+                floor += [measure([sys.executable, "-c", "import boto3, typer, rich.console"], aws_env(info.endpoint))]
+                floor += [measure([sys.executable, "-c", "import boto3, typer, rich.console"], aws_env(info.endpoint))]
+                PYTHON_FLOOR.append(sorted(floor, key=lambda m: m.cpu)[1])
                 for ms in args.latency_list:
                     REQUEST_COUNTER = proxies.counter(ms)
                     staging[ms], sizes = bench_staging(args, proxies.endpoint(ms), work, tag=f"-{ms}ms")
@@ -758,13 +767,33 @@ def main(argv: list[str] | None = None) -> None:
                     args, endpoints, info.pid, port, work, measure, aws_env(info.endpoint), count_at
                 )
             REQUEST_COUNTER = None
+            if args.section_list & {"submission", "startup"}:
+                outputs = batch_fixture(info.endpoint)
+                outputs_file = work / "outputs.json"
+                outputs_file.write_text(json.dumps(outputs, indent=2))
+                sub_env = submission_env(info.endpoint, home, port, outputs_file)
             if "submission" in args.section_list:
-                sub = bench_submission(args, info.endpoint, home, port, work)
+                sub = bench_submission(args, info.endpoint, outputs, sub_env, work)
+            if "startup" in args.section_list:
+                from runner.session.runs import RunStore
+
+                store = RunStore(client("s3", info.endpoint), outputs["bucket_names"]["work"])
+
+                def count_at(ms: int) -> None:
+                    global REQUEST_COUNTER
+                    REQUEST_COUNTER = proxies.counter(ms)
+
+                start_env = {k: v for k, v in sub_env.items() if k != "RUNNER_LOCAL_PORT"}
+                endpoints = {ms: proxies.endpoint(ms) for ms in args.latency_list}
+                started = startup.bench_startup(
+                    args, endpoints, info.pid, work, measure, start_env, count_at, store.load
+                )
+                REQUEST_COUNTER = None
         finally:
             proxies.stop()
             local.down(home)
             os.environ.pop("RUNNER_LOCAL_BATCH", None)
-    report = render(args, staging, sizes, sub, tf)
+    report = render(args, staging, sizes, sub, tf, started)
     if "local-batch" in args.section_list:
         report = local_batch.splice(report, local_batch.render(bench_batch(args)))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

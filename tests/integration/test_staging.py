@@ -308,3 +308,19 @@ def test_threads_stay_within_the_clients_connection_pool(s3: Any) -> None:
     assert files + parts + 1 <= 32 and files >= 16 and parts >= 2
     roomy = boto3.client("s3", region_name="us-east-1", config=Config(max_pool_connections=80))
     assert staging.pool_sizes(roomy, 64) == (64, 8)
+
+
+def test_a_restage_settles_known_files_from_one_listing(s3: Any, bucket: str, tmp_path: Path) -> None:
+    """Files the hash cache knows are checked against the prefix's one LIST: present ones are skipped without a
+    request of their own, and one deleted from the bucket since is uploaded again (under the same key)."""
+    cache_file = tmp_path / "cache" / "sha256.json"
+    paths = _files(tmp_path / "in", 40)
+    first = staging.stage(s3, bucket, paths, cache=staging.HashCache(cache_file))
+    gone = paths[7]
+    key = first.uris[str(gone)].split("/", 3)[3]
+    s3.delete_object(Bucket=bucket, Key=key)
+    with staging.counting_calls(s3) as calls:
+        again = staging.stage(s3, bucket, paths, cache=staging.HashCache(cache_file))
+    assert again.hashed == 0 and again.uploaded == [str(gone)] and again.uris == first.uris
+    assert calls == {"ListObjectsV2": 1, "PutObject": 1}
+    assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == gone.stat().st_size

@@ -86,3 +86,16 @@ def test_backend_is_checked_only_when_the_outputs_must_come_from_terraform(
             contract.load(env, aws)
         ssm.put_parameter(Name="/batch-dev/runner/outputs", Type="String", Value=json.dumps({"region": "eu-west-1"}))
         assert contract.load(env, aws).region == "eu-west-1"  # an analyst with the published outputs: no backend
+
+
+def test_timestamps_parse_as_botocore_parses_them() -> None:
+    """The fast ISO 8601 path gives botocore's instant for S3's form; every other form goes to botocore."""
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    from runner.aws.context import parse_timestamp
+
+    for value in ("2026-12-02T01:30:00.000Z", "2026-12-02T01:30:00Z", "2026-12-02T01:30:00.123456Z"):
+        fast = parse_timestamp(value)
+        assert fast == botocore_parse(value) and fast.utcoffset() is not None, value
+    for value in ("Wed, 02 Dec 2026 01:30:00 GMT", "1764639000", 1764639000, "2026-12-02T01:30:00+01:00"):
+        assert parse_timestamp(value) == botocore_parse(value), value
