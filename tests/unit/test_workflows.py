@@ -15,7 +15,8 @@ import pytest
 import typer
 import yaml
 
-from runner.cli import app
+from runner.cli import VERBS, app
+from runner.cli import load as load_verb
 from tests.helpers import REPO, require_tool
 from tests.unit.test_gitops import commit, git, write
 
@@ -118,7 +119,8 @@ def _resolve(words: list[str]) -> tuple[list[str], Any]:
     rest = list(words)
     while hasattr(command, "commands") and rest and not rest[0].startswith("-"):
         name = rest.pop(0)
-        sub = command.commands.get(name)
+        # the root loads its verbs lazily (runner.cli.VERBS): ask it for the real command
+        sub = (load_verb(name) if name in VERBS else None) if not path else command.commands.get(name)
         assert sub is not None, f"`runner {' '.join([*path, name])}` is not a runner command"
         path.append(name)
         command = sub
