@@ -27,6 +27,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from runner.aws import retry
 from runner.core.errors import RunFailed
 
+ARRAY_LIMIT = 10_000  # Batch's largest array job (children 0..9999)
 DESCRIBE_CHUNK = 100
 DESCRIBE_WORKERS = 8  # describe_jobs calls in flight when more than 100 ids are asked for
 TOKEN_TAG = "runner:submission"

@@ -9,7 +9,6 @@ import typer
 from runner.core import console
 from runner.core.errors import UsageError
 from runner.jobs import fallback, resources
-from runner.jobs.submit import Submitter
 from runner.session.runs import RunRecord
 
 if TYPE_CHECKING:  # the AWS SDK loads when a session opens
@@ -44,6 +43,8 @@ def policy(max_spot_attempts: int, spot_patience: str | None, settings: dict[str
 
 
 def fallback_for(session: Session, record: RunRecord, rules: fallback.Policy) -> fallback.SpotFallback:
+    from runner.jobs.submit import Submitter
+
     submitter = Submitter.for_session(session, log=console.note)
     return fallback.SpotFallback(
         batch=session.batch,

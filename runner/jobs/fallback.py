@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from runner.aws.batch import Batch
+from runner.aws.batch import ARRAY_LIMIT, Batch
 from runner.jobs import resources
 from runner.jobs.resources import Capacity
-from runner.jobs.submit import ARRAY_LIMIT
 from runner.jobs.tracking import RECLAIM_PREFIX, RunStatus, reclaimed_attempts
 from runner.session.runs import JobRef, RunRecord
 

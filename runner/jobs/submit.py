@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.aws.batch import Batch
+from runner.aws.batch import ARRAY_LIMIT, Batch
 from runner.core.errors import RunFailed, UsageError
 from runner.jobs import jobdefs, resources, results, sheets, staging, validate
 from runner.jobs.rows import encode_line
@@ -61,7 +61,6 @@ from runner.session.runs import (
 if TYPE_CHECKING:  # the AWS SDK loads when a session opens
     from runner.session import Session
 
-ARRAY_LIMIT = 10_000
 REQUEST_LIMIT = validate.REQUEST_LIMIT  # SubmitJob payload limit
 request_size = validate.request_size
 INLINE_LIMIT = REQUEST_LIMIT - 2048  # headroom for the SDK's own encoding
