@@ -28,6 +28,7 @@ first upload:
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -131,6 +132,7 @@ def find_paths(
     base = Path(base_dir).expanduser().resolve()
     skipped = set(skip_columns)
     found = SheetFiles()
+    known: dict[str, str | tuple[Path, bool] | None] = {}
     for index, row in enumerate(rows, start=1):
         for column, raw in row.items():
             if column in skipped or raw is None:
@@ -145,22 +147,39 @@ def find_paths(
                     )
                 found.s3.append(Cell(index, column, raw, value))
                 continue
-            if OTHER_URL.match(value) or len(value) > 4096:
-                continue
-            candidate = Path(value).expanduser()
-            resolved = candidate if candidate.is_absolute() else base / candidate
-            try:
-                is_file, is_dir = resolved.is_file(), resolved.is_dir()
-            except OSError:  # a name too long or otherwise unusable as a path: it is data
-                continue
-            if is_file:
-                found.local.append(Cell(index, column, raw, str(resolved.resolve())))
-            elif _clearly_path_like(value):
+            if value not in known:  # a value is looked up once, however many cells hold it
+                known[value] = _local_file(value, base)
+            kind = known[value]
+            if isinstance(kind, str):
+                found.local.append(Cell(index, column, raw, kind))
+            elif kind is not None and _clearly_path_like(value):
+                resolved, is_dir = kind
                 what = "is a folder, not a file" if is_dir else "does not exist"
                 raise UsageError(
                     f"{field_name}: column '{column}', row {index}: local file '{value}' {what} ({resolved})"
                 )
     return found
+
+
+def _local_file(value: str, base: Path) -> str | tuple[Path, bool] | None:
+    """What a cell's value is on this machine: the resolved path of an existing file (str); (path, is a folder)
+    when no file is there; None when the value cannot be a path at all (a URL, too long, unusable: it is data).
+    One stat() per value."""
+    if OTHER_URL.match(value) or len(value) > 4096:
+        return None
+    candidate = Path(value).expanduser()
+    resolved = candidate if candidate.is_absolute() else base / candidate
+    try:
+        mode = os.stat(resolved).st_mode
+    except ValueError:  # an embedded NUL: not a file
+        return resolved, False
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return resolved, False
+        return None  # a name too long or otherwise unusable as a path: it is data
+    if stat.S_ISREG(mode):
+        return str(resolved.resolve())
+    return resolved, stat.S_ISDIR(mode)
 
 
 # ---------------------------------------------------------------------------------------------------------------
