@@ -72,6 +72,7 @@ class Measured:
 
 EMULATOR_PID: int | None = None
 REQUEST_COUNTER: Callable[[], int] | None = None  # the current latency proxy's request count
+PROXIES: latency.Proxies | None = None  # the latency proxies in front of the emulator, while the bench runs
 LOAD_SEEN: list[float] = []  # 1-minute load average at the start of every measurement
 PYTHON_FLOOR: list[Measured] = []  # the median run of `python -c "import boto3, typer, rich.console"`
 
@@ -428,6 +429,44 @@ def submission_env(endpoint: str, home: Path, port: int, outputs_file: Path) -> 
     return env
 
 
+AT_LATENCY_LOOP_ROWS = 200  # rows the per-sample loop really submits through the proxy (then scaled)
+
+
+def submission_at_latency(
+    args: argparse.Namespace,
+    outputs: dict[str, Any],
+    env: dict[str, str],
+    work: Path,
+    sheet: Path,
+    sheet_rows: list[dict[str, str]],
+    submit_args: tuple[str, ...],
+) -> dict[int, dict[str, float]]:
+    """The loop and `runner submit` again through each latency proxy: a SubmitJob costs what a request costs."""
+    found: dict[int, dict[str, float]] = {}
+    for ms in args.latency_list:
+        if not ms or PROXIES is None:
+            continue
+        endpoint = PROXIES.endpoint(ms)
+        batch = client("batch", endpoint)
+        rows = sheet_rows[:AT_LATENCY_LOOP_ROWS]
+        print(f"bench: submission at +{ms} ms: loop over {len(rows)} rows, then runner submit ...", file=sys.stderr)
+        start = time.perf_counter()
+        for row in rows:
+            batch.submit_job(
+                jobName=f"loop{ms}-{row['sample']}",
+                jobQueue="bench-default",
+                jobDefinition=outputs["job_definition_arns"]["default"],
+                containerOverrides={"environment": [{"name": k.upper(), "value": v} for k, v in row.items()]},
+            )
+        loop = (time.perf_counter() - start) * args.rows / len(rows)
+        home = latency.emulator_home(work / f"submit-home-{ms}ms", endpoint, EMULATOR_PID or 0)
+        argv = list(submit_args)
+        argv[argv.index("bench-sheet")] = f"bench-sheet-{ms}ms"
+        measured = measure([runner_bin(), *argv], dict(env, RUNNER_HOME=str(home)))
+        found[ms] = {"loop_seconds_full": loop, "submit_seconds": measured.seconds, "loop_rows": len(rows)}
+    return found
+
+
 def bench_submission(
     args: argparse.Namespace, endpoint: str, outputs: dict[str, Any], env: dict[str, str], work: Path
 ) -> dict[str, Any]:
@@ -496,6 +535,7 @@ def bench_submission(
         polls.append({"seconds": measured.seconds, "calls": poll_calls})
     result["status"] = polls
     result["watch_poll"] = library_poll(endpoint, outputs, "bench-sheet")
+    result["at_latency"] = submission_at_latency(args, outputs, env, work, sheet, sheet_rows, submit_args)
     result["commands"] = {"submit": "runner " + shlex.join(submit_args), "status": "runner status bench-sheet --json"}
     return result
 
@@ -586,6 +626,12 @@ def render(
             f"{sub['loop_seconds_full'] / s['seconds']:.0f}x / {loop_calls_full / max(calls, 1):.0f}x |",
             f"| `runner submit` again (same run: idempotent) | {r['seconds']:.2f} s | "
             f"{total({k: v for k, v in r['calls'].items() if k.endswith(':SubmitJob')})} | {total(r['calls'])} | |",
+            *(
+                f"| at +{ms} ms a request: loop (measured on {at['loop_rows']:.0f} rows, scaled) / `runner submit` | "
+                f"{at['loop_seconds_full']:.1f} s / {at['submit_seconds']:.2f} s | | | "
+                f"{at['loop_seconds_full'] / at['submit_seconds']:.0f}x / |"
+                for ms, at in sub.get("at_latency", {}).items()
+            ),
             "",
             f"`{sub['commands']['submit']}` (the CLI run in-process by `python -m tests.bench count-calls`, which "
             "counts every botocore API call). Calls of the first submit: " + _calls(s["calls"]) + ".",
@@ -634,9 +680,15 @@ def verdicts(staging: dict[int, list[StageRow]], sub: dict[str, Any], tf: Any = 
     s = sub["submit"]
     submits = total({k: v for k, v in s["calls"].items() if k.endswith(":SubmitJob")})
     speedup = sub["loop_seconds_full"] / s["seconds"]
+    at = {ms: v["loop_seconds_full"] / v["submit_seconds"] for ms, v in sub.get("at_latency", {}).items()}
+    figures = ", ".join([f"{speedup:.0f}x bare emulator", *(f"{x:.0f}x at +{ms} ms" for ms, x in at.items())])
     out.append(
         f"- a {sub['rows']:,}-row sheet in 1 SubmitJob call: {submits} call(s): {_met(submits == 1)}; "
-        f"at least 100x faster than a per-sample loop: {speedup:.0f}x: {_met(speedup >= 100)}."
+        f"at least 100x faster than a per-sample loop: {figures}: {_met(min([speedup, *at.values()]) >= 100)}. "
+        f"The emulator answers a SubmitJob in {sub['loop_seconds'] / max(sub['loop_calls'], 1) * 1000:.0f} ms, "
+        "so the bare loop is cheap; through the proxy each of its calls costs the added latency, while "
+        "`runner submit` sends ~a dozen requests whatever the row count (its time there is start-up, reading and "
+        "checking the sheet, and the emulator creating the array's children)."
     )
     worst = max(total(p["calls"]) for p in sub["status"])
     worst_batch = max(total(p["calls"], "batch:") for p in sub["status"])
@@ -739,9 +791,9 @@ def main(argv: list[str] | None = None) -> None:
         port = free_port()
         os.environ["RUNNER_LOCAL_BATCH"] = "instant"  # sections 1-2 measure the runner, not containers
         info = local.up(home, port=port)
-        global EMULATOR_PID, REQUEST_COUNTER
+        global EMULATOR_PID, REQUEST_COUNTER, PROXIES
         EMULATOR_PID = info.pid
-        proxies = latency.Proxies(info.endpoint, args.latency_list)
+        proxies = PROXIES = latency.Proxies(info.endpoint, args.latency_list)
         staging: dict[int, list[StageRow]] = {}
         sizes: dict[str, Any] = {}
         sub: dict[str, Any] = {}
