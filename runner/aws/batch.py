@@ -10,9 +10,10 @@ before anything is sent again, and throttling is waited out with the policy of `
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import (
@@ -63,6 +64,7 @@ class Batch:
         self.sleep = sleep
         self.attempts = attempts
         self.settle = settle
+        self._prefetched: tuple[frozenset[str], Future[dict[str, dict[str, Any]]]] | None = None
 
     @property
     def submit_client(self) -> Any:
@@ -74,8 +76,37 @@ class Batch:
 
     # -- jobs: reads ----------------------------------------------------------------------------------------------
 
+    def prefetch(self, job_ids: list[str]) -> None:
+        """Start describing JOB_IDS in the background: the next ``describe_jobs`` asking for no other ids takes
+        that answer instead of a request of its own (once). `runner status` overlaps it with reading the run
+        record, whose job ids it guessed from this machine's copy: one round trip instead of two."""
+        ids = list(dict.fromkeys(job_ids))
+        if not ids:
+            return
+        future: Future[dict[str, dict[str, Any]]] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(self._describe(ids))
+            except BaseException as exc:  # handed to describe_jobs, which asks again
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="batch-prefetch", daemon=True).start()
+        self._prefetched = (frozenset(ids), future)
+
     def describe_jobs(self, job_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Job id -> description, 100 ids per call (concurrent calls beyond 100 ids); unknown ids are absent."""
+        pending, self._prefetched = self._prefetched, None
+        if pending is not None and set(job_ids) <= pending[0]:
+            try:
+                found = pending[1].result()
+            except Exception:  # the prefetch failed: the call below reports what is wrong
+                pass
+            else:
+                return {job_id: found[job_id] for job_id in job_ids if job_id in found}
+        return self._describe(job_ids)
+
+    def _describe(self, job_ids: list[str]) -> dict[str, dict[str, Any]]:
         parts = list(chunks(list(dict.fromkeys(job_ids))))
         if len(parts) > 1:
             with ThreadPoolExecutor(max_workers=min(DESCRIBE_WORKERS, len(parts))) as pool:

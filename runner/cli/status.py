@@ -28,7 +28,7 @@ def status(
 
     session = common.session(env)
     rules = spot.policy(max_spot_attempts, spot_patience, session.env.settings)
-    record = tracking.resolve_target(session.store, session.batch, target)
+    record = tracking.resolve_target(session.store, session.batch, target, prefetch=not watch)
 
     def cost_line() -> str:
         return cost.summary_line(session, record)

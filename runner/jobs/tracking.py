@@ -367,9 +367,19 @@ def watch(
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def resolve_target(store: RunStore, batch: Batch, target: str, field_name: str = "RUN_OR_JOB") -> RunRecord:
-    """The run record named, or a one-job record for a bare job id (a run's job resolves to its run)."""
-    record = store.load(target) if not is_job_id(target) and "/" not in target else None
+def resolve_target(
+    store: RunStore, batch: Batch, target: str, field_name: str = "RUN_OR_JOB", prefetch: bool = False
+) -> RunRecord:
+    """The run record named, or a one-job record for a bare job id (a run's job resolves to its run).
+
+    ``prefetch``: the caller describes the run's jobs next (`runner status`); when this machine has read the
+    record before, its jobs are described while the record is read (`Batch.prefetch`)."""
+    by_name = not is_job_id(target) and "/" not in target
+    if by_name and prefetch:
+        seen = store.cached(target)
+        if seen is not None:
+            batch.prefetch(seen.job_ids())
+    record = store.load(target) if by_name else None
     if record is not None:
         return record
     job = batch.job(target) if is_job_id(target) else None

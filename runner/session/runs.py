@@ -263,6 +263,7 @@ class RunLock:
 
 
 _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+_NOT_MODIFIED = ("304", "NotModified")
 
 
 def _lock_body(owner: str, seconds: int) -> dict[str, Any]:
@@ -289,10 +290,11 @@ def _missing(exc: Exception) -> bool:
 class RunStore:
     """The runs of one env, in its work bucket."""
 
-    def __init__(self, s3: Any, bucket: str, cache_dir: Path | None = None) -> None:
+    def __init__(self, s3: Any, bucket: str, cache_dir: Path | None = None, records_dir: Path | None = None) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.cache_dir = cache_dir  # RUNNER_HOME/cache/samples: sheets by ETag (None: no local cache)
+        self.records_dir = records_dir  # RUNNER_HOME/cache/records: the last record read per run, with its ETag
 
     def layout(self, run: str) -> RunLayout:
         return RunLayout(bucket=self.bucket, run=run)
@@ -341,21 +343,89 @@ class RunStore:
                     raise
         raise RunFailed(f"run '{run}' is being submitted by another runner; run the same command again later")
 
-    def _get(self, key: str) -> bytes | None:
+    def _get(self, key: str, remember: str | None = None) -> bytes | None:
+        """The object's bytes, None when absent; ``remember``: keep it (with its ETag) as that run's record."""
         try:
-            body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            reply = self.s3.get_object(Bucket=self.bucket, Key=key)
+            body: bytes = reply["Body"].read()
         except Exception as exc:
             if _missing(exc):
                 return None
             raise
+        if remember is not None:
+            self._remember_record(remember, _etag(reply), body)
         return body
 
     def load(self, run: str) -> RunRecord | None:
-        body = self._get(self.layout(run).record_key)
+        """The run's record. With a local copy (``records_dir``) the GET is conditional on its ETag: an unchanged
+        record costs a 304, no body; S3 stays the truth (a record changed elsewhere is read in full)."""
+        known = self._known_record(run)
+        if known is None:
+            body = self._get(self.layout(run).record_key, remember=run)
+        else:
+            try:
+                reply = self.s3.get_object(Bucket=self.bucket, Key=self.layout(run).record_key, IfNoneMatch=known[0])
+            except Exception as exc:
+                if error_code(exc) in _NOT_MODIFIED:
+                    return RunRecord.from_json(known[1])
+                if _missing(exc):
+                    self._forget_record(run)
+                    return None
+                raise
+            body = reply["Body"].read()
+            self._remember_record(run, _etag(reply), body)
         return RunRecord.from_json(body.decode()) if body is not None else None
 
+    def cached(self, run: str) -> RunRecord | None:
+        """The record of RUN as this machine last read it (possibly stale: for prefetching only), or None."""
+        known = self._known_record(run)
+        if known is None:
+            return None
+        try:
+            return RunRecord.from_json(known[1])
+        except (ValueError, TypeError, KeyError):
+            return None
+
     def save(self, record: RunRecord) -> None:
-        self.put(self.layout(record.run).record_key, record.to_json().encode(), "application/json")
+        body = record.to_json().encode()
+        reply = self.s3.put_object(
+            Bucket=self.bucket, Key=self.layout(record.run).record_key, Body=body, ContentType="application/json"
+        )
+        self._remember_record(record.run, _etag(reply), body)
+
+    def _record_file(self, run: str) -> Path | None:
+        if self.records_dir is None or not RUN_NAME.fullmatch(run):
+            return None
+        return self.records_dir / self.bucket / f"{run}.json"
+
+    def _known_record(self, run: str) -> tuple[str, str] | None:
+        path = self._record_file(run)
+        if path is None:
+            return None
+        try:
+            data = json.loads(path.read_text())
+            return str(data["etag"]), str(data["body"])
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
+    def _remember_record(self, run: str, etag: str | None, body: bytes) -> None:
+        path = self._record_file(run)
+        if path is None:
+            return
+        if etag is None:
+            self._forget_record(run)
+            return
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            partial.write_text(json.dumps({"etag": f'"{etag}"', "body": body.decode()}))
+            partial.replace(path)
+
+    def _forget_record(self, run: str) -> None:
+        path = self._record_file(run)
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def save_sheet(self, record: RunRecord, sheet: dict[str, Any]) -> str:
         """The sample sheet as submitted (JSON: columns, id_column, env_names, rows, source), noted in the record

@@ -58,7 +58,8 @@ class Session:
 
     @cached_property
     def store(self) -> RunStore:
-        return RunStore(self.s3, self.outputs.work_bucket, cache_dir=self.aws.home / "cache" / "samples")
+        cache = self.aws.home / "cache"
+        return RunStore(self.s3, self.outputs.work_bucket, cache_dir=cache / "samples", records_dir=cache / "records")
 
 
 def open_session(env_name: str | None) -> Session:

@@ -366,6 +366,66 @@ def test_tracking_cost_does_not_grow_with_the_run(deployed: Deployment, tmp_path
     assert (tmp_path / "other-machine" / work / f"{record.samples_etag}.json").is_file()
 
 
+def test_a_second_status_reads_the_record_and_describes_its_jobs_at_once(
+    deployed: Deployment, tmp_path: Path
+) -> None:
+    """A machine that read a run's record keeps it with its ETag: the next status sends a conditional GET (304,
+    no body) and, meanwhile, the DescribeJobs of the jobs it already knows (one round trip instead of two). A
+    record changed elsewhere is read in full and its new job described; a deleted run is gone here too."""
+    import threading
+    import time
+
+    from runner.jobs import tracking
+    from runner.session.runs import JobRef, RunStore
+
+    counted = Counted(deployed)
+    work = deployed.output("bucket_names")["work"]
+    record = counted.submitter().submit(SubmitOptions(command="true", image=IMAGE, name="seen-before")).record
+    calls = ApiCalls(counted.batch, counted.s3)
+    events: list[tuple[str, float]] = []
+    lock = threading.Lock()
+
+    def note(what: str) -> Any:
+        def hook(**_: Any) -> None:
+            with lock:
+                events.append((what, time.monotonic()))
+
+        return hook
+
+    counted.batch.meta.events.register("before-send.batch.DescribeJobs", note("describe sent"))
+    counted.s3.meta.events.register("after-call.s3.GetObject", note("record read"))
+    here = RunStore(counted.s3, work, records_dir=tmp_path / "records")
+    batch = Batch(counted.batch)
+
+    def status() -> tracking.RunStatus:
+        found = tracking.resolve_target(here, batch, "seen-before", prefetch=True)
+        return tracking.run_status(batch, found)
+
+    first, names = calls.during(status)  # nothing known here yet: the record, then its jobs
+    assert names == ["GetObject", "DescribeJobs"] and first.counts["SUCCEEDED"] == 1
+    events.clear()
+    again, names = calls.during(status)
+    assert sorted(names) == ["DescribeJobs", "GetObject"], names  # the GET answered 304: no body, no third call
+    assert again.counts == first.counts
+    sent = next(t for what, t in events if what == "describe sent")
+    read = next(t for what, t in events if what == "record read")
+    assert sent < read, events  # the describe left before the record came back
+
+    # Another machine adds a job to the run: this one reads the new record in full and describes the new job.
+    other = RunStore(counted.s3, work)
+    changed = other.load("seen-before")
+    assert changed is not None
+    extra = counted.submitter().submit(SubmitOptions(command="true", image=IMAGE, name="seen-before-2")).record
+    changed.jobs.append(JobRef(job_id=extra.jobs[0].job_id, job_name="extra"))
+    other.save(changed)
+    after, names = calls.during(status)
+    assert names.count("DescribeJobs") == 2 and names.count("GetObject") == 1, names  # the stale guess: asked again
+    assert [j.ref.job_id for j in after.jobs] == changed.job_ids() and after.counts["SUCCEEDED"] == 2
+
+    counted.s3.delete_object(Bucket=work, Key="runs/seen-before/run.json")
+    assert here.load("seen-before") is None and here.cached("seen-before") is None
+
+
 def test_status_imports_no_platform_code(deployed: Deployment, tmp_path: Path) -> None:
     """`runner status RUN` on an applied env loads no Packer, Nextflow pipeline, terraform or HCL code (issue 14.4;
     how fast it starts is measured by `make bench`, not here)."""
