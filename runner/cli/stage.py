@@ -21,6 +21,21 @@ from runner.core.errors import UsageError
 MAX_CONCURRENCY = 512
 
 
+def files_under(folder: str) -> list[str]:
+    """Regular files (or links to one) anywhere under FOLDER, as os.walk finds them (links to folders are not
+    followed), from the directory entries' own types: no stat() per file."""
+    found: list[str] = []
+    pending = [folder]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.is_file():
+                    found.append(entry.path)
+    return found
+
+
 def expand(paths: list[Path]) -> list[str]:
     """Files named, and every file under the folders named (sorted), each once; refuses what does not exist."""
     found: dict[str, None] = {}
@@ -28,12 +43,7 @@ def expand(paths: list[Path]) -> list[str]:
         if path.is_file():
             found.setdefault(str(path), None)
         elif path.is_dir():
-            inside = sorted(
-                str(Path(root) / name)
-                for root, _dirs, names in os.walk(path)
-                for name in names
-                if (Path(root) / name).is_file()
-            )
+            inside = sorted(files_under(str(path)))
             if not inside:
                 raise UsageError(f"PATH: folder '{path}' holds no files")
             for name in inside:

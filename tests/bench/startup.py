@@ -228,11 +228,16 @@ def verdicts(bench: StartupBench) -> list[str]:
                 "as ranges), and the counts need no sheet: one DescribeJobs lists the parents' array counts."
             )
         elif what == "status vs describe-jobs":
+            cpu = ", ".join(
+                f"{Pair.median(p.base, 'cpu'):.2f} vs {Pair.median(p.runner, 'cpu'):.2f} s {_latency(lat)}"
+                for lat, p in pairs.items()
+            )
             why = (
-                f" Requests (describe-jobs vs runner status): {extra}. `runner status` reads the run record first "
-                "(the job ids live there), then sends the same one DescribeJobs: one sequential request more, "
-                "and an S3 client as well as a Batch one to build; both tools pay a Python start-up (aws-cli v1 "
-                "loads botocore too)."
+                f" Requests (describe-jobs vs runner status): {extra}: the runner also reads the run record (a "
+                "conditional GET, 304 when unchanged), sent together with the DescribeJobs of the jobs this machine "
+                "already knows, so latency adds one round trip to each tool. What remains is CPU (aws vs runner: "
+                f"{cpu}): both import botocore and build a Batch client; the runner also builds an S3 client and "
+                "imports typer (with pydantic) and rich."
             )
         else:
             p = pairs[-1]
