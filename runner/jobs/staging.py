@@ -27,6 +27,7 @@ first upload:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import hashlib
@@ -518,8 +519,11 @@ class _Uploader:
 
     def upload(self, f: _File) -> None:
         if f.size < self.threshold:
+            # The digest that names the key goes along as the object's checksum: S3 refuses a body that does not
+            # match it, and botocore computes no checksum of its own (one read of the file fewer).
+            checksum = base64.b64encode(bytes.fromhex(f.sha256)).decode()
             with FileSlice(f.path, 0, f.size) as body:
-                self.s3.put_object(Bucket=self.bucket, Key=f.key, Body=body, **self._extra(f))
+                self.s3.put_object(Bucket=self.bucket, Key=f.key, Body=body, ChecksumSHA256=checksum, **self._extra(f))
             self.progress.advance(f.size)
         else:
             self.multipart(f)

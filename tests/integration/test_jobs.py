@@ -366,9 +366,7 @@ def test_tracking_cost_does_not_grow_with_the_run(deployed: Deployment, tmp_path
     assert (tmp_path / "other-machine" / work / f"{record.samples_etag}.json").is_file()
 
 
-def test_a_second_status_reads_the_record_and_describes_its_jobs_at_once(
-    deployed: Deployment, tmp_path: Path
-) -> None:
+def test_a_second_status_reads_the_record_and_describes_its_jobs_at_once(deployed: Deployment, tmp_path: Path) -> None:
     """A machine that read a run's record keeps it with its ETag: the next status sends a conditional GET (304,
     no body) and, meanwhile, the DescribeJobs of the jobs it already knows (one round trip instead of two). A
     record changed elsewhere is read in full and its new job described; a deleted run is gone here too."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from runner.core.errors import UsageError
 from runner.jobs import staging
@@ -139,3 +140,31 @@ def test_every_missing_uri_is_listed_in_one_error() -> None:
         "2 s3:// inputs are missing or unreadable: s3 object 's3://bkt-1/b' does not exist; "
         "s3 object 's3://bkt-1/c' does not exist"
     )
+
+
+def test_a_small_file_goes_with_the_digest_that_names_its_key(tmp_path: Path) -> None:
+    """S3 checks a PutObject's ChecksumSHA256 against the body: a corrupted upload cannot sit under the key of the
+    content it should have been (the emulator stores no checksum, so the request is what can be checked here)."""
+    path = tmp_path / "reads.fastq.gz"
+    path.write_bytes(b"@r1\nACGT\n+\nIIII\n")
+    digest = hashlib.sha256(path.read_bytes()).digest()
+    key = staging.staged_key("staged/", digest.hex(), str(path))
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    stubber = Stubber(s3)
+    stubber.add_client_error("head_object", "404", http_status_code=404)
+    stubber.add_response(
+        "put_object",
+        {},
+        {
+            "Bucket": "data",
+            "Key": key,
+            "Body": ANY,
+            "ChecksumSHA256": base64.b64encode(digest).decode(),
+            "Metadata": {"sha256": digest.hex()},
+            "ContentType": "application/octet-stream",
+        },
+    )
+    with stubber:
+        report = staging.stage(s3, "data", [path], cache=staging.HashCache(None))
+    stubber.assert_no_pending_responses()
+    assert report.uploaded == [str(path.resolve())] and report.uris[str(path)] == f"s3://data/{key}"
