@@ -378,7 +378,7 @@ def test_a_second_status_reads_the_record_and_describes_its_jobs_at_once(deploye
 
     counted = Counted(deployed)
     work = deployed.output("bucket_names")["work"]
-    record = counted.submitter().submit(SubmitOptions(command="true", image=IMAGE, name="seen-before")).record
+    counted.submitter().submit(SubmitOptions(command="true", image=IMAGE, name="seen-before"))
     calls = ApiCalls(counted.batch, counted.s3)
     events: list[tuple[str, float]] = []
     lock = threading.Lock()
