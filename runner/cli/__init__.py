@@ -18,10 +18,10 @@ from typing import Any, NoReturn
 
 import click
 import typer
-from rich.markup import escape
 from typer.core import TyperGroup
 
 from runner.core import console, failures
+from runner.core.console import escape
 from runner.core.errors import RunFailed, RunnerError, UsageError
 
 

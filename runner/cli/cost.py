@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from runner.cli import common, render
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
+from runner.core.console import escape
 from runner.core.errors import UsageError
 
 if TYPE_CHECKING:  # the AWS SDK and the pricing code load when a cost is computed, not for `runner --help`
@@ -70,6 +69,8 @@ def _duration(seconds: float) -> str:
 
 
 def render_cost(report: RunCost, limit: int) -> None:
+    from rich.table import Table
+
     samples = Table(title="per sample", title_justify="left", box=None, pad_edge=False)
     for column in ("sample", "attempts", "runtime", "cost", "failed/reclaimed"):
         samples.add_column(column, justify="left" if column == "sample" else "right")

@@ -6,14 +6,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from runner.core import console
+from runner.core.console import escape
 
 if TYPE_CHECKING:  # imported by the commands that render, when they run (see tests/unit/test_cli_imports.py)
+    from rich.table import Table
+
     from runner.jobs import tracking
     from runner.session import Session
     from runner.session.runs import RunRecord
@@ -50,11 +49,15 @@ def plain_counts(status: tracking.RunStatus) -> str:
 
 def print_table(table: Table) -> None:
     """Tables keep full ids and names; piped output is not squeezed to 80 columns."""
+    from rich.console import Console
+
     target = console.out if console.out.is_terminal else Console(width=240, highlight=False)
     target.print(table)
 
 
 def render_status(status: tracking.RunStatus, limit: int = SHOWN) -> None:
+    from rich.table import Table
+
     from runner.jobs import tracking
 
     console.out.print(f"run [bold]{escape(status.run)}[/]: {styled(status.state)}")
@@ -110,6 +113,8 @@ def render_status(status: tracking.RunStatus, limit: int = SHOWN) -> None:
 
 def render_tasks(status: tracking.RunStatus, limit: int = SHOWN) -> None:
     """A Nextflow run's task jobs: counts by status, then the failed ones with their reasons."""
+    from rich.table import Table
+
     from runner.jobs import tracking
 
     counts = status.task_counts
@@ -164,6 +169,8 @@ Step = Callable[["tracking.RunStatus"], bool]
 def _watch_until_done(
     session: Session, record: RunRecord, interval: float, as_json: bool, step: Step | None
 ) -> tracking.RunStatus:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from runner.jobs import tracking
 
     samples = tracking.sample_loader(session.store, record)

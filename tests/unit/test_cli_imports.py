@@ -108,3 +108,19 @@ def test_flat_tfvars_read_without_the_hcl_parser_as_hcl_reads_them() -> None:
     assert flat_tfvars('a = "x"\nb = [1, "y", true] # note\n// c\n') == {"a": "x", "b": [1, "y", True]}
     for hcl in ('a = "${var.x}"', "m = {\n  a = 1\n}", 'a = "q\\"uote"', "/* c */ a = 1", 'a = "%{ if x }"'):
         assert flat_tfvars(hcl) is None, hcl
+
+
+def test_json_output_needs_no_rich() -> None:
+    """`runner status RUN --json` prints through ``console.print_json``: loading the status command and printing
+    JSON imports no rich (its consoles are made on first use), so scripts polling a run do not pay for it."""
+    probe = (
+        "import json, sys\n"
+        "from runner.cli import load\n"
+        "load('status')\n"
+        "from runner.core import console\n"
+        "console.print_json({'run': 'r'})\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'rich')), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(proc.stdout) == {"run": "r"}
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
