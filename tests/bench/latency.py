@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,52 @@ DEFAULT_LATENCIES = (0, 30, 100)
 GOAL_VS_AWS = 2.0  # staging at least 2x faster than `aws s3 sync`
 GOAL_VS_S5CMD = 1.1  # staging within 1.1x of s5cmd
 MiB = 1024 * 1024
+
+
+@dataclass
+class Pair:
+    """Two commands measured side by side, one run each per round: the baseline (``base``) and the runner's."""
+
+    what: str
+    base_cmd: str
+    runner_cmd: str
+    goal: float = 1.1  # the runner's budget: at most this times the baseline
+    base: list[Any] = field(default_factory=list)  # Measured, one per round
+    runner: list[Any] = field(default_factory=list)
+
+    @staticmethod
+    def median(runs: list[Any], attr: str = "seconds") -> float:
+        return float(statistics.median(getattr(m, attr) for m in runs))
+
+    @property
+    def ratio(self) -> float:
+        """The runner's median over the baseline's."""
+        return self.median(self.runner) / self.median(self.base)
+
+    @property
+    def paired(self) -> float:
+        """Median of the per-round ratios: each round's two runs were adjacent, so a swing in the machine's load
+        moves both."""
+        return float(statistics.median(b.seconds / a.seconds for a, b in zip(self.base, self.runner, strict=True)))
+
+    def cells(self, through_proxy: bool, cpu_digits: int = 1) -> str:
+        """The table cells after the times: CPU, requests (through the proxy only), peak RSS; base / runner."""
+        cpu = f"{self.median(self.base, 'cpu'):.{cpu_digits}f} / {self.median(self.runner, 'cpu'):.{cpu_digits}f} s"
+        requests = "—"
+        if through_proxy:
+            requests = f"{self.median(self.base, 'requests'):.0f} / {self.median(self.runner, 'requests'):.0f}"
+        rss = max(m.maxrss_mib for m in self.base), max(m.maxrss_mib for m in self.runner)
+        return f"{cpu} | {requests} | {rss[0]:.0f} / {rss[1]:.0f} MiB"
+
+
+def pair_table(what: str, base: str, short: str) -> list[str]:
+    """Header of a table of pairs, one row each (``Pair.cells`` ends the rows): ``what`` names the pair's column,
+    ``base`` the baseline's, ``short`` the baseline in the CPU, requests and RSS columns."""
+    return [
+        f"| latency | {what} | {base} | runner | ratio | paired | CPU {short} / runner | requests {short} / runner "
+        f"| peak RSS {short} / runner |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
 
 
 def parse_latencies(text: str) -> list[int]:

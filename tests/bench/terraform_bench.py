@@ -18,35 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.bench.latency import emulator_home
+from tests.bench.latency import Pair, emulator_home, pair_table
 
 REPO = Path(__file__).resolve().parents[2]
 GOAL = 1.1  # the wrapper's budget: at most 1.1x the raw terraform command
-
-
-@dataclass
-class Pair:
-    """One comparison at one latency: the raw terraform command (A) and the runner's (B)."""
-
-    what: str
-    raw_cmd: str
-    runner_cmd: str
-    raw: list[Any] = field(default_factory=list)  # Measured
-    runner: list[Any] = field(default_factory=list)
-
-    @staticmethod
-    def median(runs: list[Any], attr: str = "seconds") -> float:
-        return statistics.median(getattr(m, attr) for m in runs)
-
-    @property
-    def ratio(self) -> float:
-        return self.median(self.runner) / self.median(self.raw)
-
-    @property
-    def paired(self) -> float:
-        """Median of the per-round ratios: each round's two runs were adjacent, so a swing in the machine's load
-        moves both; the verdict reads this one."""
-        return statistics.median(b.seconds / a.seconds for a, b in zip(self.raw, self.runner, strict=True))
 
 
 @dataclass
@@ -142,7 +117,7 @@ def bench_terraform(
         for rnd in range(args.tf_rounds):
             for pair in (plan, apply):
                 raw_cmd, runner_cmd = commands[id(pair)]
-                order = [("raw", raw_cmd, tenv), ("runner", runner_cmd, renv)]
+                order = [("base", raw_cmd, tenv), ("runner", runner_cmd, renv)]
                 if rnd % 2:
                     order.reverse()
                 for which, cmd, env in order:
@@ -165,27 +140,20 @@ def render(bench: TerraformBench) -> list[str]:
         "through the proxy (median per run). Ratio: the runner's median over terraform's; paired: the median of "
         "the per-round ratios (the two runs of a round were adjacent in time), which the verdicts read.",
         "",
-        "| latency | command | raw terraform | runner | ratio | paired | CPU raw / runner | requests raw / runner "
-        "| peak RSS raw / runner |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        *pair_table("command", "raw terraform", "raw"),
     ]
     for latency, pairs in bench.pairs.items():
         for p in pairs:
-            raw_runs = ", ".join(f"{m.seconds:.1f}" for m in p.raw)
+            raw_runs = ", ".join(f"{m.seconds:.1f}" for m in p.base)
             runner_runs = ", ".join(f"{m.seconds:.1f}" for m in p.runner)
-            requests = (
-                f"{Pair.median(p.raw, 'requests'):.0f} / {Pair.median(p.runner, 'requests'):.0f}" if latency else "—"
-            )
-            rss = max(m.maxrss_mib for m in p.raw), max(m.maxrss_mib for m in p.runner)
             lines.append(
-                f"| {_latency(latency)} | {p.what} | {Pair.median(p.raw):.2f} s ({raw_runs}) | "
+                f"| {_latency(latency)} | {p.what} | {Pair.median(p.base):.2f} s ({raw_runs}) | "
                 f"{Pair.median(p.runner):.2f} s ({runner_runs}) | {p.ratio:.2f}x | **{p.paired:.2f}x** | "
-                f"{Pair.median(p.raw, 'cpu'):.1f} / {Pair.median(p.runner, 'cpu'):.1f} s | {requests} | "
-                f"{rss[0]:.0f} / {rss[1]:.0f} MiB |"
+                f"{p.cells(latency > 0)} |"
             )
     lines += [
         "",
-        "Commands: " + "; ".join(f"`{p.raw_cmd}` vs `{p.runner_cmd}`" for p in next(iter(bench.pairs.values()))),
+        "Commands: " + "; ".join(f"`{p.base_cmd}` vs `{p.runner_cmd}`" for p in next(iter(bench.pairs.values()))),
     ]
     return lines
 
@@ -199,13 +167,14 @@ def verdicts(bench: TerraformBench) -> list[str]:
         figures = ", ".join(
             f"{r:.2f}x {_latency(lat)} (ratio of medians {pairs[lat].ratio:.2f}x)" for lat, r in ratios.items()
         )
-        extra_cpu = statistics.median(Pair.median(p.runner, "cpu") - Pair.median(p.raw, "cpu") for p in pairs.values())
+        extra_cpu = statistics.median(Pair.median(p.runner, "cpu") - Pair.median(p.base, "cpu") for p in pairs.values())
         requests = [
-            (Pair.median(p.raw, "requests"), Pair.median(p.runner, "requests")) for lat, p in pairs.items() if lat
+            (Pair.median(p.base, "requests"), Pair.median(p.runner, "requests")) for lat, p in pairs.items() if lat
         ]
         same = all(a == b for a, b in requests)
         spread = max(
-            (max(m.seconds for m in p.raw) - min(m.seconds for m in p.raw)) / Pair.median(p.raw) for p in pairs.values()
+            (max(m.seconds for m in p.base) - min(m.seconds for m in p.base)) / Pair.median(p.base)
+            for p in pairs.values()
         )
         out.append(
             f"- `runner infra {what.split()[-1]}`{' (no-op)' if 'apply' in what else ''} at most {GOAL}x the raw "
@@ -217,6 +186,12 @@ def verdicts(bench: TerraformBench) -> list[str]:
             + (f", more than the goal's {GOAL - 1:.0%} margin." if spread > GOAL - 1 else ".")
         )
     return out
+
+
+def _spread(runs: list[Any]) -> float:
+    """How far runs of one command spread, as a share of their median."""
+    seconds = [m.seconds for m in runs]
+    return (max(seconds) - min(seconds)) / Pair.median(runs)
 
 
 def _latency(ms: int) -> str:
