@@ -582,8 +582,8 @@ def render(
         "AWS answers in 20-100 ms where the emulator answers in ~3 ms, so every comparison also runs through a",
         "latency proxy (`tests/bench/proxy.py`, 127.0.0.1, a fixed delay added to every request, bodies streamed)",
         f"at {', '.join(f'{ms} ms' for ms in args.latency_list if ms)}: there a tool's concurrency decides its speed,",
-        "as against AWS. Pairs run side by side in one run (order rotated per round) and ratios compare those;",
-        "other helpers' test suites ran on the same 2 CPUs meanwhile, so absolute times are noisy.",
+        "as against AWS. Pairs run side by side in one run (order rotated per round) and ratios compare those,",
+        "so a change in the machine's load (the 1-minute load average is given above) moves both sides of a pair.",
         "",
     ]
     if staging:

@@ -420,7 +420,11 @@ def test_a_second_status_reads_the_record_and_describes_its_jobs_at_once(deploye
     assert names.count("DescribeJobs") == 2 and names.count("GetObject") == 1, names  # the stale guess: asked again
     assert [j.ref.job_id for j in after.jobs] == changed.job_ids() and after.counts["SUCCEEDED"] == 2
 
-    counted.s3.delete_object(Bucket=work, Key="runs/seen-before/run.json")
+    # Gone for good: every version removed (a delete marker in the versioned bucket would trip moto's
+    # force_destroy in the session's final `terraform destroy`).
+    key = "runs/seen-before/run.json"
+    for version in counted.s3.list_object_versions(Bucket=work, Prefix=key).get("Versions", []):
+        counted.s3.delete_object(Bucket=work, Key=key, VersionId=version["VersionId"])
     assert here.load("seen-before") is None and here.cached("seen-before") is None
 
 
