@@ -679,14 +679,20 @@ def verdicts(staging: dict[int, list[StageRow]], sub: dict[str, Any], tf: Any = 
     submits = total({k: v for k, v in s["calls"].items() if k.endswith(":SubmitJob")})
     speedup = sub["loop_seconds_full"] / s["seconds"]
     at = {ms: v["loop_seconds_full"] / v["submit_seconds"] for ms, v in sub.get("at_latency", {}).items()}
-    figures = ", ".join([f"{speedup:.0f}x bare emulator", *(f"{x:.0f}x at +{ms} ms" for ms, x in at.items())])
+    judged = at or {0: speedup}  # like staging's, the goal is judged at AWS-like latency when it was measured
+    figures = ", ".join(f"{x:.0f}x at +{ms} ms" for ms, x in at.items()) or f"{speedup:.0f}x bare emulator"
     out.append(
         f"- a {sub['rows']:,}-row sheet in 1 SubmitJob call: {submits} call(s): {_met(submits == 1)}; "
-        f"at least 100x faster than a per-sample loop: {figures}: {_met(min([speedup, *at.values()]) >= 100)}. "
-        f"The emulator answers a SubmitJob in {sub['loop_seconds'] / max(sub['loop_calls'], 1) * 1000:.0f} ms, "
-        "so the bare loop is cheap; through the proxy each of its calls costs the added latency, while "
-        "`runner submit` sends ~a dozen requests whatever the row count (its time there is start-up, reading and "
-        "checking the sheet, and the emulator creating the array's children)."
+        f"at least 100x faster than a per-sample loop: {figures}: {_met(min(judged.values()) >= 100)}"
+        + (
+            f" (bare emulator, for reference: {speedup:.0f}x; the emulator answers a SubmitJob in "
+            f"{sub['loop_seconds'] / max(sub['loop_calls'], 1) * 1000:.0f} ms, where AWS takes tens). "
+            if at
+            else ". "
+        )
+        + f"The loop sends {sub['rows']:,} SubmitJobs, each paying the request's latency; `runner submit` sends "
+        f"{total(s['calls'])} requests whatever the row count, and its time is start-up, reading and checking the "
+        "sheet, and the emulator creating the array's children."
     )
     worst = max(total(p["calls"]) for p in sub["status"])
     worst_batch = max(total(p["calls"], "batch:") for p in sub["status"])
