@@ -47,6 +47,18 @@ class Pair:
         moves both."""
         return float(statistics.median(b.seconds / a.seconds for a, b in zip(self.base, self.runner, strict=True)))
 
+    def row(self, latency: str, through_proxy: bool, with_runs: bool = False, cpu_digits: int = 1) -> str:
+        """One table row (``pair_table``'s columns); ``with_runs`` lists every run's time after each median."""
+
+        def times(runs: list[Any]) -> str:
+            listed = " (" + ", ".join(f"{m.seconds:.1f}" for m in runs) + ")" if with_runs else ""
+            return f"{self.median(runs):.2f} s{listed}"
+
+        return (
+            f"| {latency} | {self.what} | {times(self.base)} | {times(self.runner)} | {self.ratio:.2f}x | "
+            f"**{self.paired:.2f}x** | {self.cells(through_proxy, cpu_digits)} |"
+        )
+
     def cells(self, through_proxy: bool, cpu_digits: int = 1) -> str:
         """The table cells after the times: CPU, requests (through the proxy only), peak RSS; base / runner."""
         cpu = f"{self.median(self.base, 'cpu'):.{cpu_digits}f} / {self.median(self.runner, 'cpu'):.{cpu_digits}f} s"

@@ -149,12 +149,7 @@ def render(bench: StartupBench) -> list[str]:
         "",
         *pair_table("comparison", "baseline", "base"),
     ]
-    for latency, pairs in bench.pairs.items():
-        for p in pairs:
-            lines.append(
-                f"| {_latency(latency)} | {p.what} | {Pair.median(p.base):.2f} s | {Pair.median(p.runner):.2f} s | "
-                f"{p.ratio:.2f}x | **{p.paired:.2f}x** | {p.cells(latency > 0, cpu_digits=2)} |"
-            )
+    lines += [p.row(_latency(lat), lat > 0, cpu_digits=2) for lat, pairs in bench.pairs.items() for p in pairs]
     seen: set[str] = set()
     commands = []
     for p in (p for pairs in bench.pairs.values() for p in pairs):

@@ -142,15 +142,7 @@ def render(bench: TerraformBench) -> list[str]:
         "",
         *pair_table("command", "raw terraform", "raw"),
     ]
-    for latency, pairs in bench.pairs.items():
-        for p in pairs:
-            raw_runs = ", ".join(f"{m.seconds:.1f}" for m in p.base)
-            runner_runs = ", ".join(f"{m.seconds:.1f}" for m in p.runner)
-            lines.append(
-                f"| {_latency(latency)} | {p.what} | {Pair.median(p.base):.2f} s ({raw_runs}) | "
-                f"{Pair.median(p.runner):.2f} s ({runner_runs}) | {p.ratio:.2f}x | **{p.paired:.2f}x** | "
-                f"{p.cells(latency > 0)} |"
-            )
+    lines += [p.row(_latency(lat), lat > 0, with_runs=True) for lat, pairs in bench.pairs.items() for p in pairs]
     lines += [
         "",
         "Commands: " + "; ".join(f"`{p.base_cmd}` vs `{p.runner_cmd}`" for p in next(iter(bench.pairs.values()))),
