@@ -343,38 +343,24 @@ class RunStore:
                     raise
         raise RunFailed(f"run '{run}' is being submitted by another runner; run the same command again later")
 
-    def _get(self, key: str, remember: str | None = None) -> bytes | None:
-        """The object's bytes, None when absent; ``remember``: keep it (with its ETag) as that run's record."""
+    def load(self, run: str) -> RunRecord | None:
+        """The run's record, None when there is none. With a local copy (``records_dir``) the GET is conditional on
+        its ETag: an unchanged record costs a 304, no body; S3 stays the truth (a record changed elsewhere is read in
+        full)."""
+        known = self._known_record(run)
+        condition = {"IfNoneMatch": known[0]} if known is not None else {}
         try:
-            reply = self.s3.get_object(Bucket=self.bucket, Key=key)
-            body: bytes = reply["Body"].read()
+            reply = self.s3.get_object(Bucket=self.bucket, Key=self.layout(run).record_key, **condition)
         except Exception as exc:
+            if known is not None and error_code(exc) in _NOT_MODIFIED:
+                return RunRecord.from_json(known[1])
             if _missing(exc):
+                self._forget_record(run)
                 return None
             raise
-        if remember is not None:
-            self._remember_record(remember, _etag(reply), body)
-        return body
-
-    def load(self, run: str) -> RunRecord | None:
-        """The run's record. With a local copy (``records_dir``) the GET is conditional on its ETag: an unchanged
-        record costs a 304, no body; S3 stays the truth (a record changed elsewhere is read in full)."""
-        known = self._known_record(run)
-        if known is None:
-            body = self._get(self.layout(run).record_key, remember=run)
-        else:
-            try:
-                reply = self.s3.get_object(Bucket=self.bucket, Key=self.layout(run).record_key, IfNoneMatch=known[0])
-            except Exception as exc:
-                if error_code(exc) in _NOT_MODIFIED:
-                    return RunRecord.from_json(known[1])
-                if _missing(exc):
-                    self._forget_record(run)
-                    return None
-                raise
-            body = reply["Body"].read()
-            self._remember_record(run, _etag(reply), body)
-        return RunRecord.from_json(body.decode()) if body is not None else None
+        body: bytes = reply["Body"].read()
+        self._remember_record(run, _etag(reply), body)
+        return RunRecord.from_json(body.decode())
 
     def cached(self, run: str) -> RunRecord | None:
         """The record of RUN as this machine last read it (possibly stale: for prefetching only), or None."""
