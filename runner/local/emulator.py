@@ -169,7 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     _patch_batch_infrastructure_updates()
     _patch_queue_time_limit_actions()
     running = None
-    if os.environ.get("RUNNER_LOCAL_BATCH") == "docker":
+    from runner.local.server import BATCH_VAR  # the mode `runner local up` resolved and handed down
+
+    if os.environ.get(BATCH_VAR) == "docker":
         from runner.local import executor
 
         running = executor.install(_port(args))
