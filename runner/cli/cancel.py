@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
-
 from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt, TargetArg
 from runner.core import console
+from runner.core.console import escape
 
 
 def cancel(target: TargetArg, env: EnvOpt = None, as_json: JsonOpt = False) -> None:

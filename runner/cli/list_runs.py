@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from runner.cli import common, render
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
+from runner.core.console import escape
 from runner.core.errors import UsageError
 
 NUMBERS = ("jobs", "total", "succeeded", "failed", "running", "queued")

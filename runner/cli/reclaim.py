@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 from botocore.exceptions import ClientError
-from rich.markup import escape
 
 from runner.aws.batch import Batch
 from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
+from runner.core.console import escape
 from runner.core.errors import UsageError
 from runner.local import reclaim as local_reclaim
 from runner.local import server as local

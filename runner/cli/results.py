@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.cli.render import print_table
 from runner.core import console
+from runner.core.console import escape
 from runner.core.errors import UsageError
 from runner.jobs import results as results_mod
 from runner.session.runs import validate_run_name

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from runner.cli import common, spot
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.core import console
+from runner.core.console import escape
 from runner.core.errors import UsageError
 from runner.jobs import fallback
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from runner.cli import common, render, spot
 from runner.cli.common import EnvOpt, IntervalOpt, JsonOpt
 from runner.core import console
+from runner.core.console import escape
 from runner.jobs import fallback
 
 if TYPE_CHECKING:  # the submission code loads when `runner submit` runs, not for every command
