@@ -645,22 +645,31 @@ def stage(
         ):
             uploader = _Uploader(s3_client, bucket, parts_pool, progress, multipart_threshold, part_size)
 
-            def one(f: _File) -> None:
-                cached = cache.get(f)
-                if cached is None:
-                    f.sha256 = sha256_file(f.path)
-                    cache.put(f)
-                    with lock:
-                        report.hashed += 1
-                else:
-                    f.sha256 = cached
+            def claim(f: _File) -> _File:
+                """The file's key, and the file that uploads it (the first one with that name and content)."""
                 f.key = staged_key(prefix, f.sha256, f.path)
                 with lock:
-                    owner = owners.setdefault(f.key, f)
+                    return owners.setdefault(f.key, f)
+
+            def settled(f: _File) -> None:
+                f.done.set()
+                progress.advance(f.size)
+                progress.file_done(f.path, False)
+
+            def one(f: _File) -> None:
+                if not f.sha256:  # files the hash cache knew arrive with their digest
+                    cached = cache.get(f)
+                    if cached is None:
+                        f.sha256 = sha256_file(f.path)
+                        cache.put(f)
+                        with lock:
+                            report.hashed += 1
+                    else:
+                        f.sha256 = cached
+                owner = claim(f)
                 if owner is not f:
                     owner.done.wait()
-                    progress.advance(f.size)
-                    progress.file_done(f.path, False)
+                    settled(f)
                     return
                 try:
                     listed = listing.lookup(f.key) if listing is not None else None
@@ -670,8 +679,7 @@ def stage(
                     else:
                         present = listed is not False and listed == f.size
                     if present:
-                        progress.advance(f.size)
-                        progress.file_done(f.path, False)
+                        settled(f)
                     else:
                         uploader.upload(f)
                         f.sent = True
@@ -691,13 +699,8 @@ def stage(
                     known.append(f)
             try:
                 for f in known:
-                    f.key = staged_key(prefix, f.sha256, f.path)
-                    with lock:
-                        owner = owners.setdefault(f.key, f)
-                    if owner is f and listing is not None and listing.lookup(f.key) == f.size:
-                        f.done.set()
-                        progress.advance(f.size)
-                        progress.file_done(f.path, False)
+                    if claim(f) is f and listing is not None and listing.lookup(f.key) == f.size:
+                        settled(f)
                     else:
                         futures.append(pool.submit(one, f))
                 for fut in futures:
