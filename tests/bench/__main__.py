@@ -10,17 +10,17 @@ each into a bucket of its own; wall time and peak RSS come from the child's rusa
    native binary), then the same again with nothing changed (re-stage); at every latency (`tests.bench.latency`).
    Terraform: `runner infra plan` / no-op `apply` vs the raw commands (`tests.bench.terraform_bench`).
 2. Submission of a 10,000-row sheet: `runner submit` (through a wrapper that counts botocore API calls) vs a
-   per-sample boto3 `submit_job` loop; then API calls of one `runner status` poll. Skipped with a row saying so
-   when this checkout has no `runner submit` yet.
-
-3. The local Batch in docker mode vs a plain `docker run` loop, emulator CPU while jobs wait, and a 2,000-row
+   per-sample boto3 `submit_job` loop, bare and through each latency proxy; then API calls of one `runner status`
+   poll. Skipped with a row saying so when this checkout has no `runner submit` yet.
+3. Start-up and tracking: `runner --help` vs `aws --version`, `runner status` vs `aws batch describe-jobs`, and
+   `runner status` of a 50,000-row run vs a 100-row run (`tests.bench.startup`), at every latency.
+4. The local Batch in docker mode vs a plain `docker run` loop, emulator CPU while jobs wait, and a 2,000-row
    array's thread count (tests/bench/local_batch.py, an emulator of its own). `--only local-batch` runs just that
    section and rewrites it in the --out file.
 
-The first two sections run on an emulator in instant mode (RUNNER_LOCAL_BATCH=instant): their jobs are not run.
+Sections 1-3 run on an emulator in instant mode (RUNNER_LOCAL_BATCH=instant): their jobs are not run.
 
-Internal sub-commands: `stage-worker` (runs staging.stage, prints JSON) and `count-calls` (runs the runner CLI
-in-process with every botocore API call counted).
+Internal sub-command: `count-calls` (runs the runner CLI in-process with every botocore API call counted).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import random
-import resource
 import shlex
 import statistics
 import subprocess
@@ -178,30 +177,6 @@ def make_files(root: Path, small: int, large: int, large_mib: int) -> tuple[int,
                 fh.write(rng.randbytes(MiB))
         total += large_mib * MiB
     return small + large, total
-
-
-def stage_worker(args: argparse.Namespace) -> None:
-    """One staging run in a process of its own (its peak RSS is the parent's measurement)."""
-    from runner.jobs import staging
-
-    s3 = client("s3", args.endpoint)
-    paths = sorted(str(p) for p in Path(args.dir).rglob("*") if p.is_file())
-    with staging.counting_calls(s3) as calls:
-        start = time.perf_counter()
-        report = staging.stage(s3, args.bucket, paths, workers=args.workers)
-        seconds = time.perf_counter() - start
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "uploaded": len(report.uploaded),
-                "skipped": len(report.skipped),
-                "multipart": len(report.multipart),
-                "calls": calls,
-                "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            }
-        )
-    )
 
 
 @dataclass
@@ -726,14 +701,6 @@ def bench_batch(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "stage-worker":
-        p = argparse.ArgumentParser(prog="python -m tests.bench stage-worker")
-        p.add_argument("--endpoint", required=True)
-        p.add_argument("--bucket", required=True)
-        p.add_argument("--workers", type=int, default=16)
-        p.add_argument("dir")
-        stage_worker(p.parse_args(argv[1:]))
-        return
     if argv and argv[0] == "count-calls":
         if len(argv) < 3 or argv[2] != "--":
             raise SystemExit("usage: python -m tests.bench count-calls OUT.json -- RUNNER_ARGS...")
