@@ -24,6 +24,8 @@ import random
 import threading
 from typing import Any
 
+from runner.core.errors import UsageError
+
 RECLAIM_REQUEST = "runner-local-reclaim"
 FRACTION_VAR = "RUNNER_LOCAL_RECLAIM_FRACTION"
 AFTER_VAR = "RUNNER_LOCAL_RECLAIM_AFTER"
@@ -51,13 +53,33 @@ def status_reason(job_id: str, attempt: int) -> str:
     return f"Host EC2 (instance {instance_id(job_id, attempt)}) terminated."
 
 
-def fraction() -> float:
-    raw = os.environ.get(FRACTION_VAR, "").strip()
+def _number(var: str, default: float, low: float, high: float) -> float:
+    """A number from the environment within [low, high]; anything else is a one-line UsageError naming it
+    (`runner local up` asks first, so the emulator never starts with a value it would misread)."""
+    raw = os.environ.get(var, "").strip()
     try:
-        value = float(raw) if raw else 0.0
+        value = float(raw) if raw else default
     except ValueError:
-        return 0.0
-    return min(1.0, max(0.0, value))
+        value = float("nan")
+    if not low <= value <= high:
+        raise UsageError(f"{var}: '{raw}' must be a number from {low:g} to {high:g}")
+    return value
+
+
+def fraction() -> float:
+    """The share of spot attempts reclaimed on their own (0: none, 1: every one)."""
+    return _number(FRACTION_VAR, 0.0, 0.0, 1.0)
+
+
+def after() -> float:
+    """Seconds a spot attempt runs before it is reclaimed, when it is drawn."""
+    return _number(AFTER_VAR, 1.0, 0.0, 86_400.0)
+
+
+def check_settings() -> None:
+    """Refuse bad reclaim settings before the emulator starts."""
+    fraction()
+    after()
 
 
 def _environment_type(backend: Any, name: str | None) -> str:
@@ -118,10 +140,7 @@ def started(executor: Any, job: Any) -> None:
         return
     if _environment_type(job.backend, job.ce_name) not in SPOT_TYPES:
         return
-    try:
-        delay = max(0.0, float(os.environ.get(AFTER_VAR) or 1))
-    except ValueError:
-        delay = 1.0
+    delay = after()
     attempt = job.attempt_no
 
     def fire() -> None:

@@ -125,6 +125,9 @@ def up(home: Path, port: int | None = None, timeout: float = 60.0) -> ServerInfo
         return current
     port = port or configured_port()
     mode = batch_mode()
+    from runner.local import reclaim
+
+    reclaim.check_settings()
     if port_in_use(port):
         raise UsageError(f"{PORT_VAR}: port {port} on {HOST} is already taken by another process")
     state = _state_dir(home)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -92,6 +93,23 @@ def test_a_reclaimed_attempt_ends_the_way_batch_ends_it() -> None:
 
 
 def test_the_reclaim_fraction_is_read_from_the_emulator_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for raw, value in (("", 0.0), ("0.25", 0.25), ("7", 1.0), ("-1", 0.0), ("lots", 0.0)):
+    for raw, value in (("", 0.0), ("0.25", 0.25), ("1", 1.0), (" 0 ", 0.0)):
         monkeypatch.setenv(reclaim.FRACTION_VAR, raw)
         assert reclaim.fraction() == value
+    for raw in ("7", "-1", "lots", "nan"):
+        monkeypatch.setenv(reclaim.FRACTION_VAR, raw)
+        with pytest.raises(UsageError, match=rf"^{reclaim.FRACTION_VAR}: '{raw}' must be a number from 0 to 1$"):
+            reclaim.fraction()
+
+
+def test_bad_reclaim_settings_stop_local_up_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`runner local up` refuses a reclaim setting the emulator would misread: one line naming it, no emulator."""
+    from runner.local import server
+
+    monkeypatch.setenv(server.BATCH_VAR, "instant")
+    monkeypatch.setenv(reclaim.AFTER_VAR, "soon")
+    with pytest.raises(UsageError, match=rf"^{reclaim.AFTER_VAR}: 'soon' must be a number"):
+        server.up(tmp_path / "home", port=1)
+    assert server.status(tmp_path / "home") is None and not (tmp_path / "home" / "local" / "moto.log").exists()
