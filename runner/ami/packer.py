@@ -301,6 +301,7 @@ class Packer:
     """Builds the env's AMI; knows nothing about the CLI."""
 
     def __init__(self, env: Env, home: Path | None = None, stream: IO[str] | None = None) -> None:
+        env.require_checkout("ami")
         self.env = env
         self.home = home or runner_home(env.root)
         self.stream = stream if stream is not None else sys.stderr

@@ -87,8 +87,8 @@ class AwsContext:
                 aws_secret_access_key=local.DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                 region_name=self.region,
             )
-        else:
-            session = boto3.Session(region_name=self.region)
+        else:  # the caller's own chain; an env from the user's config may name a profile
+            session = boto3.Session(region_name=self.region, profile_name=self.env.settings.get("profile") or None)
         fast_timestamps(session)
         return session
 

@@ -69,6 +69,7 @@ VERBS: dict[str, Verb] = {
         "stage_command",
         "Upload files or folders to the env's data bucket (content-addressed: unchanged content is never re-sent).",
     ),
+    "env": Verb("env", "app", "Envs in your user config: use the platform without a checkout."),
     "local": Verb("local", "app", "The embedded AWS emulator (moto) on 127.0.0.1."),
     "infra": Verb("infra", "app", "Terraform for one environment: envs/NAME."),
     "nextflow": Verb("nextflow", "app", "Nextflow pipelines on the env's AWS Batch queues."),
@@ -120,13 +121,25 @@ class _Placeholder(typer.core.TyperCommand):
 app = typer.Typer(
     cls=LazyVerbs,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, powershell)
     pretty_exceptions_enable=False,
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from runner.core.version import describe
+
+        print(describe())
+        raise typer.Exit()
+
+
 @app.callback()
-def root() -> None:
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the runner's version and exit."
+    ),
+) -> None:
     """Run the batch-pipeline platform: emulator, infrastructure, AMIs and analysts' jobs."""
 
 

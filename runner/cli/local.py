@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from runner.cli import reclaim
 from runner.cli.common import JsonOpt
 from runner.core import console
-from runner.core.project import project_root, runner_home
+from runner.core.project import runner_home
 from runner.local import images
 from runner.local import server as local
 
@@ -34,7 +36,7 @@ def _mode(info: local.ServerInfo) -> str:
 @app.command("up")
 def local_up(as_json: JsonOpt = False) -> None:
     """Start the emulator in the background (a no-op when it already runs)."""
-    home = runner_home(project_root())
+    home = runner_home()
     before = local.status(home)
     info = local.up(home)
     if as_json:
@@ -47,7 +49,7 @@ def local_up(as_json: JsonOpt = False) -> None:
 @app.command("down")
 def local_down(as_json: JsonOpt = False) -> None:
     """Stop the emulator this project started."""
-    info = local.down(runner_home(project_root()))
+    info = local.down(runner_home())
     if as_json:
         console.print_json(_server_dict(info) if info else {"running": False, "stopped": None})
     elif info is None:
@@ -59,13 +61,31 @@ def local_down(as_json: JsonOpt = False) -> None:
 @app.command("status")
 def local_status(as_json: JsonOpt = False) -> None:
     """Show the emulator's endpoint and pid."""
-    info = local.status(runner_home(project_root()))
+    info = local.status(runner_home())
     if as_json:
         console.print_json(_server_dict(info))
     elif info is None:
         console.out.print("emulator not running")
     else:
         console.out.print(f"emulator running: {info.endpoint} (pid {info.pid}, batch {_mode(info)}, log {info.log})")
+
+
+@app.command("init")
+def local_init(
+    directory: Path = typer.Argument(..., metavar="DIR", help="A new or empty folder for the project files."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Write envs/local, modules and packer into DIR, so `runner infra apply --env local` works there without a
+    checkout."""
+    from runner.local.init import init
+
+    result = init(directory)
+    if as_json:
+        console.print_json(result.to_dict())
+    else:
+        console.out.print(
+            f"wrote {', '.join(result.written)} into {result.root}: cd there and run runner infra apply --env local"
+        )
 
 
 image_app = typer.Typer(help="Images for the local Batch, built offline from Debian's packages.", no_args_is_help=True)

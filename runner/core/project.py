@@ -1,7 +1,18 @@
 """Where the project lives and what an environment is.
 
-The project root holds ``envs/`` and ``modules/``; ``RUNNER_ROOT`` overrides the search (tests point it at
-a scratch copy). Runner state (plans, emulator pid, logs) lives in ``RUNNER_HOME``, default ``<root>/.runner``.
+An env comes from one of three places, first match wins:
+
+1. **the checkout** (``source = "project"``): the project root holds ``envs/`` and ``modules/``, found from the
+   working folder upwards; ``RUNNER_ROOT`` overrides the search (tests point it at a scratch copy);
+2. **the user's config** (``source = "user"``): ``runner env add dev --region eu-west-1 --name batch-dev`` writes
+   ``[envs.dev]`` into ``config.toml`` in the user's config folder (``RUNNER_CONFIG_DIR``, else
+   ``$XDG_CONFIG_HOME/runner``, else ``~/.config/runner``). Analysts need no checkout: the env's outputs come from
+   the SSM parameter ``/<name>/runner/outputs`` the platform publishes;
+3. **the installed package** (``source = "bundle"``): ``local``, shipped in the wheel with the modules it needs
+   (``runner local init DIR`` writes them out as a project of its own).
+
+Runner state (plans, emulator pid, logs, caches) lives in ``RUNNER_HOME``: by default ``<root>/.runner`` in a
+checkout, else the user's state folder (``$XDG_STATE_HOME/runner``, else ``~/.local/state/runner``).
 Each ``envs/NAME/`` may hold ``runner.toml`` with the runner's settings for that env::
 
     protected = true          # refuse applies that are not a saved, reviewed plan
@@ -23,9 +34,14 @@ from typing import Any
 from runner.core.errors import UsageError
 
 ENV_NAME_VAR = "ENV"
+CONFIG_DIR_VAR = "RUNNER_CONFIG_DIR"
+# The project files the wheel carries (pyproject: hatch force-include): envs/local, modules, packer.
+BUNDLE = Path(__file__).resolve().parent.parent / "_bundle"
+NO_PROJECT = "no project found: run inside the checkout (a folder with envs/ and modules/) or set RUNNER_ROOT"
 
 
-def project_root() -> Path:
+def find_project_root() -> Path | None:
+    """The checkout this command runs in (RUNNER_ROOT, else the working folder or a parent), or None."""
     explicit = os.environ.get("RUNNER_ROOT")
     if explicit:
         root = Path(explicit).resolve()
@@ -36,15 +52,42 @@ def project_root() -> Path:
     for candidate in (here, *here.parents):
         if (candidate / "envs").is_dir() and (candidate / "modules").is_dir():
             return candidate
-    package_root = Path(__file__).resolve().parent.parent
-    if (package_root / "envs").is_dir():
-        return package_root
-    raise UsageError("no project found: run inside the checkout (a folder with envs/ and modules/) or set RUNNER_ROOT")
+    return None
+
+
+def project_root() -> Path:
+    """The checkout; a UsageError when there is none (platform verbs: infra, ami, image, nextflow config)."""
+    root = find_project_root()
+    if root is None:
+        raise UsageError(NO_PROJECT)
+    return root
+
+
+def _xdg(variable: str, fallback: str) -> Path:
+    value = os.environ.get(variable)
+    return Path(value) if value else Path.home() / fallback
+
+
+def user_config_dir() -> Path:
+    explicit = os.environ.get(CONFIG_DIR_VAR)
+    return Path(explicit) if explicit else _xdg("XDG_CONFIG_HOME", ".config") / "runner"
+
+
+def user_state_dir() -> Path:
+    return _xdg("XDG_STATE_HOME", ".local/state") / "runner"
 
 
 def runner_home(root: Path | None = None) -> Path:
+    """RUNNER_HOME; else ``<root>/.runner`` for a checkout; else the user's state folder (outside a checkout, and
+    for envs from the user's config or the installed package)."""
     explicit = os.environ.get("RUNNER_HOME")
-    home = Path(explicit) if explicit else (root or project_root()) / ".runner"
+    if explicit:
+        home = Path(explicit)
+    else:
+        if root is None:
+            root = find_project_root()
+        checkout = root is not None and (root / "modules").is_dir() and root.resolve() != BUNDLE.resolve()
+        home = root / ".runner" if checkout and root is not None else user_state_dir()
     home.mkdir(parents=True, exist_ok=True)
     return home
 
@@ -59,10 +102,24 @@ class Env:
     name: str
     root: Path
     settings: dict[str, Any] = field(default_factory=dict)
+    source: str = "project"  # project (a checkout), user (the user's config.toml) or bundle (the installed package)
 
     @property
     def path(self) -> Path:
         return self.root / "envs" / self.name
+
+    def require_checkout(self, verb: str) -> None:
+        """Platform verbs (terraform, packer) need the env's folder in a checkout."""
+        if self.source == "user":
+            raise UsageError(
+                f"--env: '{self.name}' comes from your user config ({user_config_dir() / CONFIG_FILE}): "
+                f"`runner {verb}` needs the platform checkout (run it there, or set RUNNER_ROOT)"
+            )
+        if self.source == "bundle":
+            raise UsageError(
+                f"--env: no checkout here: `runner {verb}` needs a project folder; "
+                f"write one with `runner local init DIR` and run it in DIR"
+            )
 
     @property
     def protected(self) -> bool:
@@ -125,15 +182,40 @@ def _unquote(value: Any) -> Any:
     return value
 
 
-def resolve_env(name: str | None, root: Path | None = None) -> Env:
-    """The env named by ``--env`` or, failing that, the ``ENV`` variable; ``envs/NAME`` must exist."""
-    root = root or project_root()
-    name = name or os.environ.get(ENV_NAME_VAR) or None
-    known = available_envs(root)
-    if not name:
-        raise UsageError(f"--env: no environment given (use --env NAME or ENV=NAME; known: {', '.join(known)})")
-    if name not in known:
-        raise UsageError(f"--env: unknown environment '{name}' (known: {', '.join(known) or 'none'})")
+CONFIG_FILE = "config.toml"
+
+
+def user_config() -> dict[str, Any]:
+    """The user's config.toml (``default_env``, ``share``, ``[envs.NAME]``), {} when there is none."""
+    path = user_config_dir() / CONFIG_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return data
+
+
+def user_envs() -> dict[str, dict[str, Any]]:
+    envs = user_config().get("envs") or {}
+    return {str(k): dict(v) for k, v in envs.items() if isinstance(v, dict)}
+
+
+def _bundle_envs() -> list[str]:
+    return available_envs(BUNDLE) if (BUNDLE / "envs").is_dir() else []
+
+
+def known_envs(root: Path | None) -> list[str]:
+    """Every env name this command can open: the checkout's, the user's, the installed package's."""
+    names = set(available_envs(root)) if root is not None else set()
+    names |= set(user_envs())
+    if root is None:
+        names |= set(_bundle_envs())
+    return sorted(names)
+
+
+def _project_env(name: str, root: Path, source: str) -> Env:
     settings_file = root / "envs" / name / "runner.toml"
     settings: dict[str, Any] = {}
     if settings_file.exists():
@@ -141,4 +223,26 @@ def resolve_env(name: str | None, root: Path | None = None) -> Env:
             settings = tomllib.loads(settings_file.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise UsageError(f"envs/{name}/runner.toml: {exc}") from exc
-    return Env(name=name, root=root, settings=settings)
+    return Env(name=name, root=root, settings=settings, source=source)
+
+
+def resolve_env(name: str | None, root: Path | None = None) -> Env:
+    """The env named by ``--env``, else ``ENV``, else the user config's ``default_env``: from the checkout, the
+    user's config or the installed package, in that order (see the module docstring)."""
+    if root is None:
+        root = find_project_root()
+    user = user_envs()
+    name = name or os.environ.get(ENV_NAME_VAR) or str(user_config().get("default_env") or "") or None
+    known = known_envs(root)
+    if not name:
+        hint = f"known: {', '.join(known)}" if known else "none known: runner env add NAME --region R --name PREFIX"
+        raise UsageError(f"--env: no environment given (use --env NAME or ENV=NAME; {hint})")
+    if root is not None and name in available_envs(root):
+        return _project_env(name, root, "project")
+    if name in user:
+        settings = user[name]
+        return Env(name=name, root=user_config_dir(), settings=settings, source="user")
+    if root is None and name in _bundle_envs():
+        return _project_env(name, BUNDLE, "bundle")
+    where = "" if root is not None else f" ({NO_PROJECT}; or add it: runner env add {name} --region R --name PREFIX)"
+    raise UsageError(f"--env: unknown environment '{name}' (known: {', '.join(known) or 'none'}){where}")

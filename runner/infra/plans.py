@@ -168,6 +168,7 @@ class Infra:
     """Terraform operations on one env; the CLI only parses arguments and prints."""
 
     def __init__(self, env: Env, stream: IO[str] | None = None, home: Path | None = None) -> None:
+        env.require_checkout("infra")
         self.env = env
         self.home = home or runner_home(env.root)
         self.aws = AwsContext(env, self.home)

@@ -27,10 +27,12 @@ import os
 import sys
 from typing import Any
 
+from runner.local import moto_contract
+
 
 def _patch_bucket_policy_conditions() -> None:
-    from moto.iam.access_control import IAMPolicy, PermissionResult
-    from moto.s3.models import FakeBucket
+    moto = moto_contract.current()
+    IAMPolicy, PermissionResult, FakeBucket = moto.IAMPolicy, moto.PermissionResult, moto.FakeBucket
 
     def get_permission(self: Any, action: str, resource: str) -> Any:
         if self.policy is None:
@@ -44,7 +46,7 @@ def _patch_bucket_policy_conditions() -> None:
             return PermissionResult.NEUTRAL
         return IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
 
-    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+    FakeBucket.get_permission = get_permission
 
 
 BATCH_SERVICE = "batch.amazonaws.com"
@@ -52,9 +54,8 @@ BATCH_SERVICE_LINKED_ROLE = "AWSServiceRoleForBatch"
 
 
 def _patch_batch_infrastructure_updates() -> None:
-    from moto.batch.models import BatchBackend
-    from moto.batch.responses import BatchResponse
-    from moto.iam.exceptions import NotFoundException as IAMNotFoundException
+    moto = moto_contract.current()
+    BatchBackend, IAMNotFoundException = moto.BatchBackend, moto.IAMNotFoundException
 
     create, describe, update = (
         BatchBackend.create_compute_environment,
@@ -105,7 +106,7 @@ def _patch_batch_infrastructure_updates() -> None:
             env.compute_resources.update({k: v for k, v in changes.items() if v is not None})
         return result
 
-    def updatecomputeenvironment(self: Any) -> str:
+    def update_compute_environment_response(self: Any) -> str:
         out = original_response(self)
         policy = self._get_param("updatePolicy")
         if policy is not None:
@@ -118,17 +119,17 @@ def _patch_batch_infrastructure_updates() -> None:
                 env.runner_update_policy = {**current, **policy}
         return out
 
-    original_response = BatchResponse.updatecomputeenvironment
-    BatchBackend.create_compute_environment = create_compute_environment  # type: ignore[method-assign]
-    BatchBackend.describe_compute_environments = describe_compute_environments  # type: ignore[method-assign]
-    BatchBackend.update_compute_environment = update_compute_environment  # type: ignore[method-assign]
-    BatchResponse.updatecomputeenvironment = updatecomputeenvironment  # type: ignore[method-assign]
+    original_response = moto.handler("UpdateComputeEnvironment")
+    BatchBackend.create_compute_environment = create_compute_environment
+    BatchBackend.describe_compute_environments = describe_compute_environments
+    BatchBackend.update_compute_environment = update_compute_environment
+    moto.replace_handler("UpdateComputeEnvironment", update_compute_environment_response)
 
 
 def _patch_queue_time_limit_actions() -> None:
     """Keep ``jobStateTimeLimitActions`` on the queue (create, update, describe), as Batch does."""
-    from moto.batch.models import JobQueue
-    from moto.batch.responses import BatchResponse
+    moto = moto_contract.current()
+    JobQueue = moto.JobQueue
 
     def keeping(original: Any) -> Any:
         def handler(self: Any) -> str:
@@ -151,9 +152,9 @@ def _patch_queue_time_limit_actions() -> None:
             result["jobStateTimeLimitActions"] = actions
         return result
 
-    BatchResponse.createjobqueue = keeping(BatchResponse.createjobqueue)  # type: ignore[method-assign]
-    BatchResponse.updatejobqueue = keeping(BatchResponse.updatejobqueue)  # type: ignore[method-assign]
-    JobQueue.describe = describe_with_actions  # type: ignore[method-assign]
+    for operation in ("CreateJobQueue", "UpdateJobQueue"):
+        moto.replace_handler(operation, keeping(moto.handler(operation)))
+    JobQueue.describe = describe_with_actions
 
 
 def _port(argv: list[str]) -> int:
@@ -175,10 +176,8 @@ def main(argv: list[str] | None = None) -> None:
         from runner.local import executor
 
         running = executor.install(_port(args))
-    from moto.server import main as moto_main
-
     try:
-        moto_main(args)  # returns (SystemExit) on SIGTERM or SIGINT: moto's own handlers
+        moto_contract.current().server_main(args)  # returns (SystemExit) on SIGTERM or SIGINT: moto's own handlers
     finally:
         if running is not None:
             running.shutdown()  # remove this emulator's containers

@@ -29,15 +29,15 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from moto.batch.exceptions import ClientException
-from moto.batch.models import BatchBackend
-
-from runner.local import docker, policy, reclaim, shim
+from runner.local import docker, moto_contract, policy, reclaim, shim
 from runner.local.jobs import LocalJob, now_ms
 from runner.local.logs import LogSink, stream_target
 from runner.local.server import DUMMY_CREDENTIALS
 
 log = logging.getLogger("runner.local.executor")
+
+MOTO = moto_contract.current()
+ClientException: Any = MOTO.ClientException
 
 LABEL = docker.EMULATOR_LABEL
 WORKERS_VAR = "RUNNER_LOCAL_WORKERS"
@@ -81,7 +81,7 @@ class Executor:
 
     def submit(
         self,
-        backend: BatchBackend,
+        backend: Any,
         job_name: str,
         job_def_id: str,
         job_queue: str,
@@ -150,7 +150,7 @@ class Executor:
             self.cond.notify_all()
         return job_name, job.job_id, job.arn
 
-    def _resolve_dependencies(self, backend: BatchBackend, depends_on: list[dict[str, str]], size: int) -> Any:
+    def _resolve_dependencies(self, backend: Any, depends_on: list[dict[str, str]], size: int) -> Any:
         """Check dependsOn now (unknown ids are refused, as Batch does); return a function of the new job
         yielding (job that waits, jobs it waits for)."""
         plain: list[LocalJob] = []
@@ -190,7 +190,7 @@ class Executor:
             job.pending_deps.add(dep.job_id)
             self.dependants[dep.job_id].append(job)
 
-    def describe(self, backend: BatchBackend, ids: list[str] | None) -> list[dict[str, Any]]:
+    def describe(self, backend: Any, ids: list[str] | None) -> list[dict[str, Any]]:
         with self.lock:
             if ids is None:
                 return [job.describe() for job in list(backend._jobs.values())]
@@ -201,16 +201,16 @@ class Executor:
                     result.append(job.describe())
             return result
 
-    def cancel(self, backend: BatchBackend, job_id: str, reason: str) -> None:
+    def cancel(self, backend: Any, job_id: str, reason: str) -> None:
         self._stop(backend, job_id, reason, running_too=False)
 
-    def terminate(self, backend: BatchBackend, job_id: str, reason: str) -> None:
+    def terminate(self, backend: Any, job_id: str, reason: str) -> None:
         if reclaim.is_request(reason):  # `runner local reclaim`: the instance goes away, the job is not terminated
             reclaim.request(self, backend, job_id)
             return
         self._stop(backend, job_id, reason, running_too=True)
 
-    def _stop(self, backend: BatchBackend, job_id: str, reason: str, running_too: bool) -> None:
+    def _stop(self, backend: Any, job_id: str, reason: str, running_too: bool) -> None:
         kills: list[str] = []
         with self.lock:
             job = backend.get_job_by_id(job_id)
@@ -572,7 +572,7 @@ class Executor:
 class LocalBatchBackend:
     """moto's Batch backend for one account and region, with job handling taken over by the executor."""
 
-    def __init__(self, moto_backend: BatchBackend, executor: Executor) -> None:
+    def __init__(self, moto_backend: Any, executor: Executor) -> None:
         self._moto = moto_backend
         self._executor = executor
 
@@ -609,8 +609,7 @@ def install(port: int, engine: docker.Engine | None = None) -> Executor:
     """Route the emulator's Batch job calls to a new executor (called once, in the emulator process)."""
     import json
 
-    from moto.batch.models import batch_backends
-    from moto.batch.responses import BatchResponse
+    batch_backends, BatchResponse = MOTO.batch_backends, MOTO.BatchResponse
 
     executor = Executor(port, engine or docker.Engine())
     wrappers: dict[tuple[str, str], LocalBatchBackend] = {}
@@ -621,7 +620,7 @@ def install(port: int, engine: docker.Engine | None = None) -> Executor:
             wrappers[key] = LocalBatchBackend(batch_backends[key[0]][key[1]], executor)
         return wrappers[key]
 
-    def submitjob(self: Any) -> str:
+    def submit_job(self: Any) -> str:
         name, job_id, arn = self.batch_backend.submit_job(
             self._get_param("jobName"),
             self._get_param("jobDefinition"),
@@ -636,6 +635,6 @@ def install(port: int, engine: docker.Engine | None = None) -> Executor:
         )
         return json.dumps({"jobId": job_id, "jobName": name, "jobArn": arn})
 
-    BatchResponse.batch_backend = property(batch_backend)  # type: ignore[method-assign,assignment]
-    BatchResponse.submitjob = submitjob  # type: ignore[method-assign]
+    BatchResponse.batch_backend = property(batch_backend)
+    MOTO.replace_handler("SubmitJob", submit_job)
     return executor

@@ -9,9 +9,9 @@ import copy
 from datetime import datetime
 from typing import Any
 
-from moto.batch.models import Job
+from runner.local import moto_contract, policy
 
-from runner.local import policy
+Job: Any = moto_contract.current().Job
 
 TERMINAL = ("SUCCEEDED", "FAILED")
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")

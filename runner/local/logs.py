@@ -30,9 +30,9 @@ class LogSink:
         self._lock = threading.Lock()  # moto's log streams are not thread-safe
 
     def _backend(self) -> Any:
-        from moto.logs.models import logs_backends
+        from runner.local import moto_contract
 
-        return logs_backends[self.account_id][self.region]
+        return moto_contract.current().logs_backends[self.account_id][self.region]
 
     def open(self, group: str, stream: str) -> None:
         with self._lock:

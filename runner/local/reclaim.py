@@ -114,12 +114,12 @@ def mark(executor: Any, backend: Any, job_id: str) -> str:
 
 def request(executor: Any, backend: Any, job_id: str) -> str:
     """`mark` for the TerminateJob route: a refusal becomes the ClientException the caller sees."""
-    from moto.batch.exceptions import ClientException
+    from runner.local import moto_contract
 
     try:
         return mark(executor, backend, job_id)
     except ReclaimRefused as exc:
-        raise ClientException(str(exc)) from None
+        raise moto_contract.current().ClientException(str(exc)) from None
 
 
 def outcome(

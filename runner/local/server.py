@@ -124,8 +124,10 @@ def up(home: Path, port: int | None = None, timeout: float = 60.0) -> ServerInfo
     if current is not None:
         return current
     port = port or configured_port()
+    from runner.local import moto_contract, reclaim
+
+    moto_contract.check()  # a moto the emulator does not support: one line naming the versions, before anything runs
     mode = batch_mode()
-    from runner.local import reclaim
 
     reclaim.check_settings()
     if port_in_use(port):

@@ -36,7 +36,7 @@ HEAD_QUEUE = "head"
 
 def parameter_name(env: Env) -> str:
     """The SSM parameter the platform publishes its outputs under."""
-    return f"/{env.tfvars.get('name') or env.name}/runner/outputs"
+    return f"/{env.settings.get('name') or env.tfvars.get('name') or env.name}/runner/outputs"
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,12 @@ def load(env: Env, aws: AwsContext, refresh: bool = False) -> Outputs:
         published = from_parameter(env, aws)
         if published:
             return Outputs(published)
+        if env.source == "user":  # no checkout, no terraform: the published parameter is the only source
+            raise UsageError(
+                f"--env: '{env.name}' has no published outputs (SSM parameter {parameter_name(env)} in "
+                f"{env.region} is missing or unreadable): check --name/--region (runner env list) and your "
+                "credentials, or ask the platform team to apply the env"
+            )
     from runner.infra import bootstrap
     from runner.infra.plans import Infra  # terraform only when no published outputs exist
 
