@@ -24,7 +24,7 @@ APT_TOOLS   := packer shellcheck unzip curl gpg:gnupg chromium
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup install lock upgrade images tools demo test test-unit lint fmt docs plan apply destroy output local-up local-down ami bench clean
+.PHONY: help setup install wheel lock upgrade images tools demo test test-unit lint fmt docs plan apply destroy output local-up local-down ami bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,11 @@ $(STAMP): pyproject.toml uv.lock $(UV)
 
 install: $(UV) ## The runner alone (no dev tools) in .venv, exactly as locked: what CI's infra jobs and Atlantis run
 	$(UV) sync --frozen --no-dev --python $(PYTHON) --quiet
+
+wheel: $(UV) ## dist/: the runner's wheel and constraints.txt (the locked versions) for analysts' tool installs
+	$(UV) build --wheel --quiet -o dist
+	$(UV) export --frozen --no-dev --extra local --no-emit-project --no-hashes --quiet -o dist/constraints.txt
+	@echo "dist/: $$(cd dist && ls *.whl) and constraints.txt (README: Install for analysts)"
 
 lock: $(UV) ## Re-resolve uv.lock and requirements/*.txt from pyproject and requirements/*.in (keeps versions that still fit)
 	$(UV) lock --python $(PYTHON)
