@@ -31,7 +31,8 @@ def _uv() -> str:
 
 def _run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=600, **kwargs)
-    assert proc.returncode == 0, f"{' '.join(argv)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, f"{' '.join(argv)} exited {proc.returncode}\n{tail}"
     return proc
 
 
