@@ -17,7 +17,7 @@ import pytest
 from runner.infra.plans import PLAN_SUFFIX
 from tests.helpers import REPO, require_tool
 from tests.unit.test_gitops import commit, git, write
-from tests.unit.test_workflows import ACTIONS, WORKFLOWS, commands, load, tool
+from tests.unit.test_workflows import ACTIONS, WORKFLOWS, commands, load, run_scripts, tool
 
 GITHUB = REPO / ".github"
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?:\s+#\s*(?P<comment>.*))?$")
@@ -107,6 +107,13 @@ def test_every_job_declares_the_least_permissions() -> None:
             assert writes == WRITES.get((path.name, job_id), set()), f"{where} may write {sorted(writes)}"
             seen.add((path.name, job_id))
     assert set(WRITES) <= seen
+
+
+def test_no_expression_is_pasted_into_a_script() -> None:
+    """Values reach `run:` scripts through `env:` only, never as `${{ }}` text in the script, even values zizmor
+    deems safe (job outputs, matrix values): a script's meaning never depends on what an expression expands to."""
+    pasted = [where for where, script in run_scripts() if "${{" in script]
+    assert pasted == []
 
 
 def _zizmor(*args: str) -> list[dict[str, Any]]:
