@@ -385,6 +385,14 @@ def test_deps_upgrade_runs_weekly_and_opens_the_pull_request_from_a_job_that_run
     assert "git add uv.lock requirements/*.txt" in script
 
 
+def test_the_upgrade_report_passes_shellcheck() -> None:
+    path = REPO / "scripts" / "upgrade-report"
+    proc = subprocess.run(
+        [require_tool("shellcheck"), "--severity=style", str(path)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0 and os.access(path, os.X_OK), proc.stdout
+
+
 def _report(repo: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
     outputs = repo.parent / "github-output"
     outputs.write_text("")
