@@ -65,7 +65,7 @@ def deployed(project: Project, emulator: dict[str, Any]) -> Deployment:
     require_tool("packer")
     ami_build: dict[str, Any] = project.run_json("ami", "build", "--env", "local", "--json")
     plan = project.run_json("infra", "plan", "--env", "local", "--format", "json")
-    plan_file = project.home / "plans" / "local.tfplan"
+    plan_file = project.home / "plans" / "local.plan"
     tf = Terraform(
         project.root / "envs" / "local",
         project.root / "modules",

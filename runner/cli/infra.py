@@ -90,14 +90,14 @@ def infra_apply(
         Path | None,
         typer.Option(
             "--plan",
-            help="Apply this saved plan (FILE.tfplan with its record FILE.json beside it), checked as --saved.",
+            help="Apply this saved plan (FILE.plan with its record FILE.json beside it), checked as --saved.",
         ),
     ] = None,
     plan_dir: Annotated[
         Path | None,
         typer.Option(
             "--plan-dir",
-            help="Apply the reviewed plan in DIR (NAME.tfplan + NAME.json from CI): refused unless it was made "
+            help="Apply the reviewed plan in DIR (NAME.plan + NAME.json from CI): refused unless it was made "
             "for this checkout's git tree and is still current. Never plans.",
         ),
     ] = None,

@@ -25,7 +25,7 @@ Three pieces the CI workflows (``.github/workflows/infra-*.yml``) and ``atlantis
   both the resources changed out of band and the configuration not yet applied. ``-lock=false`` keeps the
   nightly check read-only: it never blocks an apply and its role needs no write access to the state bucket.
 
-* :func:`import_reviewed_plan` puts a plan made for a pull request (``NAME.tfplan`` + ``NAME.json`` downloaded
+* :func:`import_reviewed_plan` puts a plan made for a pull request (``NAME.plan`` + ``NAME.json`` downloaded
   from CI) in place for ``runner infra apply``, refusing a plan made for other code (its git tree differs from
   this checkout's) or a stale one (config fingerprint or state lineage/serial changed). It never plans.
 """
@@ -44,7 +44,7 @@ from runner.core import git
 from runner.core.errors import RunFailed, UsageError
 from runner.core.project import available_envs, resolve_env
 from runner.infra.plan_summary import Change, Summary, render_markdown, render_text
-from runner.infra.plans import Infra, PlanRecord
+from runner.infra.plans import PLAN_SUFFIX, Infra, PlanRecord
 
 ALL = "*"
 GLOBAL_DIRS = ("modules", "packer")
@@ -180,7 +180,7 @@ class DriftReport:
 
 def check_drift(infra: Infra) -> DriftReport:
     """A normal plan, unlocked, into a scratch file (the reviewed plan in RUNNER_HOME/plans is left alone)."""
-    scratch = infra.home / "drift" / f"{infra.env.name}.tfplan"
+    scratch = infra.home / "drift" / f"{infra.env.name}{PLAN_SUFFIX}"
     try:
         result = infra.tf.plan(scratch, "-lock=false")
     finally:
@@ -225,12 +225,12 @@ def render_drift(report: DriftReport, fmt: str) -> str:
 
 
 def import_reviewed_plan(infra: Infra, plan_dir: Path) -> PlanRecord:
-    """Install ``plan_dir/NAME.tfplan`` + ``NAME.json`` as the env's saved plan: only if made for this code, current."""
+    """Install ``plan_dir/NAME.plan`` + ``NAME.json`` as the env's saved plan: only if made for this code, current."""
     name = infra.env.name
-    src_plan, src_record = plan_dir / f"{name}.tfplan", plan_dir / f"{name}.json"
+    src_plan, src_record = plan_dir / f"{name}{PLAN_SUFFIX}", plan_dir / f"{name}.json"
     if not (src_plan.is_file() and src_record.is_file()):
         raise UsageError(
-            f"--plan-dir: no reviewed plan for '{name}' in {plan_dir} (expected {name}.tfplan and {name}.json); "
+            f"--plan-dir: no reviewed plan for '{name}' in {plan_dir} (expected {name}{PLAN_SUFFIX} and {name}.json); "
             "nothing applied"
         )
     try:

@@ -1,9 +1,14 @@
 """Plan, apply, destroy and read outputs of one environment, with saved plans that are checked for freshness.
 
-A plan is saved as ``RUNNER_HOME/plans/NAME.tfplan`` beside ``NAME.json``, a record of what it was made from
-(config fingerprint, state lineage and serial, git commit). ``apply`` on an unprotected env plans afresh unless
-a saved plan is asked for (``saved=True``: ``--saved``, ``--plan FILE``, ``--plan-dir``); a protected env
-applies nothing but its saved, reviewed plan. A saved plan is applied only while it is current:
+A plan is saved as ``RUNNER_HOME/plans/NAME.plan`` beside ``NAME.json``, a record of what it was made from
+(config fingerprint, state lineage and serial, git commit). Never ``*.tfplan``: RUNNER_HOME defaults to ``.runner``
+inside the checkout, and Atlantis takes every untracked ``*.tfplan`` in its working copy (ignored files included)
+for a pending plan of a project in that file's folder, so it would offer to apply ghost projects such as
+``.runner/plans``. Scratch plans (the drift checks) follow the same rule.
+
+``apply`` on an unprotected env plans afresh unless a saved plan is asked for (``saved=True``: ``--saved``,
+``--plan FILE``, ``--plan-dir``); a protected env applies nothing but its saved, reviewed plan. A saved plan is
+applied only while it is current:
 
 * *stale*: the configuration or the state changed since it was made (fingerprint, lineage/serial);
 * *drifted*: a refresh-only plan (``terraform plan -refresh-only -detailed-exitcode``, read-only) finds the real
@@ -34,6 +39,9 @@ from runner.core.project import Env, runner_home
 from runner.infra import outputs
 from runner.infra.plan_summary import Summary, summarize
 from runner.infra.terraform import Terraform, config_fingerprint
+
+# The suffix of every plan file the runner writes (saved, reviewed and scratch plans); see the module docstring.
+PLAN_SUFFIX = ".plan"
 
 
 @dataclass
@@ -191,7 +199,7 @@ class Infra:
 
     @property
     def plan_file(self) -> Path:
-        return self.home / "plans" / f"{self.env.name}.tfplan"
+        return self.home / "plans" / f"{self.env.name}{PLAN_SUFFIX}"
 
     @property
     def record_file(self) -> Path:
@@ -243,7 +251,7 @@ class Infra:
         """What changed outside terraform since `plan` (a saved plan's `show -json`) was made: a refresh-only plan
         (read-only, unlocked, into a scratch file) gives the infrastructure as it is now; the saved plan holds
         it as it was then (its prior_state)."""
-        scratch = self.home / "drift" / f"{self.env.name}-refresh.tfplan"
+        scratch = self.home / "drift" / f"{self.env.name}-refresh{PLAN_SUFFIX}"
         try:
             now = self.tf.refresh_only_plan(scratch)
         finally:

@@ -25,7 +25,7 @@ def test_missing_terraform_binary(scratch: Project) -> None:
     )
     assert proc.returncode == 2
     assert "TERRAFORM_BINARY" in error_line(proc) and "/nonexistent" in error_line(proc)
-    assert not (scratch.home / "plans" / "local.tfplan").exists()
+    assert not (scratch.home / "plans" / "local.plan").exists()
 
 
 def test_port_taken_by_another_process(scratch: Project) -> None:

@@ -532,7 +532,7 @@ def test_a_new_ami_is_an_in_place_update_of_the_compute_environments(deployed: D
         copy.home,
         environ=copy.environ(AWS_ENDPOINT_URL=copy.endpoint, **local.DUMMY_CREDENTIALS),
     )
-    plan = tf.show_plan(copy.home / "plans" / "local.tfplan")
+    plan = tf.show_plan(copy.home / "plans" / "local.plan")
     changes = {rc["address"]: rc["change"] for rc in plan["resource_changes"] if rc["mode"] == "managed"}
     assert changes[TEMPLATE]["after"]["image_id"] == other_image
     for key in ("spot", "ondemand"):

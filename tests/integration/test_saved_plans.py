@@ -55,7 +55,7 @@ def test_drift_after_the_plan_refuses_the_saved_plan_and_a_plain_apply_plans_afr
     serial = _serial(deployed)
 
     # The saved plan, named explicitly (both spellings): refused, one line naming the resource and attribute.
-    saved = project.home / "plans" / "local.tfplan"
+    saved = project.home / "plans" / "local.plan"
     for how in (["--saved"], ["--plan", str(saved)]):
         proc = project.run("infra", "apply", "--env", "local", *how, "--auto-approve", check=False)
         assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -79,10 +79,13 @@ def test_drift_after_the_plan_refuses_the_saved_plan_and_a_plain_apply_plans_afr
 def test_a_saved_plan_without_drift_is_applied(deployed: Deployment, data_bucket: str) -> None:
     project = deployed.project
     project.run("infra", "plan", "--env", "local")
+    # Saved as local.plan: Atlantis takes any untracked *.tfplan in its working copy for a pending plan.
+    assert (project.home / "plans" / "local.plan").is_file()
+    assert not [p for base in (project.root, project.home) for p in base.rglob("*.tfplan")]
     proc = project.run("infra", "apply", "--env", "local", "--saved", "--auto-approve", "--json")
     applied = json.loads(proc.stdout)["applied"]
     assert (applied["add"], applied["change"], applied["destroy"]) == (0, 0, 0)
-    assert not (project.home / "plans" / "local.tfplan").exists()  # consumed
+    assert not (project.home / "plans" / "local.plan").exists()  # consumed
 
 
 def test_saved_without_a_saved_plan_and_two_plans_at_once_are_bad_input(deployed: Deployment) -> None:
@@ -90,9 +93,9 @@ def test_saved_without_a_saved_plan_and_two_plans_at_once_are_bad_input(deployed
     proc = project.run("infra", "apply", "--env", "local", "--saved", "--auto-approve", check=False)
     assert proc.returncode == 2
     assert "--saved: 'local' has no saved plan" in error_line(proc)
-    proc = project.run("infra", "apply", "--env", "local", "--saved", "--plan", "x.tfplan", check=False)
+    proc = project.run("infra", "apply", "--env", "local", "--saved", "--plan", "x.plan", check=False)
     assert proc.returncode == 2
     assert "--saved, --plan: name at most one saved plan" in error_line(proc)
-    proc = project.run("infra", "apply", "--env", "local", "--plan", "nosuch.tfplan", "--auto-approve", check=False)
+    proc = project.run("infra", "apply", "--env", "local", "--plan", "nosuch.plan", "--auto-approve", check=False)
     assert proc.returncode == 2
-    assert "--plan: nosuch.tfplan is not a saved plan" in error_line(proc)
+    assert "--plan: nosuch.plan is not a saved plan" in error_line(proc)
