@@ -101,7 +101,7 @@ images: $(STAMP) ## Docker daemon for the local Batch and its offline images (ba
 
 # The aws provider 6.x schema, offline, for the compatibility test: cdktf's jsii assembly of aws 6.25.0.
 $(SCHEMA_STAMP): $(STAMP)
-	$(PY) -m pip download --quiet --no-deps -d $(SCHEMA_DIR) cdktf-cdktf-provider-aws==21.22.1
+	$(UV_DIR)/bin/pip download --quiet --disable-pip-version-check --no-deps -d $(SCHEMA_DIR) cdktf-cdktf-provider-aws==21.22.1
 	@touch $@
 
 # ---------------------------------------------------------------------------------------------------------------
