@@ -166,6 +166,11 @@ def _port(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = argv if argv is not None else sys.argv[1:]
+    try:
+        moto_contract.current()
+    except moto_contract.MotoUnsupported as exc:  # one line for `runner local up` to show (see server.up)
+        print(f"{moto_contract.UNSUPPORTED_MARK}{exc}", file=sys.stderr, flush=True)
+        sys.exit(moto_contract.UNSUPPORTED_EXIT)
     _patch_bucket_policy_conditions()
     _patch_batch_infrastructure_updates()
     _patch_queue_time_limit_actions()

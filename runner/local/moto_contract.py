@@ -4,8 +4,10 @@ in one place.
 moto's server is a dependency whose internals change between releases (5.2.6 renamed Batch's response handlers
 from ``submitjob`` to ``submit_job``). Everything in ``runner.local`` that reaches into moto goes through
 `resolve` (names) or `current` (the resolved set, once per process), never ``from moto... import ...`` directly.
-`runner local up` calls `check` before it starts the emulator: a moto outside the tested range, or one whose
-names moved, is one line naming the installed and the supported versions (exit 1), not a traceback in a log.
+`runner local up` calls `check_version` before it starts the emulator (package metadata only: moto is not imported
+in the user's process, where its import would read the user's AWS profile), and the emulator process resolves every
+name at start: a moto outside the tested range, or one whose names moved, is one line naming the installed and the
+supported versions (exit 1), not a traceback in a log (`UNSUPPORTED_MARK`/`UNSUPPORTED_EXIT` carry it to `up`).
 
 Handlers are found under the name the installed moto uses, where both spellings are known (`HANDLERS`).
 """
@@ -25,6 +27,8 @@ from runner.core.errors import RunFailed
 OLDEST = "5.2.5"
 NEWEST = "5.2.6"
 SUPPORTED = f">={OLDEST},<={NEWEST}"
+UNSUPPORTED_EXIT = 3  # the emulator's exit code when the installed moto does not satisfy the contract
+UNSUPPORTED_MARK = "runner-moto-unsupported: "  # the prefix of the one line it writes before exiting
 INSTALL_HINT = "pip install 'batch-platform-runner[local]' (or: uv tool install 'batch-platform-runner[local]')"
 
 # Classes and objects: attribute on the resolved contract -> (module, name in that module).
@@ -126,11 +130,7 @@ def resolve(
 ) -> Moto:
     """Every name in `NAMES`, `HANDLERS` and `METHODS` from the installed moto; `MotoUnsupported` naming the
     installed and the supported versions when the version is outside the tested range or a name is missing."""
-    version = version if version is not None else installed_version()
-    if version is None:
-        raise MotoUnsupported(f"moto is not installed: the local env needs the runner's `local` extra: {INSTALL_HINT}")
-    if not in_range(version):
-        raise _unsupported(version, "not tested with this one")
+    version = check_version(version)
     objects: dict[str, Any] = {}
     for attr, (module_name, name) in NAMES.items():
         try:
@@ -164,6 +164,20 @@ def current() -> Moto:
     return _CURRENT
 
 
-def check() -> str:
-    """`runner local up`'s check before it starts the emulator: the installed moto's version, or MotoUnsupported."""
-    return current().version
+def check_version(version: str | None = None) -> str:
+    """`runner local up`'s check before it starts the emulator, from package metadata alone: the installed moto's
+    version, or MotoUnsupported naming it and the supported range. The names are resolved in the emulator."""
+    version = version if version is not None else installed_version()
+    if version is None:
+        raise MotoUnsupported(f"moto is not installed: the local env needs the runner's `local` extra: {INSTALL_HINT}")
+    if not in_range(version):
+        raise _unsupported(version, "not tested with this one")
+    return version
+
+
+def from_emulator_log(text: str) -> MotoUnsupported | None:
+    """The emulator's one-line refusal (`UNSUPPORTED_MARK`) in its log, if it wrote one."""
+    for line in reversed(text.splitlines()):
+        if line.startswith(UNSUPPORTED_MARK):
+            return MotoUnsupported(line.removeprefix(UNSUPPORTED_MARK))
+    return None

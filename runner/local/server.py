@@ -126,7 +126,7 @@ def up(home: Path, port: int | None = None, timeout: float = 60.0) -> ServerInfo
     port = port or configured_port()
     from runner.local import moto_contract, reclaim
 
-    moto_contract.check()  # a moto the emulator does not support: one line naming the versions, before anything runs
+    moto_contract.check_version()  # an unsupported moto: one line naming the versions, before anything runs
     mode = batch_mode()
 
     reclaim.check_settings()
@@ -150,6 +150,10 @@ def up(home: Path, port: int | None = None, timeout: float = 60.0) -> ServerInfo
     deadline = time.monotonic() + timeout
     while not _answers(endpoint):
         if proc.poll() is not None:
+            if proc.returncode == moto_contract.UNSUPPORTED_EXIT:
+                refusal = moto_contract.from_emulator_log(log_path.read_text(errors="replace"))
+                if refusal is not None:
+                    raise refusal
             raise RunFailed(f"emulator exited with code {proc.returncode} at start; see {log_path}")
         if time.monotonic() > deadline:
             proc.kill()

@@ -140,3 +140,24 @@ def test_local_up_with_an_unsupported_moto_is_one_line(tmp_path: Path) -> None:
     assert moto_contract.SUPPORTED in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "local" / "server.json").exists()
+
+
+def test_the_emulator_refuses_a_moto_whose_names_moved_in_one_line(tmp_path: Path) -> None:
+    """The emulator process resolves every name at start; a moved one: exit UNSUPPORTED_EXIT and one marked line,
+    which `runner local up` turns into its own one-line error."""
+    script = textwrap.dedent(
+        """
+        from runner.local import emulator, moto_contract
+        moto_contract.NAMES["JobQueue"] = ("moto.batch.models", "NoSuchQueueClass")
+        emulator.main(["-H", "127.0.0.1", "-p", "1"])
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
+    )
+    assert result.returncode == moto_contract.UNSUPPORTED_EXIT, result
+    refusal = moto_contract.from_emulator_log("startup noise\n" + result.stderr)
+    assert refusal is not None
+    assert "moto.batch.models.NoSuchQueueClass is missing" in str(refusal)
+    assert moto_contract.SUPPORTED in str(refusal)
+    assert "Traceback" not in result.stderr
