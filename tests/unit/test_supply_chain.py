@@ -131,8 +131,8 @@ def _zizmor(*args: str) -> list[dict[str, Any]]:
 
 def test_zizmor_finds_nothing_of_medium_or_high_severity() -> None:
     """`make lint` fails on a high finding; the workflows have no medium one either. What remains are help-level
-    hints: `$/` self-repository syntax for the local actions (GitHub's since July 2026) and computed indexes into
-    the role variables (fromJSON(vars.AWS_PLAN_ROLE_ARNS)[matrix.env])."""
+    hints: zizmor's `$/` self-repository spelling for the local actions (kept as `./`, which actionlint and the
+    tests here read) and computed indexes into the role variables (fromJSON(vars.AWS_PLAN_ROLE_ARNS)[matrix.env])."""
     findings = _zizmor("--min-severity", "medium")
     described = [
         f"{f['ident']} ({f['determinations']['severity']}) at "
