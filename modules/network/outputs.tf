@@ -23,6 +23,11 @@ output "s3_endpoint_id" {
   value       = try(aws_vpc_endpoint.s3[0].id, null)
 }
 
+output "s3_endpoint_policy" {
+  description = "The S3 gateway endpoint's policy (JSON; null when the VPC is not created here)."
+  value       = try(data.aws_iam_policy_document.s3_endpoint[0].json, null)
+}
+
 output "nat_gateway_ids" {
   description = "NAT gateways (empty unless `enable_nat_gateway`)."
   value       = aws_nat_gateway.this[*].id
