@@ -181,7 +181,8 @@ variable "compute_environments" {
   }
 
   validation {
-    condition = alltrue([for ce in values(var.compute_environments) : ce.allocation_strategy == null || contains(
+    # A conditional, not ||: HCL evaluates both sides of ||, and contains() refuses a null (no strategy given).
+    condition = alltrue([for ce in values(var.compute_environments) : ce.allocation_strategy == null ? true : contains(
       ce.type == "SPOT" ? ["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED", "BEST_FIT_PROGRESSIVE"] : ["BEST_FIT_PROGRESSIVE"],
       ce.allocation_strategy
     )])

@@ -244,6 +244,24 @@ run "launch_template_version_is_a_number" {
   expect_failures = [var.launch_template_version]
 }
 
+run "allocation_strategy_defaults_by_type" {
+  command = plan
+  variables {
+    compute_environments = {
+      spot     = { type = "SPOT", max_vcpus = 8 }
+      ondemand = { type = "EC2", max_vcpus = 8 }
+    }
+  }
+
+  assert {
+    condition = (
+      aws_batch_compute_environment.this["spot"].compute_resources[0].allocation_strategy == "SPOT_CAPACITY_OPTIMIZED" &&
+      aws_batch_compute_environment.this["ondemand"].compute_resources[0].allocation_strategy == "BEST_FIT_PROGRESSIVE"
+    )
+    error_message = "no strategy given: the updatable default of each type"
+  }
+}
+
 run "best_fit_is_refused" {
   command = plan
   variables {
