@@ -1,72 +1,9 @@
-# modules/platform offline: a mocked aws provider (no credentials, no API), real terraform logic across the
-# child modules: the output contract, the analyst policy (fair-share shares included), the endpoint wiring and
-# the pass-through of the child modules' variables.
+# modules/platform offline: a mocked aws provider (tests/aws.tfmock.hcl; no credentials, no API), real terraform
+# logic across the child modules: the output contract, the analyst policy, the endpoint wiring and the
+# pass-through of the child modules' variables (fair share: tests/fair_share.tftest.hcl).
 
 mock_provider "aws" {
-  mock_data "aws_region" {
-    defaults = { id = "eu-west-1", name = "eu-west-1" }
-  }
-  mock_data "aws_partition" {
-    defaults = { partition = "aws" }
-  }
-  mock_data "aws_caller_identity" {
-    defaults = { account_id = "123456789012" }
-  }
-  mock_data "aws_availability_zones" {
-    defaults = { names = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
-  }
-  mock_data "aws_iam_policy_document" {
-    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
-  }
-  mock_resource "aws_batch_compute_environment" {
-    defaults = {
-      arn          = "arn:aws:batch:eu-west-1:123456789012:compute-environment/terraform-0001"
-      service_role = "arn:aws:iam::123456789012:role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch"
-    }
-  }
-  mock_resource "aws_batch_scheduling_policy" {
-    defaults = { arn = "arn:aws:batch:eu-west-1:123456789012:scheduling-policy/acme-dev-fair-share" }
-  }
-  mock_resource "aws_launch_template" {
-    defaults = { id = "lt-0a1b2c3d", latest_version = 1 }
-  }
-  mock_resource "aws_iam_role" {
-    defaults = { arn = "arn:aws:iam::123456789012:role/acme-dev-role-0001" }
-  }
-  mock_resource "aws_iam_instance_profile" {
-    defaults = { arn = "arn:aws:iam::123456789012:instance-profile/acme-dev-instance-0001" }
-  }
-  mock_resource "aws_iam_policy" {
-    defaults = { arn = "arn:aws:iam::123456789012:policy/batch-platform/acme-dev-analyst" }
-  }
-  mock_resource "aws_cloudwatch_log_group" {
-    defaults = { arn = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/batch/acme-dev" }
-  }
-}
-
-override_resource {
-  target = module.storage.aws_s3_bucket.this["data"]
-  values = { arn = "arn:aws:s3:::acme-dev-data" }
-}
-override_resource {
-  target = module.storage.aws_s3_bucket.this["work"]
-  values = { arn = "arn:aws:s3:::acme-dev-work" }
-}
-override_resource {
-  target = module.storage.aws_s3_bucket.this["results"]
-  values = { arn = "arn:aws:s3:::acme-dev-results" }
-}
-override_resource {
-  target = module.batch.aws_batch_job_queue.this["default"]
-  values = { arn = "arn:aws:batch:eu-west-1:123456789012:job-queue/acme-dev-default" }
-}
-override_resource {
-  target = module.batch.aws_batch_job_queue.this["priority"]
-  values = { arn = "arn:aws:batch:eu-west-1:123456789012:job-queue/acme-dev-priority" }
-}
-override_resource {
-  target = module.batch.aws_batch_job_queue.this["head"]
-  values = { arn = "arn:aws:batch:eu-west-1:123456789012:job-queue/acme-dev-head" }
+  source = "./tests"
 }
 
 variables {
@@ -117,58 +54,6 @@ run "fifo_contract" {
   assert {
     condition     = length([for s in data.aws_iam_policy_document.analyst.statement : s if strcontains(s.sid, "Share")]) == 0
     error_message = "FIFO: no share statements"
-  }
-}
-
-# --------------------------------------------------------------------------------------------------------------
-# Fair share: the analyst policy allows only the env's share identifiers
-# --------------------------------------------------------------------------------------------------------------
-
-run "fair_share_contract_and_analyst_policy" {
-  variables {
-    fair_share = {
-      shares              = { genomics = 1, proteomics = 1, "lab*" = 2 }
-      compute_reservation = 10
-    }
-  }
-
-  assert {
-    condition     = output.share_identifiers == tolist(["genomics", "lab*", "proteomics"])
-    error_message = "the allowed share identifiers are a contract output"
-  }
-  assert {
-    condition     = output.scheduling_policy_arn == "arn:aws:batch:eu-west-1:123456789012:scheduling-policy/acme-dev-fair-share"
-    error_message = "the policy ARN is a contract output"
-  }
-  assert {
-    condition     = jsondecode(aws_ssm_parameter.outputs.value).share_identifiers == ["genomics", "lab*", "proteomics"]
-    error_message = "and published for analysts"
-  }
-  assert {
-    condition = !contains(one([
-      for s in data.aws_iam_policy_document.analyst.statement : s.resources if s.sid == "SubmitToEnvQueues"
-    ]), "arn:aws:batch:eu-west-1:123456789012:job-queue/acme-dev-default")
-    error_message = "the fair-share queue is not in the unconditional statement"
-  }
-  assert {
-    condition = one([
-      for s in data.aws_iam_policy_document.analyst.statement : s.resources if s.sid == "SubmitToFairShareQueuesUnderEnvShares"
-    ]) == toset(["arn:aws:batch:eu-west-1:123456789012:job-queue/acme-dev-default"])
-    error_message = "the fair-share queue has its own statement"
-  }
-  assert {
-    condition = jsonencode(one([
-      for s in data.aws_iam_policy_document.analyst.statement : [
-        for c in s.condition : { test = c.test, variable = c.variable, values = c.values }
-      ] if s.sid == "SubmitToFairShareQueuesUnderEnvShares"
-    ])) == jsonencode([{ test = "StringLike", variable = "batch:ShareIdentifier", values = ["genomics", "lab*", "proteomics"] }])
-    error_message = "submitting there needs one of the env's share identifiers (StringLike: lab* matches lab01)"
-  }
-  assert {
-    condition = one([
-      for s in data.aws_iam_policy_document.analyst.statement : s.effect if s.sid == "NeverSubmitUnderOtherShares"
-    ]) == "Deny"
-    error_message = "an explicit deny of any other share identifier"
   }
 }
 
