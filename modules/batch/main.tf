@@ -89,7 +89,12 @@ resource "aws_batch_compute_environment" "this" {
       version            = var.launch_template_version
     }
 
-    tags = merge(var.tags, { Name = "${var.name}-${each.key}", ComputeEnvironment = each.key })
+    # BatchServiceRole marks environments created for infrastructure updates (on the service-linked role). An
+    # environment created before them (on the platform's own service role) cannot be updated: the provider
+    # forces a replacement for any change to its compute resources, so this tag makes the first plan after the
+    # upgrade replace such an environment (create before destroy, queues switched in place), while one already
+    # on the service-linked role only gets the tag, in place. README: Upgrading an env.
+    tags = merge(var.tags, { Name = "${var.name}-${each.key}", ComputeEnvironment = each.key, BatchServiceRole = "AWSServiceRoleForBatch" })
   }
 
   # Infrastructure updates: Batch replaces the instances of the environment with ones from the new settings;
@@ -107,7 +112,9 @@ resource "aws_batch_compute_environment" "this" {
     ignore_changes = [compute_resources[0].desired_vcpus]
 
     # An environment created with a service role of our own (before infrastructure updates) cannot be updated
-    # in place, nor switched to the service-linked role: it must be replaced once. Checked at plan time.
+    # in place, nor switched to the service-linked role: it must be replaced. The BatchServiceRole tag above
+    # makes the plan replace it; should a plan still update one in place, it stops here instead of failing
+    # halfway through the apply.
     postcondition {
       condition     = self.service_role == null || strcontains(coalesce(self.service_role, "-"), ":role/aws-service-role/batch.amazonaws.com/")
       error_message = "compute environment ${each.key} uses its own service role (created before infrastructure updates): replace it once, e.g. runner infra plan --replace 'module.platform.module.batch.aws_batch_compute_environment.this[\"${each.key}\"]' (README: Upgrading an env)."

@@ -76,6 +76,12 @@ run "fifo_by_default" {
     condition     = keys(output.job_queue_arns) == ["default", "head", "priority"]
     error_message = "the three default queues"
   }
+  assert {
+    condition = alltrue([
+      for ce in aws_batch_compute_environment.this : ce.compute_resources[0].tags["BatchServiceRole"] == "AWSServiceRoleForBatch"
+    ])
+    error_message = "environments on the service-linked role, marked so that older ones are replaced (README: Upgrading an env)"
+  }
 }
 
 # --------------------------------------------------------------------------------------------------------------
