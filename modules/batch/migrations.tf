@@ -19,3 +19,7 @@
 #
 # Added here (fair share): aws_batch_scheduling_policy.this and terraform_data.queue_scheduling, new addresses;
 # a queue switching FIFO <-> fair-share is replaced on purpose (terraform_data.queue_scheduling), not moved.
+# What remains manual: the first switch of a queue created before terraform_data.queue_scheduling existed.
+# That resource is then created, not changed, and replace_triggered_by ignores creations, while no attribute of
+# the queue but its name forces a replacement; nothing in the configuration can tell such a queue from a new
+# one. Plan that switch with -replace (README: Fair-share scheduling).
