@@ -29,6 +29,9 @@ module "platform" {
   # A reference bucket outside the env that jobs may read (nothing else outside the env is reachable).
   external_read_buckets = ["batch-local-reference-genomes"]
 
+  # FIFO until the runner sends a shareIdentifier (dev and prod set shares in fair-share.auto.tfvars).
+  fair_share = var.fair_share
+
   scratch_volume_size = 50
   log_retention_days  = 7
 }

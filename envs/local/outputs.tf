@@ -89,3 +89,13 @@ output "analyst_policy_arn" {
   description = "Managed policy for analysts of this env (attach it to their role or group)."
   value       = module.platform.analyst_policy_arn
 }
+
+output "share_identifiers" {
+  description = "Share identifiers jobs may carry on the fair-share queue (empty: FIFO queues)."
+  value       = module.platform.share_identifiers
+}
+
+output "scheduling_policy_arn" {
+  description = "The fair-share scheduling policy (null: FIFO queues)."
+  value       = module.platform.scheduling_policy_arn
+}

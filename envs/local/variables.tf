@@ -15,3 +15,9 @@ variable "ami_id" {
   type        = string
   default     = null
 }
+
+variable "fair_share" {
+  description = "Fair-share scheduling of the `default` queue: `modules/batch` variable `fair_share`. null (for now): FIFO, since the runner does not send a shareIdentifier yet."
+  type        = any
+  default     = null
+}

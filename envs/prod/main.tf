@@ -25,6 +25,9 @@ module "platform" {
   permissions_boundary_arn = var.permissions_boundary_arn
   external_read_buckets    = var.external_read_buckets
 
+  # Fair-share scheduling of the default queue (fair-share.auto.tfvars); analysts submit only under these shares.
+  fair_share = var.fair_share
+
   compute_environments = {
     spot = {
       type                = "SPOT"

@@ -82,9 +82,9 @@ variable "instance_types" {
 }
 
 variable "root_volume_size" {
-  description = "Root volume size in GiB."
+  description = "Root volume size in GiB. null: the module's default."
   type        = number
-  default     = 30
+  default     = null
 }
 
 variable "scratch_volume_size" {
@@ -93,31 +93,31 @@ variable "scratch_volume_size" {
 }
 
 variable "scratch_volume_iops" {
-  description = "gp3 scratch volume IOPS."
+  description = "gp3 scratch volume IOPS. null: the module's default."
   type        = number
-  default     = 3000
+  default     = null
 }
 
 variable "scratch_volume_throughput" {
-  description = "gp3 scratch volume throughput in MiB/s."
+  description = "gp3 scratch volume throughput in MiB/s. null: the module's default."
   type        = number
-  default     = 125
+  default     = null
 }
 
 variable "log_retention_days" {
-  description = "Retention of job logs, in days."
+  description = "Retention of job logs, in days. null: the module's default."
   type        = number
-  default     = 90
+  default     = null
 }
 
 variable "ecr_repositories" {
-  description = "ECR repositories for pipeline images."
-  type = map(object({
-    keep_images           = optional(number, 30)
-    expiring_tag_prefixes = optional(list(string), ["dev-"])
-    untagged_days         = optional(number, 7)
-  }))
-  default = {
-    pipelines = {}
-  }
+  description = "ECR repositories for pipeline images: `modules/registry` variable `repositories`. null: its default."
+  type        = any
+  default     = null
+}
+
+variable "fair_share" {
+  description = "Fair-share scheduling of the `default` queue: `modules/batch` variable `fair_share` (`shares` = share identifier -> weight factor, `compute_reservation`, `share_decay_seconds`); analysts may submit only under these identifiers. null: FIFO."
+  type        = any
+  default     = null
 }

@@ -89,7 +89,12 @@ resource "aws_batch_compute_environment" "this" {
       version            = var.launch_template_version
     }
 
-    tags = merge(var.tags, { Name = "${var.name}-${each.key}", ComputeEnvironment = each.key })
+    # BatchServiceRole marks environments created for infrastructure updates (on the service-linked role). An
+    # environment created before them (on the platform's own service role) cannot be updated: the provider
+    # forces a replacement for any change to its compute resources, so this tag makes the first plan after the
+    # upgrade replace such an environment (create before destroy, queues switched in place), while one already
+    # on the service-linked role only gets the tag, in place. README: Upgrading an env.
+    tags = merge(var.tags, { Name = "${var.name}-${each.key}", ComputeEnvironment = each.key, BatchServiceRole = "AWSServiceRoleForBatch" })
   }
 
   # Infrastructure updates: Batch replaces the instances of the environment with ones from the new settings;
@@ -107,12 +112,60 @@ resource "aws_batch_compute_environment" "this" {
     ignore_changes = [compute_resources[0].desired_vcpus]
 
     # An environment created with a service role of our own (before infrastructure updates) cannot be updated
-    # in place, nor switched to the service-linked role: it must be replaced once. Checked at plan time.
+    # in place, nor switched to the service-linked role: it must be replaced. The BatchServiceRole tag above
+    # makes the plan replace it; should a plan still update one in place, it stops here instead of failing
+    # halfway through the apply.
     postcondition {
       condition     = self.service_role == null || strcontains(coalesce(self.service_role, "-"), ":role/aws-service-role/batch.amazonaws.com/")
       error_message = "compute environment ${each.key} uses its own service role (created before infrastructure updates): replace it once, e.g. runner infra plan --replace 'module.platform.module.batch.aws_batch_compute_environment.this[\"${each.key}\"]' (README: Upgrading an env)."
     }
   }
+}
+
+################################################################################
+# Fair-share scheduling (null fair_share: FIFO queues)
+################################################################################
+
+locals {
+  fair_share_queues = var.fair_share == null ? [] : distinct(var.fair_share.queues)
+  share_identifiers = var.fair_share == null ? [] : sort(keys(var.fair_share.shares))
+}
+
+resource "aws_batch_scheduling_policy" "this" {
+  count = var.fair_share == null ? 0 : 1
+
+  name = "${var.name}-fair-share"
+
+  fair_share_policy {
+    compute_reservation = var.fair_share.compute_reservation
+    share_decay_seconds = var.fair_share.share_decay_seconds
+
+    dynamic "share_distribution" {
+      for_each = var.fair_share.shares
+      content {
+        share_identifier = share_distribution.key
+        weight_factor    = share_distribution.value
+      }
+    }
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-fair-share" })
+
+  lifecycle {
+    precondition {
+      condition     = alltrue([for q in local.fair_share_queues : contains(keys(var.job_queues), q)])
+      error_message = "fair_share.queues names a queue that is not in job_queues."
+    }
+  }
+}
+
+# How each queue schedules. Batch cannot add a scheduling policy to a FIFO queue nor remove one (the provider
+# would try it in place and fail halfway through the apply), so a queue that changes mode is replaced: the
+# queue's replace_triggered_by follows this value. Share weights, reservation and decay change in place.
+resource "terraform_data" "queue_scheduling" {
+  for_each = var.job_queues
+
+  input = contains(local.fair_share_queues, each.key) ? "fair-share" : "fifo"
 }
 
 ################################################################################
@@ -125,6 +178,8 @@ resource "aws_batch_job_queue" "this" {
   name     = "${var.name}-${each.key}"
   state    = each.value.state
   priority = each.value.priority
+
+  scheduling_policy_arn = contains(local.fair_share_queues, each.key) ? aws_batch_scheduling_policy.this[0].arn : null
 
   dynamic "compute_environment_order" {
     for_each = each.value.compute_environments
@@ -147,6 +202,9 @@ resource "aws_batch_job_queue" "this" {
   tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
 
   lifecycle {
+    # FIFO <-> fair-share: replaced (same name, so the same ARN), never updated in place.
+    replace_triggered_by = [terraform_data.queue_scheduling[each.key]]
+
     precondition {
       condition     = alltrue([for ce in each.value.compute_environments : contains(keys(var.compute_environments), ce)])
       error_message = "job_queues.${each.key}.compute_environments names a compute environment that is not in compute_environments."
@@ -383,6 +441,27 @@ data "aws_iam_policy_document" "head" {
       test     = "Null"
       variable = "aws:ResourceTag/runner:run"
       values   = ["false"]
+    }
+  }
+
+  # Fair share: jobs go out only under the env's share identifiers (Nextflow: aws.batch.shareIdentifier).
+  dynamic "statement" {
+    for_each = var.fair_share == null ? [] : ["fair-share"]
+    content {
+      sid       = "NeverSubmitUnderOtherShares"
+      effect    = "Deny"
+      actions   = ["batch:SubmitJob"]
+      resources = ["${local.batch_arn_prefix}:job-queue/*"]
+      condition {
+        test     = "Null"
+        variable = "batch:ShareIdentifier"
+        values   = ["false"]
+      }
+      condition {
+        test     = "StringNotLike"
+        variable = "batch:ShareIdentifier"
+        values   = local.share_identifiers
+      }
     }
   }
 

@@ -13,6 +13,21 @@ output "job_queue_names" {
   value       = { for k, q in aws_batch_job_queue.this : k => q.name }
 }
 
+output "scheduling_policy_arn" {
+  description = "The fair-share scheduling policy (null: FIFO queues)."
+  value       = try(aws_batch_scheduling_policy.this[0].arn, null)
+}
+
+output "share_identifiers" {
+  description = "Share identifiers jobs may carry (sorted; a trailing `*` is a prefix); empty with FIFO queues."
+  value       = local.share_identifiers
+}
+
+output "fair_share_queues" {
+  description = "Keys of the queues scheduled by the fair-share policy (they need a share identifier on every job); empty with FIFO queues."
+  value       = local.fair_share_queues
+}
+
 output "job_definition_arns" {
   description = "Job definition ARNs (with revision) keyed like `job_definitions`, plus `nextflow-head`."
   value       = { for k, d in aws_batch_job_definition.this : k => d.arn }

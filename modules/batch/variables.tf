@@ -63,9 +63,10 @@ variable "launch_template_version" {
 }
 
 variable "update_job_timeout_minutes" {
-  description = "Infrastructure updates (a new launch template version, e.g. a new AMI): minutes jobs running on the old instances get to finish before Batch replaces those instances (1-360; jobs are never terminated at once)."
+  description = "Infrastructure updates (a new launch template version, e.g. a new AMI): minutes jobs running on the old instances get to finish before Batch replaces those instances (1-360; jobs are never terminated at once). null: the default."
   type        = number
   default     = 360
+  nullable    = false
 
   validation {
     condition     = var.update_job_timeout_minutes >= 1 && var.update_job_timeout_minutes <= 360
@@ -180,7 +181,8 @@ variable "compute_environments" {
   }
 
   validation {
-    condition = alltrue([for ce in values(var.compute_environments) : ce.allocation_strategy == null || contains(
+    # A conditional, not ||: HCL evaluates both sides of ||, and contains() refuses a null (no strategy given).
+    condition = alltrue([for ce in values(var.compute_environments) : ce.allocation_strategy == null ? true : contains(
       ce.type == "SPOT" ? ["SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED", "BEST_FIT_PROGRESSIVE"] : ["BEST_FIT_PROGRESSIVE"],
       ce.allocation_strategy
     )])
@@ -240,6 +242,50 @@ variable "job_queues" {
   validation {
     condition     = alltrue([for q in values(var.job_queues) : q.runnable_timeout_minutes == null || (try(q.runnable_timeout_minutes >= 10 && q.runnable_timeout_minutes <= 86400, false))])
     error_message = "job_queues[*].runnable_timeout_minutes must be 10-86400 or null."
+  }
+}
+
+################################################################################
+# Fair-share scheduling
+################################################################################
+
+variable "fair_share" {
+  description = "Fair-share scheduling of a shared env: one scheduling policy on the queues in `queues` (default: `default`). `shares` maps each share identifier jobs may carry (`shareIdentifier` at submission; 1-255 letters or digits, or such a prefix followed by `*`, which weights every identifier starting with it) to its weight factor (0.0001-999.9999; lower gets more: 0.5 gets twice the vCPUs of 1). `compute_reservation` (0-99) holds back vCPUs for identifiers not yet active; `share_decay_seconds` (0-604800) is how far back usage counts. Only these identifiers may be used: the analyst and head policies refuse others (`batch:ShareIdentifier`). null keeps FIFO queues (no scheduling policy). A queue turns FIFO <-> fair-share only by replacement (Batch cannot add or remove a queue's policy): the plan replaces it (README: Fair-share scheduling)."
+  type = object({
+    shares              = map(number)
+    compute_reservation = optional(number, 0)
+    share_decay_seconds = optional(number, 3600)
+    queues              = optional(list(string), ["default"])
+  })
+  default = null
+
+  validation {
+    condition     = var.fair_share == null || try(length(var.fair_share.shares) >= 1 && length(var.fair_share.shares) <= 500 && alltrue([for id in keys(var.fair_share.shares) : can(regex("^[A-Za-z0-9]{1,255}[*]?$", id))]), false)
+    error_message = "fair_share.shares must name 1-500 share identifiers: 1-255 letters or digits, optionally followed by * (a prefix)."
+  }
+
+  validation {
+    condition     = var.fair_share == null || try(alltrue([for w in values(var.fair_share.shares) : w >= 0.0001 && w <= 999.9999]), false)
+    error_message = "fair_share.shares weight factors must be 0.0001-999.9999."
+  }
+
+  validation {
+    condition = var.fair_share == null || try(alltrue(flatten([
+      for a in keys(var.fair_share.shares) : [
+        for b in keys(var.fair_share.shares) : a == b || !endswith(a, "*") || !startswith(trimsuffix(b, "*"), trimsuffix(a, "*"))
+      ]
+    ])), false)
+    error_message = "fair_share.shares must not overlap: a prefix (lab*) cannot sit beside an identifier it covers (lab1, lab1*)."
+  }
+
+  validation {
+    condition     = var.fair_share == null || try(var.fair_share.compute_reservation >= 0 && var.fair_share.compute_reservation <= 99 && var.fair_share.share_decay_seconds >= 0 && var.fair_share.share_decay_seconds <= 604800, false)
+    error_message = "fair_share: compute_reservation must be 0-99 and share_decay_seconds 0-604800."
+  }
+
+  validation {
+    condition     = var.fair_share == null || try(length(var.fair_share.queues) >= 1, false)
+    error_message = "fair_share.queues must name at least one key of job_queues."
   }
 }
 
@@ -321,9 +367,10 @@ variable "head_job_definition_patterns" {
 ################################################################################
 
 variable "log_retention_days" {
-  description = "Retention of the job log group, in days."
+  description = "Retention of the job log group, in days. null: the default."
   type        = number
   default     = 90
+  nullable    = false
 
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)

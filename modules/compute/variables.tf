@@ -58,6 +58,7 @@ variable "root_volume_size" {
   description = "Root volume size in GiB (OS and ECS agent only; containers use the scratch volume)."
   type        = number
   default     = 30
+  nullable    = false
 
   validation {
     condition     = var.root_volume_size >= 30 && var.root_volume_size <= 16384
@@ -80,6 +81,7 @@ variable "scratch_volume_size" {
   description = "Scratch volume size in GiB: docker images, container layers and task work directories."
   type        = number
   default     = 100
+  nullable    = false
 
   validation {
     condition     = var.scratch_volume_size >= 1 && var.scratch_volume_size <= 16384
@@ -91,6 +93,7 @@ variable "scratch_volume_iops" {
   description = "Provisioned IOPS of the gp3 scratch volume (3000 is free; at most 500 per GiB)."
   type        = number
   default     = 3000
+  nullable    = false
 
   validation {
     condition     = var.scratch_volume_iops >= 3000 && var.scratch_volume_iops <= 16000
@@ -102,6 +105,7 @@ variable "scratch_volume_throughput" {
   description = "Provisioned throughput of the gp3 scratch volume in MiB/s (125 is free)."
   type        = number
   default     = 125
+  nullable    = false
 
   validation {
     condition     = var.scratch_volume_throughput >= 125 && var.scratch_volume_throughput <= 1000
@@ -128,6 +132,7 @@ variable "ecs_config" {
   description = "Extra ECS agent settings written to /etc/ecs/ecs.config (merged over the defaults: spot draining, cached image pulls, container metadata)."
   type        = map(string)
   default     = {}
+  nullable    = false
 
   validation {
     condition     = alltrue([for k in keys(var.ecs_config) : can(regex("^ECS_[A-Z0-9_]+$", k))])

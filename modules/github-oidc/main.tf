@@ -374,7 +374,7 @@ data "aws_iam_policy_document" "apply" {
   }
   statement {
     sid       = "ManageEnvBatch"
-    actions   = ["batch:CreateComputeEnvironment", "batch:UpdateComputeEnvironment", "batch:DeleteComputeEnvironment", "batch:CreateJobQueue", "batch:UpdateJobQueue", "batch:DeleteJobQueue", "batch:RegisterJobDefinition", "batch:DeregisterJobDefinition", "batch:TagResource", "batch:UntagResource"]
+    actions   = ["batch:CreateComputeEnvironment", "batch:UpdateComputeEnvironment", "batch:DeleteComputeEnvironment", "batch:CreateJobQueue", "batch:UpdateJobQueue", "batch:DeleteJobQueue", "batch:CreateSchedulingPolicy", "batch:UpdateSchedulingPolicy", "batch:DeleteSchedulingPolicy", "batch:RegisterJobDefinition", "batch:DeregisterJobDefinition", "batch:TagResource", "batch:UntagResource"]
     resources = local.scope[each.key].batch
   }
   statement {

@@ -148,14 +148,87 @@ resource "aws_route_table_association" "private" {
 ################################################################################
 
 data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  region   = data.aws_region.current.id
+  s3_arn   = "arn:${data.aws_partition.current.partition}:s3:::"
+  s3_write = [for b in var.s3_endpoint_buckets.read_write : "${local.s3_arn}${b}"]
+  s3_read  = [for b in var.s3_endpoint_buckets.read_only : "${local.s3_arn}${b}"]
+
+  # AWS-owned buckets the instances read through the endpoint (README: S3 gateway endpoint policy). The endpoint
+  # carries every request to S3 in this region, so anything missing here fails from the instances.
+  aws_owned_objects = [for b in [
+    "prod-${local.region}-starport-layer-bucket",   # ECR image layers (docker pull from ECR)
+    "al2023-repos-${local.region}-*",               # Amazon Linux 2023 packages (dnf)
+    "amazonlinux-2-repos-${local.region}",          # Amazon Linux 2 packages (an AL2 image via image_ssm_parameter)
+    "amazonlinux.${local.region}.amazonaws.com",    # Amazon Linux 2 package mirror list
+    "amazon-ecs-agent-${local.region}",             # ECS agent and ecs-init releases
+    "amazon-ssm-${local.region}",                   # SSM agent updates (AmazonSSMManagedInstanceCore)
+    "aws-ssm-${local.region}",                      # SSM documents and plugins
+    "amazon-ssm-packages-${local.region}",          # SSM Distributor packages
+    "${local.region}-birdwatcher-prod",             # SSM Distributor packages
+    "aws-ssm-distributor-file-${local.region}",     # SSM Distributor packages
+    "aws-ssm-document-attachments-${local.region}", # SSM document attachments
+    "patch-baseline-snapshot-${local.region}",      # SSM Patch Manager baselines
+  ] : "${local.s3_arn}${b}/*"]
+
+  s3_object_read_actions  = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging"]
+  s3_object_write_actions = ["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+  s3_bucket_read_actions  = ["s3:ListBucket", "s3:GetBucketLocation"]
+}
+
+# Principal "*" is the form gateway endpoint policies take; what a principal may do is still up to its own
+# policies. The endpoint only caps where requests from the VPC may go: no bucket outside this list is reachable
+# from the instances (no copying data out to a bucket of another account through the endpoint).
+data "aws_iam_policy_document" "s3_endpoint" {
+  count = local.create ? 1 : 0
+
+  dynamic "statement" {
+    for_each = length(local.s3_write) == 0 ? [] : ["env"]
+    content {
+      sid       = "EnvBuckets"
+      actions   = concat(local.s3_bucket_read_actions, ["s3:ListBucketMultipartUploads"], local.s3_object_read_actions, local.s3_object_write_actions)
+      resources = concat(local.s3_write, [for arn in local.s3_write : "${arn}/*"])
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.s3_read) == 0 ? [] : ["external"]
+    content {
+      sid       = "ReadExternalBuckets"
+      actions   = concat(local.s3_bucket_read_actions, local.s3_object_read_actions)
+      resources = concat(local.s3_read, [for arn in local.s3_read : "${arn}/*"])
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+    }
+  }
+
+  statement {
+    sid       = "ReadAwsOwnedBuckets"
+    actions   = ["s3:GetObject"]
+    resources = local.aws_owned_objects
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+  }
+}
 
 resource "aws_vpc_endpoint" "s3" {
   count = local.create ? 1 : 0
 
   vpc_id            = aws_vpc.this[0].id
-  service_name      = "com.amazonaws.${data.aws_region.current.id}.s3"
+  service_name      = "com.amazonaws.${local.region}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = concat(aws_route_table.public[*].id, aws_route_table.private[*].id)
+  policy            = data.aws_iam_policy_document.s3_endpoint[0].json
   tags              = merge(var.tags, { Name = "${var.name}-s3" })
 }
 

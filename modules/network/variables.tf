@@ -63,6 +63,7 @@ variable "cidr_block" {
   description = "CIDR of the VPC created when `vpc_id` is null; split into /20 subnets (public first, then private)."
   type        = string
   default     = "10.42.0.0/16"
+  nullable    = false
 
   validation {
     condition     = can(cidrhost(var.cidr_block, 0)) && tonumber(split("/", var.cidr_block)[1]) <= 20
@@ -74,6 +75,7 @@ variable "az_count" {
   description = "Number of availability zones to spread subnets over (at least 2, so Batch can place instances when a zone runs out of capacity)."
   type        = number
   default     = 2
+  nullable    = false
 
   validation {
     condition     = var.az_count >= 2 && var.az_count <= 6
@@ -85,12 +87,14 @@ variable "enable_nat_gateway" {
   description = "Put instances in private subnets behind one NAT gateway (about 32 USD/month plus data, even when idle). Off: instances run in public subnets with public IPs and a security group that admits nothing."
   type        = bool
   default     = false
+  nullable    = false
 }
 
 variable "enable_flow_logs" {
   description = "Record rejected VPC traffic to a CloudWatch log group (costs only per ingested byte)."
   type        = bool
   default     = true
+  nullable    = false
 }
 
 variable "flow_log_retention_days" {
@@ -101,6 +105,21 @@ variable "flow_log_retention_days" {
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.flow_log_retention_days)
     error_message = "flow_log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."
+  }
+}
+
+variable "s3_endpoint_buckets" {
+  description = "Buckets the S3 gateway endpoint lets requests from the VPC reach, by name: `read_write` the env's own buckets (object reads and writes, listing), `read_only` buckets outside the env that jobs read (the platform's `external_read_buckets`). AWS-owned buckets the instances need (ECR layers, Amazon Linux repositories, ECS and SSM agents; see the README) are always readable; any other bucket is unreachable from the instances."
+  type = object({
+    read_write = optional(list(string), [])
+    read_only  = optional(list(string), [])
+  })
+  nullable = false
+  default  = {}
+
+  validation {
+    condition     = alltrue([for b in concat(var.s3_endpoint_buckets.read_write, var.s3_endpoint_buckets.read_only) : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", b))])
+    error_message = "s3_endpoint_buckets must list bucket names (not ARNs or s3:// URIs)."
   }
 }
 

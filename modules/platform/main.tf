@@ -24,6 +24,13 @@ module "network" {
   enable_flow_logs   = var.enable_flow_logs
   kms_key_arn        = var.kms_key_arn
 
+  # The S3 gateway endpoint reaches the env's buckets, the external ones jobs read and what AWS runs the
+  # instances from; nothing else.
+  s3_endpoint_buckets = {
+    read_write = values(module.storage.bucket_names)
+    read_only  = var.external_read_buckets
+  }
+
   permissions_boundary_arn = var.permissions_boundary_arn
 }
 
@@ -74,10 +81,11 @@ module "batch" {
   external_read_buckets    = var.external_read_buckets
   permissions_boundary_arn = var.permissions_boundary_arn
 
-  # null: the batch module's defaults (its variables are not nullable).
+  # Passed through as given: the batch module owns their types and checks, and reads null as its default.
   compute_environments = var.compute_environments
   job_queues           = var.job_queues
   job_definitions      = var.job_definitions
+  fair_share           = var.fair_share
 }
 
 module "registry" {
@@ -116,6 +124,8 @@ locals {
     ecr_repository_urls      = module.registry.repository_urls
     aws_cli_path             = var.aws_cli_path
     analyst_policy_arn       = aws_iam_policy.analyst.arn
+    share_identifiers        = module.batch.share_identifiers
+    scheduling_policy_arn    = module.batch.scheduling_policy_arn
   }
   contract_json = jsonencode(local.contract)
 
@@ -148,6 +158,9 @@ locals {
   ]
   log_group_arn    = "arn:${format(local.arn_account, "logs")}:log-group:${module.batch.log_group_name}"
   external_buckets = [for b in var.external_read_buckets : "arn:${data.aws_partition.current.partition}:s3:::${b}"]
+
+  fair_share_queue_arns = [for k, arn in module.batch.job_queue_arns : arn if contains(module.batch.fair_share_queues, k)]
+  fifo_queue_arns       = [for k, arn in module.batch.job_queue_arns : arn if !contains(module.batch.fair_share_queues, k)]
 }
 
 data "aws_iam_policy_document" "analyst" {
@@ -161,7 +174,43 @@ data "aws_iam_policy_document" "analyst" {
   statement {
     sid       = "SubmitToEnvQueues"
     actions   = ["batch:SubmitJob"]
-    resources = concat(values(module.batch.job_queue_arns), local.job_definitions, ["${local.batch_arn}:job/*"])
+    resources = concat(local.fifo_queue_arns, local.job_definitions, ["${local.batch_arn}:job/*"])
+  }
+
+  # Fair-share queues take a job only under one of the env's share identifiers (a `prefix*` share allows every
+  # identifier starting with prefix, as the scheduling policy weighs it).
+  dynamic "statement" {
+    for_each = length(local.fair_share_queue_arns) == 0 ? [] : ["fair-share"]
+    content {
+      sid       = "SubmitToFairShareQueuesUnderEnvShares"
+      actions   = ["batch:SubmitJob"]
+      resources = local.fair_share_queue_arns
+      condition {
+        test     = "StringLike"
+        variable = "batch:ShareIdentifier"
+        values   = module.batch.share_identifiers
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(module.batch.share_identifiers) == 0 ? [] : ["fair-share"]
+    content {
+      sid       = "NeverSubmitUnderOtherShares"
+      effect    = "Deny"
+      actions   = ["batch:SubmitJob"]
+      resources = ["${local.batch_arn}:job-queue/*"]
+      condition {
+        test     = "Null"
+        variable = "batch:ShareIdentifier"
+        values   = ["false"]
+      }
+      condition {
+        test     = "StringNotLike"
+        variable = "batch:ShareIdentifier"
+        values   = module.batch.share_identifiers
+      }
+    }
   }
 
   statement {

@@ -92,6 +92,16 @@ output "analyst_policy_arn" {
   value       = local.contract.analyst_policy_arn
 }
 
+output "share_identifiers" {
+  description = "Share identifiers jobs may carry on the fair-share queue (`shareIdentifier`; a trailing `*` is a prefix); empty when the queues are FIFO."
+  value       = local.contract.share_identifiers
+}
+
+output "scheduling_policy_arn" {
+  description = "The fair-share scheduling policy of the queues in `fair_share.queues` (default: `default`); null when the queues are FIFO."
+  value       = local.contract.scheduling_policy_arn
+}
+
 ################################################################################
 # Extra outputs (not part of the contract)
 ################################################################################
@@ -109,6 +119,11 @@ output "vpc_id" {
 output "subnet_ids" {
   description = "Subnets of the compute environments."
   value       = module.network.subnet_ids
+}
+
+output "s3_endpoint_policy" {
+  description = "The S3 gateway endpoint's policy (JSON; null with an existing VPC)."
+  value       = module.network.s3_endpoint_policy
 }
 
 output "security_group_ids" {

@@ -62,7 +62,7 @@ variable "iam_path" {
 }
 
 variable "external_read_buckets" {
-  description = "Names of buckets outside the env that jobs, head jobs and analysts may read (a public reference bucket, a sequencing core's bucket)."
+  description = "Names of buckets outside the env that jobs, head jobs and analysts may read (a public reference bucket, a sequencing core's bucket); the S3 gateway endpoint lets traffic reach them too. Checked by `modules/batch`."
   type        = list(string)
   default     = []
 }
@@ -96,48 +96,44 @@ variable "security_group_ids" {
 }
 
 variable "cidr_block" {
-  description = "CIDR of the created VPC."
+  description = "CIDR of the created VPC: `modules/network` variable `cidr_block`. null: its default."
   type        = string
-  default     = "10.42.0.0/16"
+  default     = null
 }
 
 variable "az_count" {
-  description = "Availability zones of the created VPC (at least 2)."
+  description = "Availability zones of the created VPC: `modules/network` variable `az_count` (at least 2). null: its default."
   type        = number
-  default     = 2
+  default     = null
 }
 
 variable "enable_nat_gateway" {
-  description = "Private subnets behind a NAT gateway (costs money even when idle); off puts instances in public subnets with no inbound access."
+  description = "Private subnets behind a NAT gateway (costs money even when idle); off puts instances in public subnets with no inbound access: `modules/network` variable `enable_nat_gateway`. null: its default (off)."
   type        = bool
-  default     = false
+  default     = null
 }
 
 variable "enable_flow_logs" {
-  description = "Log rejected VPC traffic to CloudWatch."
+  description = "Log rejected VPC traffic to CloudWatch: `modules/network` variable `enable_flow_logs`. null: its default (on)."
   type        = bool
-  default     = true
+  default     = null
 }
 
 ################################################################################
 # Storage
 ################################################################################
 
+# Pass-through objects (here and below) are typed `any` and pass-through scalars default to null: their type,
+# defaults and validation live once, in the module that owns them (which reads null as its default), so the two
+# cannot drift apart.
+
 variable "buckets" {
-  description = "Buckets keyed by role; `data`, `work` and `results` must exist (see `modules/storage`). Expiry applies only to `expire_prefixes` (scratch), never to the run records under `runs/`."
-  type = map(object({
-    expire_days     = optional(number)
-    expire_prefixes = optional(list(string), [])
-    noncurrent_days = optional(number, 30)
-  }))
-  default = {
-    data    = { noncurrent_days = 90 }
-    work    = { expire_days = 30, expire_prefixes = ["nextflow/", "scratch/"], noncurrent_days = 7 }
-    results = { noncurrent_days = 90 }
-  }
+  description = "Buckets keyed by role: `modules/storage` variable `buckets` (type, defaults and checks there); `data`, `work` and `results` must exist. Expiry applies only to `expire_prefixes` (scratch), never to the run records under `runs/`. null: the storage module's default."
+  type        = any
+  default     = null
 
   validation {
-    condition     = alltrue([for k in ["data", "work", "results"] : contains(keys(var.buckets), k)])
+    condition     = var.buckets == null || try(alltrue([for k in ["data", "work", "results"] : contains(keys(var.buckets), k)]), false)
     error_message = "buckets must contain data, work and results."
   }
 }
@@ -158,62 +154,49 @@ variable "ami_id" {
 }
 
 variable "root_volume_size" {
-  description = "Root volume size in GiB."
+  description = "Root volume size in GiB: `modules/compute` variable `root_volume_size`. null: its default."
   type        = number
-  default     = 30
+  default     = null
 }
 
 variable "scratch_volume_size" {
-  description = "gp3 scratch volume (docker storage and task work directories) size in GiB."
+  description = "gp3 scratch volume (docker storage and task work directories) size in GiB: `modules/compute` variable `scratch_volume_size`. null: its default."
   type        = number
-  default     = 100
+  default     = null
 }
 
 variable "scratch_volume_iops" {
-  description = "gp3 scratch volume IOPS."
+  description = "gp3 scratch volume IOPS: `modules/compute` variable `scratch_volume_iops`. null: its default."
   type        = number
-  default     = 3000
+  default     = null
 }
 
 variable "scratch_volume_throughput" {
-  description = "gp3 scratch volume throughput in MiB/s."
+  description = "gp3 scratch volume throughput in MiB/s: `modules/compute` variable `scratch_volume_throughput`. null: its default."
   type        = number
-  default     = 125
+  default     = null
 }
 
 variable "ecs_config" {
-  description = "Extra ECS agent settings for /etc/ecs/ecs.config."
+  description = "Extra ECS agent settings for /etc/ecs/ecs.config: `modules/compute` variable `ecs_config`. null: none."
   type        = map(string)
-  default     = {}
+  default     = null
 }
 
 ################################################################################
-# Batch
+# Batch: modules/batch owns these types, defaults and checks
 ################################################################################
 
 variable "compute_environments" {
-  description = "Compute environments keyed by short name (see `modules/batch`); null keeps the default spot + ondemand pair."
-  type = map(object({
-    type                = string
-    allocation_strategy = optional(string)
-    min_vcpus           = optional(number, 0)
-    max_vcpus           = number
-    instance_types      = optional(list(string), ["optimal"])
-    bid_percentage      = optional(number, 100)
-    state               = optional(string, "ENABLED")
-  }))
-  default = null
+  description = "Compute environments keyed by short name: `modules/batch` variable `compute_environments`. null: its default `spot` + `ondemand` pair."
+  type        = any
+  default     = null
 }
 
 variable "job_queues" {
-  description = "Job queues keyed by short name (see `modules/batch`); null keeps the default `default`, `priority` and `head` queues."
-  type = map(object({
-    priority                 = number
-    compute_environments     = list(string)
-    state                    = optional(string, "ENABLED")
-    runnable_timeout_minutes = optional(number)
-  }))
-  default = null
+  description = "Job queues keyed by short name: `modules/batch` variable `job_queues`; must contain `default`, `priority` and `head` (other parts of the platform submit to them). null: its default three queues."
+  type        = any
+  default     = null
 
   validation {
     condition     = var.job_queues == null || try(alltrue([for k in ["default", "priority", "head"] : contains(keys(var.job_queues), k)]), false)
@@ -222,30 +205,15 @@ variable "job_queues" {
 }
 
 variable "job_definitions" {
-  description = "Job definitions keyed by short name (see `modules/batch`); null keeps the single `default` one."
-  type = map(object({
-    image           = string
-    vcpus           = optional(number, 1)
-    memory          = optional(number, 4096)
-    command         = optional(list(string))
-    environment     = optional(map(string), {})
-    attempts        = optional(number, 3)
-    timeout_seconds = optional(number, 86400)
-  }))
-  default = null
+  description = "Job definitions keyed by short name: `modules/batch` variable `job_definitions`. null: its single `default` one."
+  type        = any
+  default     = null
 }
 
 variable "head_job_definition" {
-  description = "The Nextflow head job definition (`nextflow-head`): image, size, attempts, timeout."
-  type = object({
-    image           = optional(string, "nextflow/nextflow:25.04.0")
-    vcpus           = optional(number, 1)
-    memory          = optional(number, 4096)
-    attempts        = optional(number, 1)
-    timeout_seconds = optional(number, 604800)
-    environment     = optional(map(string), {})
-  })
-  default = {}
+  description = "The Nextflow head job definition (`nextflow-head`): `modules/batch` variable `head_job_definition`. Must be set (the `head` queue and Nextflow rely on it); `{}` takes its defaults."
+  type        = any
+  default     = {}
 
   validation {
     condition     = var.head_job_definition != null
@@ -253,16 +221,22 @@ variable "head_job_definition" {
   }
 }
 
+variable "fair_share" {
+  description = "Fair-share scheduling of the `default` queue: `modules/batch` variable `fair_share` (shares = share identifier -> weight factor, compute_reservation, share_decay_seconds). The analyst policy then allows only these share identifiers. null: FIFO queues."
+  type        = any
+  default     = null
+}
+
 variable "update_job_timeout_minutes" {
-  description = "When a new launch template version (a new AMI) rolls out: minutes jobs on the old instances get to finish before Batch replaces them (1-360)."
+  description = "When a new launch template version (a new AMI) rolls out: minutes jobs on the old instances get to finish before Batch replaces them: `modules/batch` variable `update_job_timeout_minutes`. null: its default."
   type        = number
-  default     = 360
+  default     = null
 }
 
 variable "log_retention_days" {
-  description = "Retention of job logs, in days."
+  description = "Retention of job logs, in days: `modules/batch` variable `log_retention_days`. null: its default."
   type        = number
-  default     = 90
+  default     = null
 }
 
 ################################################################################
@@ -270,15 +244,9 @@ variable "log_retention_days" {
 ################################################################################
 
 variable "ecr_repositories" {
-  description = "ECR repositories for pipeline images keyed by name (see `modules/registry`)."
-  type = map(object({
-    keep_images           = optional(number, 30)
-    expiring_tag_prefixes = optional(list(string), ["dev-"])
-    untagged_days         = optional(number, 7)
-  }))
-  default = {
-    pipelines = {}
-  }
+  description = "ECR repositories for pipeline images keyed by name: `modules/registry` variable `repositories`. null: its default (`pipelines`)."
+  type        = any
+  default     = null
 }
 
 ################################################################################

@@ -29,6 +29,7 @@ variable "repositories" {
     expiring_tag_prefixes = optional(list(string), ["dev-"])
     untagged_days         = optional(number, 7)
   }))
+  nullable = false
   default = {
     pipelines = {}
   }

@@ -29,6 +29,7 @@ variable "buckets" {
     expire_prefixes = optional(list(string), [])
     noncurrent_days = optional(number, 30)
   }))
+  nullable = false
   default = {
     data    = { noncurrent_days = 90 }
     work    = { expire_days = 30, expire_prefixes = ["nextflow/", "scratch/"], noncurrent_days = 7 }

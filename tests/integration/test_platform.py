@@ -38,6 +38,7 @@ CONTRACT: dict[str, type] = {
     "log_group_name": str,
     "ecr_repository_urls": dict,
     "aws_cli_path": str,
+    "share_identifiers": list,
 }
 
 
@@ -95,6 +96,10 @@ def test_outputs_follow_the_contract(deployed: Deployment) -> None:
     assert deployed.output("ami_id").startswith("ami-")
     assert deployed.output("head_job_role_arn").startswith("arn:aws:iam::")
     assert set(deployed.output("ecr_repository_urls")) == {"pipelines"}
+    # envs/local keeps FIFO queues for now: no share identifiers, and a null policy (terraform keeps no null
+    # output, so the name is absent from `terraform output`; the SSM contract has it as null)
+    assert deployed.output("share_identifiers") == []
+    assert deployed.outputs.get("scheduling_policy_arn", {}).get("value") is None
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -168,6 +173,10 @@ def test_network_spans_two_zones_with_s3_endpoint_and_no_inbound(deployed: Deplo
     s3_endpoints = [e for e in endpoints if e["ServiceName"].endswith(".s3")]
     assert len(s3_endpoints) == 1 and s3_endpoints[0]["VpcEndpointType"] == "Gateway"
     assert s3_endpoints[0]["RouteTableIds"]
+    # not the default full-access policy (tests/integration/test_security.py evaluates it)
+    statements = _statements(s3_endpoints[0]["PolicyDocument"])
+    assert {st["Sid"] for st in statements} == {"EnvBuckets", "ReadExternalBuckets", "ReadAwsOwnedBuckets"}
+    assert all(st["Effect"] == "Allow" and "*" not in _as_list(st["Resource"]) for st in statements)
     groups = ec2.describe_security_groups(GroupIds=ce["securityGroupIds"])["SecurityGroups"]
     for group in groups:
         assert group["IpPermissions"] == [], f"{group['GroupId']} admits inbound traffic"
@@ -281,6 +290,13 @@ def test_compute_environments_spot_and_on_demand_scale_from_zero_with_the_launch
         # Batch's service-linked role: infrastructure updates need it.
         assert ce["serviceRole"].endswith(":role/aws-service-role/batch.amazonaws.com/AWSServiceRoleForBatch")
         assert ce["tags"]["Name"] == f"batch-local-{key}"
+
+
+def test_queues_are_fifo_until_local_turns_fair_share_on(deployed: Deployment) -> None:
+    arns = deployed.output("job_queue_arns")
+    queues = deployed.client("batch").describe_job_queues(jobQueues=list(arns.values()))["jobQueues"]
+    assert [q.get("schedulingPolicyArn") for q in queues] == [None] * len(arns)
+    assert deployed.client("batch").list_scheduling_policies()["schedulingPolicies"] == []
 
 
 def test_default_queue_tries_spot_then_on_demand(deployed: Deployment) -> None:

@@ -172,9 +172,11 @@ def test_output_contract_is_published_as_an_ssm_parameter(deployed: Deployment) 
     parameter = deployed.client("ssm").get_parameter(Name=f"/{name}/runner/outputs")["Parameter"]
     assert parameter["Type"] == "String"
     published = json.loads(parameter["Value"])
-    assert published == {k: v["value"] for k, v in deployed.outputs.items()}
+    # terraform keeps no null output (scheduling_policy_arn of a FIFO env): the contract publishes it as null
+    assert {k: v for k, v in published.items() if v is not None} == {k: v["value"] for k, v in deployed.outputs.items()}
     declared = re.findall(r'^output "(\w+)"', (REPO / "envs" / "local" / "outputs.tf").read_text(), re.M)
     assert sorted(published) == sorted(declared)
+    assert published["scheduling_policy_arn"] is None and published["share_identifiers"] == []
 
 
 def test_analyst_policy_allows_what_the_runner_commands_need_on_this_env_only(deployed: Deployment) -> None:
@@ -221,3 +223,31 @@ def test_analyst_policy_allows_what_the_runner_commands_need_on_this_env_only(de
     actions = {a for s in iam_eval.statements(analyst) for a in iam_eval.as_list(s["Action"])}
     assert not [a for a in actions if a == "*" or a.endswith(":*")]
     assert not [a for a in actions if a.startswith("iam:") and a != "iam:PassRole"]
+    # FIFO queues (envs/local for now): no share identifier needed, none refused
+    default = deployed.output("job_queue_arns")["default"]
+    assert iam_eval.allowed(analyst, "batch:SubmitJob", default)
+    assert not [s for s in iam_eval.statements(analyst) if "batch:ShareIdentifier" in json.dumps(s)]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Network: the S3 gateway endpoint reaches the env's buckets, the external one and what AWS runs instances from
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_s3_endpoint_reaches_only_the_envs_external_and_aws_owned_buckets(deployed: Deployment) -> None:
+    endpoints = deployed.client("ec2").describe_vpc_endpoints()["VpcEndpoints"]
+    name = f"{deployed.output('name')}-s3"
+    (endpoint,) = [e for e in endpoints if {"Key": "Name", "Value": name} in e.get("Tags", [])]
+    policy = [iam_eval.document(endpoint["PolicyDocument"])]
+    b, region = _buckets(deployed), deployed.output("region")
+    for bucket in b.values():
+        for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+            assert iam_eval.allowed(policy, action, f"{bucket}/runs/r1/run.json"), (action, bucket)
+        assert iam_eval.allowed(policy, "s3:ListBucket", bucket)
+    assert iam_eval.allowed(policy, "s3:GetObject", f"arn:aws:s3:::{EXTERNAL}/GRCh38/genome.fa")
+    assert not iam_eval.allowed(policy, "s3:PutObject", f"arn:aws:s3:::{EXTERNAL}/x")
+    assert iam_eval.allowed(policy, "s3:GetObject", f"arn:aws:s3:::prod-{region}-starport-layer-bucket/layer")
+    assert iam_eval.allowed(policy, "s3:GetObject", f"arn:aws:s3:::al2023-repos-{region}-de612dc2/core/repodata")
+    for other in ("batch-dev-data", "someone-elses-bucket", f"{EXTERNAL}-2"):
+        assert not iam_eval.allowed(policy, "s3:PutObject", f"arn:aws:s3:::{other}/x"), other
+        assert not iam_eval.allowed(policy, "s3:GetObject", f"arn:aws:s3:::{other}/x"), other

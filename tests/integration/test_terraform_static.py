@@ -73,6 +73,124 @@ def test_dev_and_prod_lock_state_in_s3_and_prod_is_protected() -> None:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# One owner per variable type: modules/platform (and the env roots) pass child modules' objects through
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _variables(path: Path) -> dict[str, dict[str, Any]]:
+    import hcl2
+
+    with path.open() as fh:
+        doc = hcl2.load(fh)
+    return {name.strip('"'): body for block in doc.get("variable", []) for name, body in block.items()}
+
+
+def _type(body: dict[str, Any]) -> str:
+    raw = str(body.get("type", "any"))
+    raw = raw[2:-1] if raw.startswith("${") and raw.endswith("}") else raw
+    return re.sub(r"\s+", "", raw)
+
+
+def _object_attributes(type_expr: str) -> frozenset[str]:
+    """Attribute names of the innermost object type (`map(object({a=string,b=optional(number)}))` -> {a, b})."""
+    inner = type_expr[type_expr.rindex("object({") + len("object({") :]
+    depth, names, token = 0, set(), ""
+    for char in inner:
+        if char in "({[":
+            depth += 1
+        elif char in ")}]":
+            if depth == 0:
+                break
+            depth -= 1
+        elif char == "=" and depth == 0:
+            names.add(token.strip(", "))
+            token = ""
+            continue
+        elif char == "," and depth == 0:
+            token = ""
+            continue
+        token += char if depth == 0 else ""
+    return frozenset(names)
+
+
+def _owned_object_types() -> dict[str, str]:
+    """Object-typed variables of the child modules: a key (name, type, attribute set) -> who owns it."""
+    owned: dict[str, str] = {}
+    for module in sorted((REPO / "modules").iterdir()):
+        if module.name == "platform" or not (module / "variables.tf").is_file():
+            continue
+        for name, body in _variables(module / "variables.tf").items():
+            kind = _type(body)
+            if "object(" in kind:
+                owner = f"modules/{module.name} variable {name}"
+                owned[f"name:{name}"] = owner
+                owned[f"type:{kind}"] = owner
+                owned[f"attributes:{sorted(_object_attributes(kind))}"] = owner
+    return owned
+
+
+def redeclared_object_types(variables_tf: Path) -> list[str]:
+    """Variables of ``variables_tf`` that declare an object type a child module owns (same name, same type, or
+    the same attributes under another name)."""
+    owned = _owned_object_types()
+    problems = []
+    for name, body in _variables(variables_tf).items():
+        kind = _type(body)
+        if "object(" not in kind:
+            continue
+        for key in (f"name:{name}", f"type:{kind}", f"attributes:{sorted(_object_attributes(kind))}"):
+            if key in owned:
+                problems.append(f"{name}: re-declares the object type of {owned[key]} (pass it through typed any)")
+                break
+    return problems
+
+
+@pytest.mark.parametrize("path", ["modules/platform/variables.tf", "envs/dev/variables.tf", "envs/prod/variables.tf"])
+def test_no_object_type_is_declared_twice(path: str) -> None:
+    assert redeclared_object_types(REPO / path) == []
+
+
+def test_the_redeclaration_check_catches_a_copied_or_renamed_type(tmp_path: Path) -> None:
+    (tmp_path / "variables.tf").write_text(
+        """
+variable "compute_environments" {
+  type = map(object({
+    type      = string
+    max_vcpus = number
+  }))
+  default = null
+}
+variable "ecr_repositories" {
+  type = map(object({
+    keep_images           = optional(number, 10)
+    expiring_tag_prefixes = optional(list(string), ["dev-"])
+    untagged_days         = optional(number, 7)
+  }))
+}
+variable "platform_owned" {
+  type = object({ colour = string })
+}
+"""
+    )
+    assert redeclared_object_types(tmp_path / "variables.tf") == [
+        "compute_environments: re-declares the object type of modules/batch variable compute_environments "
+        "(pass it through typed any)",
+        "ecr_repositories: re-declares the object type of modules/registry variable repositories "
+        "(pass it through typed any)",
+    ]
+
+
+def test_platform_pass_through_variables_name_their_owner() -> None:
+    """Every `any` variable of modules/platform says which module owns (and checks) it."""
+    variables = _variables(REPO / "modules" / "platform" / "variables.tf")
+    passed = {name: body for name, body in variables.items() if _type(body) == "any"}
+    assert {"compute_environments", "job_queues", "job_definitions", "head_job_definition", "fair_share"} <= set(passed)
+    assert {"buckets", "ecr_repositories"} <= set(passed)
+    for name, body in passed.items():
+        assert re.search(r"`modules/[a-z-]+` variable `\w+`", str(body.get("description", ""))), name
+
+
+# --------------------------------------------------------------------------------------------------------------
 # checkov
 # --------------------------------------------------------------------------------------------------------------
 
