@@ -48,7 +48,8 @@ def list_envs(as_json: JsonOpt = False) -> None:
     found = userconfig.envs()
     if as_json:
         console.print_json([e.to_dict() for e in found])
-    elif not found:
+        return
+    if not found:
         console.out.print(f"no envs in {escape(str(userconfig.path()))}: runner env add NAME --region R --name PREFIX")
     for env in found:
         _show(env, "-")
