@@ -11,9 +11,10 @@ from runner.core.console import escape
 def cancel(target: TargetArg, env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     """Cancel the run's queued jobs and terminate its running ones."""
     from runner.jobs import tracking
+    from runner.session.runs import resolve_target
 
     session = common.session(env)
-    record = tracking.resolve_target(session.store, session.batch, target)
+    record = resolve_target(session.store, session.batch, target)
     done = tracking.cancel(session.batch, record)
     if as_json:
         console.print_json({"run": record.run, **done})

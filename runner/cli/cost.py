@@ -127,10 +127,10 @@ def cost(
     and the price source of every number."""
     if limit < 0:
         raise UsageError(f"--limit: {limit} must not be negative")
-    from runner.jobs import tracking
+    from runner.session.runs import resolve_target
 
     session = common.session(env)
-    record = tracking.resolve_target(session.store, session.batch, run, field_name="RUN")
+    record = resolve_target(session.store, session.batch, run, field_name="RUN")
     report = calculator_for(session).run_cost(record, session.store.sample_ids(record))
     if as_json:
         console.print_json(report.to_dict())

@@ -21,9 +21,10 @@ def logs(
 ) -> None:
     """Print a job's CloudWatch log stream (RUN[:INDEX] works for a one-job run)."""
     from runner.jobs import tracking
+    from runner.session.runs import job_of
 
     session = common.session(env)
-    job_id = tracking.job_of(session.store, job)
+    job_id = job_of(session.store, job)
     group = session.outputs.log_group or DEFAULT_LOG_GROUP
     target = tracking.log_target(session.batch, job_id, default_group=group)
     lines: list[str] = []

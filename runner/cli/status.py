@@ -25,10 +25,11 @@ def status(
     """Counts by status, failed indices with their reasons; exit 1 when any job failed. While it watches, rows
     that spot keeps failing move to the on-demand queue."""
     from runner.jobs import tracking
+    from runner.session.runs import resolve_target
 
     session = common.session(env)
     rules = spot.policy(max_spot_attempts, spot_patience, session.env.settings)
-    record = tracking.resolve_target(session.store, session.batch, target, prefetch=not watch)
+    record = resolve_target(session.store, session.batch, target, prefetch=not watch)
 
     def cost_line() -> str:
         return cost.summary_line(session, record)

@@ -47,14 +47,19 @@ from runner.aws.batch import ARRAY_LIMIT, Batch
 from runner.core.errors import RunFailed, UsageError
 from runner.jobs import jobdefs, resources, results, sheets, staging, validate
 from runner.jobs.rows import encode_line
+from runner.session.lock import RunLock
 from runner.session.outputs import Outputs
 from runner.session.runs import (
+    RUN_TAG,
+    SAMPLE_TAG,
     JobRef,
-    RunLock,
     RunRecord,
     RunStore,
-    is_job_id,
+    job_ref,
+    job_tags,
+    lookup,
     new_rows_token,
+    tag_value,
     validate_run_name,
 )
 
@@ -222,7 +227,7 @@ def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -
     probe = JobSpec(
         queue=queue_name, job_definition="", command=script(options.command),
         environment={"RUNNER_RUN": run, **env_vars}, vcpus=options.vcpus or 1, memory_mib=memory_mib,
-        gpus=options.gpus, retries=options.retries, timeout_s=timeout_s, tags={"runner:run": run},
+        gpus=options.gpus, retries=options.retries, timeout_s=timeout_s, tags={RUN_TAG: run},
     )  # fmt: skip
     validate.request_fits(probe, f"{run}-retry999", options.command, env_vars)  # Batch's 30 KiB, before any write
     return Prepared(
@@ -276,15 +281,6 @@ def sheet_from_json(data: dict[str, Any]) -> sheets.Sheet:
     )
 
 
-_TAG_UNSAFE = re.compile(r"[^\w\s+\-=.:/@]")
-TAG_VALUE_MAX = 256
-
-
-def tag_value(text: str) -> str:
-    """A string as an AWS tag value (letters, digits, spaces and + - = . _ : / @; at most 256 characters)."""
-    return _TAG_UNSAFE.sub("_", text)[:TAG_VALUE_MAX] or "_"
-
-
 def pipeline_name(image: str | None, job_definition: str | None) -> str:
     """What `runner:pipeline` says for a plain job: the image's repository name, else the job definition's name."""
     if image:
@@ -298,8 +294,8 @@ def sample_tags(sheet: sheets.Sheet | None, rows: list[int] | None) -> dict[str,
     if sheet is None or rows is None:
         return {}
     if len(rows) == 1:
-        return {"runner:sample": tag_value(sheet.ids()[rows[0]])}
-    return {"runner:sample": f"array of {len(rows)}"}
+        return {SAMPLE_TAG: tag_value(sheet.ids()[rows[0]])}
+    return {SAMPLE_TAG: f"array of {len(rows)}"}
 
 
 @dataclass
@@ -448,16 +444,12 @@ def resolve_after(batch: Batch, store: RunStore, after: str | None) -> list[JobR
     """``--after``: the jobs of a run, or one job by id."""
     if not after:
         return []
-    record = store.load(after) if not is_job_id(after) else None
-    if record is not None:
-        if not record.jobs:
-            raise UsageError(f"--after: run '{after}' has no submitted jobs")
-        return record.jobs
-    job = batch.job(after) if is_job_id(after) else None
-    if job is not None:
-        size = job.get("arrayProperties", {}).get("size")
-        return [JobRef(job_id=after, job_name=job.get("jobName", after), array_size=size)]
-    raise UsageError(f"--after: no run or job '{after}' in this env")
+    found = lookup(store, batch, after, "--after")
+    if not isinstance(found, RunRecord):
+        return [job_ref(after, found)]
+    if not found.jobs:
+        raise UsageError(f"--after: run '{after}' has no submitted jobs")
+    return found.jobs
 
 
 def check_s3_inputs(s3: Any, uris: list[str]) -> None:
@@ -540,7 +532,7 @@ class Submitter:
     def check(self, prep: Prepared) -> Checked:
         """Every read-only check; raises UsageError naming the field. Nothing is written."""
         options = prep.options
-        validate.tags({"runner:run": prep.run, "runner:env": self.env_name}, "--env")
+        validate.tags(job_tags(prep.run, self.env_name, "", None), "--env")
         existing = self.store.load(prep.run)
         if existing is not None and existing.spec_hash != prep.spec_hash:
             hint = "choose another --name" if prep.explicit_name else "pass --name to submit it as a new run"
@@ -704,10 +696,7 @@ class Submitter:
         return job_spec
 
     def _tags(self, run: str, pipeline: str) -> dict[str, str]:
-        """The run's tags; ``Platform`` (the env's name prefix) is what lets the head and analyst roles cancel it."""
-        tags = {"runner:run": run, "runner:env": self.env_name, "runner:pipeline": pipeline}
-        platform = self.outputs.name_or_none
-        return {**tags, "Platform": platform} if platform else tags
+        return job_tags(run, self.env_name, pipeline, self.outputs.name_or_none)
 
     def _resource_request(self, prep: Prepared, existing_def: dict[str, Any] | None) -> resources.Request:
         if existing_def is not None:

@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 from runner.aws.batch import Batch
 from runner.aws.retry import is_throttling
 from runner.core.errors import RunFailed, UsageError
-from runner.session.runs import JobRef, RunRecord, RunStore, is_job_id
+from runner.session.runs import JobRef, RunRecord, RunStore, split_job_ref
 
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 RECLAIM_PREFIX = "Host EC2"  # Batch's status reason when an attempt's instance went away (spot reclamation)
@@ -363,45 +363,6 @@ def watch(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Targets: a run name or a job id
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def resolve_target(
-    store: RunStore, batch: Batch, target: str, field_name: str = "RUN_OR_JOB", prefetch: bool = False
-) -> RunRecord:
-    """The run record named, or a one-job record for a bare job id (a run's job resolves to its run).
-
-    ``prefetch``: the caller describes the run's jobs next (`runner status`); when this machine has read the
-    record before, its jobs are described while the record is read (`Batch.prefetch`)."""
-    by_name = not is_job_id(target) and "/" not in target
-    if by_name and prefetch:
-        seen = store.cached(target)
-        if seen is not None:
-            batch.prefetch(seen.job_ids())
-    record = store.load(target) if by_name else None
-    if record is not None:
-        return record
-    job = batch.job(target) if is_job_id(target) else None
-    if job is None:
-        raise UsageError(f"{field_name}: no run or job '{target}' in this env")
-    # The runner tags every job it submits with its run: one record read, not a scan of every run.
-    tagged = job.get("tags", {}).get("runner:run")
-    owner = store.load(tagged) if tagged else None
-    if owner is None or target not in owner.job_ids():
-        owner = store.find_job(target)
-    if owner is not None:
-        return owner
-    size = job.get("arrayProperties", {}).get("size")
-    return RunRecord(
-        run=target,
-        env="",
-        queue=job.get("jobQueue", ""),
-        jobs=[JobRef(job_id=target, job_name=job.get("jobName", target), array_size=size)],
-    )
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Cancel
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -490,24 +451,6 @@ class LogTarget:
     status: str
     group: str
     stream: str | None
-
-
-def split_job_ref(text: str) -> tuple[str, int | None]:
-    base, sep, index = text.rpartition(":")
-    if sep and index.isdigit() and base:
-        return base, int(index)
-    return text, None
-
-
-def job_of(store: RunStore, text: str) -> str:
-    """``JOB[:INDEX]`` as a job id: a job id as given, a run name as its (first) job."""
-    base, index = split_job_ref(text)
-    if not is_job_id(base):
-        record = store.load(base)
-        if record is None or not record.jobs:
-            raise UsageError(f"JOB: no job or run '{base}' in this env")
-        base = record.jobs[0].job_id
-    return f"{base}:{index}" if index is not None else base
 
 
 def log_target(batch: Batch, job: str, default_group: str = "/aws/batch/job") -> LogTarget:

@@ -31,7 +31,16 @@ from runner.jobs.fallback import DEFAULT_MAX_SPOT_ATTEMPTS
 from runner.nextflow import inputs
 from runner.nextflow.config import Closure, Scope, quote, render
 from runner.session.outputs import Outputs
-from runner.session.runs import JobRef, RunLayout, RunRecord, RunStore, validate_run_name
+from runner.session.runs import (
+    PLATFORM_TAG,
+    TAG_VALUE_MAX,
+    JobRef,
+    RunLayout,
+    RunRecord,
+    RunStore,
+    job_tags,
+    validate_run_name,
+)
 
 HEAD_DEFINITION = "nextflow-head"
 DEFAULT_TASK_QUEUE = "default"
@@ -41,7 +50,6 @@ MAX_RETRIES = 3
 MAX_SPOT_ATTEMPTS = DEFAULT_MAX_SPOT_ATTEMPTS  # as `runner submit`; Nextflow's own default is 0 since 24.10
 ON_DEMAND_QUEUE = "priority"  # the on-demand-only queue of the platform (modules/batch job_queues): retries go there
 SUBMIT_RATE_LIMIT = "25/1s"  # AWS Batch allows about 50 SubmitJob calls a second per account, shared by all users
-TAG_VALUE_MAX = 256  # AWS tag values (resource labels become tags on every task job)
 NXF_RUN_NAME = re.compile(r"^[a-z](?:[a-z\d]|[-_](?=[a-z\d])){0,79}$")
 # Options the runner sets itself; given after `--` they would silently fight the generated ones.
 RESERVED_ARGS = {
@@ -104,7 +112,7 @@ def build_config(
     labels: dict[str, str] = {"env": env.name}
     if outputs.name_or_none:
         # Task jobs carry Platform = <env name prefix>: the head role submits and cancels only jobs tagged so.
-        labels["Platform"] = outputs.name_or_none
+        labels[PLATFORM_TAG] = outputs.name_or_none
     if run:
         labels["run"] = run
     if pipeline:
@@ -429,14 +437,7 @@ def plan_run(
     }
     if endpoint:
         environment["AWS_ENDPOINT_URL"] = endpoint
-    tags = {
-        "runner:env": env.name,
-        "runner:run": run,
-        "runner:kind": "nextflow-head",
-        "runner:pipeline": pipeline[:TAG_VALUE_MAX],
-    }
-    if outputs.name_or_none:  # the head and analyst roles cancel only jobs tagged with their platform
-        tags["Platform"] = outputs.name_or_none
+    tags = job_tags(run, env.name, pipeline[:TAG_VALUE_MAX], outputs.name_or_none, kind="nextflow-head")
     return Plan(
         env=env,
         run=run,

@@ -374,7 +374,7 @@ def test_a_second_status_reads_the_record_and_describes_its_jobs_at_once(deploye
     import time
 
     from runner.jobs import tracking
-    from runner.session.runs import JobRef, RunStore
+    from runner.session.runs import JobRef, RunStore, resolve_target
 
     counted = Counted(deployed)
     work = deployed.output("bucket_names")["work"]
@@ -396,7 +396,7 @@ def test_a_second_status_reads_the_record_and_describes_its_jobs_at_once(deploye
     batch = Batch(counted.batch)
 
     def status() -> tracking.RunStatus:
-        found = tracking.resolve_target(here, batch, "seen-before", prefetch=True)
+        found = resolve_target(here, batch, "seen-before", prefetch=True)
         return tracking.run_status(batch, found)
 
     first, names = calls.during(status)  # nothing known here yet: the record, then its jobs
