@@ -10,7 +10,7 @@ from runner.core.console import escape
 
 def cancel(target: TargetArg, env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     """Cancel the run's queued jobs and terminate its running ones."""
-    from runner.jobs import tracking
+    from runner.runs import tracking
     from runner.session.runs import resolve_target
 
     session = common.session(env)

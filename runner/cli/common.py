@@ -34,7 +34,7 @@ def session(env: str | None) -> Session:
 
 
 def interval(value: float | None) -> float:
-    from runner.jobs import tracking
+    from runner.runs import tracking
 
     return value if value is not None else tracking.poll_interval()
 

@@ -14,8 +14,8 @@ from runner.core.errors import UsageError
 
 if TYPE_CHECKING:  # the AWS SDK and the pricing code load when a cost is computed, not for `runner --help`
     from runner.aws.context import AwsContext
-    from runner.jobs.cost import CostCalculator, RunCost
-    from runner.jobs.pricing import Pricer
+    from runner.costs.attempts import CostCalculator, RunCost
+    from runner.costs.pricing import Pricer
     from runner.session import Session
     from runner.session.runs import RunRecord
 
@@ -29,7 +29,7 @@ def pricer_for(ctx: AwsContext) -> Pricer:
     """Live sources for a real env (Price List cached under RUNNER_HOME/pricing, spot history); the snapshot only
     for an emulator env."""
     from runner.aws.retry import CLIENT_CONFIG
-    from runner.jobs.pricing import PRICE_LIST_REGION, PriceList, Pricer, SpotHistory
+    from runner.costs.pricing import PRICE_LIST_REGION, PriceList, Pricer, SpotHistory
 
     if ctx.uses_emulator:
         return Pricer(ctx.region, offline_reason=EMULATOR_PRICES)
@@ -42,7 +42,7 @@ def pricer_for(ctx: AwsContext) -> Pricer:
 
 
 def calculator_for(session: Session) -> CostCalculator:
-    from runner.jobs.cost import CostCalculator, CostClients
+    from runner.costs.attempts import CostCalculator, CostClients
 
     clients = CostClients(batch=session.batch, ec2=session.ec2, ecs=session.client("ecs"))
     return CostCalculator(clients, pricer_for(session.aws))

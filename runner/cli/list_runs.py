@@ -28,7 +28,7 @@ def list_runs(
     as_json: JsonOpt = False,
 ) -> None:
     """This env's runs with their jobs and counts, newest first."""
-    from runner.jobs import tracking
+    from runner.runs import tracking
 
     if status_filter is not None:
         status_filter = status_filter.upper()

@@ -20,7 +20,7 @@ def logs(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a job's CloudWatch log stream (RUN[:INDEX] works for a one-job run)."""
-    from runner.jobs import tracking
+    from runner.runs import tracking
     from runner.session.runs import job_of
 
     session = common.session(env)

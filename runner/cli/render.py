@@ -13,7 +13,7 @@ from runner.core.console import escape
 if TYPE_CHECKING:  # imported by the commands that render, when they run (see tests/unit/test_cli_imports.py)
     from rich.table import Table
 
-    from runner.jobs import tracking
+    from runner.runs import tracking
     from runner.session import Session
     from runner.session.runs import RunRecord
 
@@ -33,7 +33,7 @@ def styled(state: str) -> str:
 
 
 def counts_text(status: tracking.RunStatus) -> str:
-    from runner.jobs import tracking
+    from runner.runs import tracking
 
     parts = [
         f"[{STYLE.get(s, 'default')}]{s.lower()} {status.counts[s]}[/]" for s in tracking.STATUSES if status.counts[s]
@@ -42,7 +42,7 @@ def counts_text(status: tracking.RunStatus) -> str:
 
 
 def plain_counts(status: tracking.RunStatus) -> str:
-    from runner.jobs import tracking
+    from runner.runs import tracking
 
     return ", ".join(f"{s.lower()} {status.counts[s]}" for s in tracking.STATUSES if status.counts[s])
 
@@ -58,7 +58,7 @@ def print_table(table: Table) -> None:
 def render_status(status: tracking.RunStatus, limit: int = SHOWN) -> None:
     from rich.table import Table
 
-    from runner.jobs import tracking
+    from runner.runs import tracking
 
     console.out.print(f"run [bold]{escape(status.run)}[/]: {styled(status.state)}")
     table = Table()
@@ -115,7 +115,7 @@ def render_tasks(status: tracking.RunStatus, limit: int = SHOWN) -> None:
     """A Nextflow run's task jobs: counts by status, then the failed ones with their reasons."""
     from rich.table import Table
 
-    from runner.jobs import tracking
+    from runner.runs import tracking
 
     counts = status.task_counts
     parts = [f"[{STYLE.get(s, 'default')}]{s.lower()} {counts[s]}[/]" for s in tracking.STATUSES if counts[s]]
@@ -171,7 +171,7 @@ def _watch_until_done(
 ) -> tracking.RunStatus:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from runner.jobs import tracking
+    from runner.runs import tracking
 
     samples = tracking.sample_loader(session.store, record)
     reasons = None if as_json else SHOWN

@@ -1,4 +1,4 @@
-"""`runner results RUN`: what a run's jobs wrote under its results prefix, per sample (runner.jobs.results)."""
+"""`runner results RUN`: what a run's jobs wrote under its results prefix, per sample (runner.files.results)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from runner.cli.render import print_table
 from runner.core import console
 from runner.core.console import escape
 from runner.core.errors import UsageError
-from runner.jobs import results as results_mod
+from runner.files import results as results_mod
 from runner.session.runs import validate_run_name
 
 

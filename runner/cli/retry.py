@@ -8,10 +8,10 @@ import typer
 
 from runner.cli import common, spot
 from runner.cli.common import EnvOpt, JsonOpt
+from runner.compute.spot import DEFAULT_MAX_SPOT_ATTEMPTS, policy
 from runner.core import console
 from runner.core.console import escape
 from runner.core.errors import UsageError
-from runner.jobs import fallback
 
 
 def retry(
@@ -26,18 +26,18 @@ def retry(
             help="To the on-demand queue: with --failed the failed rows; alone, the rows the spot fallback moves.",
         ),
     ] = False,
-    max_spot_attempts: spot.MaxSpotOpt = fallback.DEFAULT_MAX_SPOT_ATTEMPTS,
+    max_spot_attempts: spot.MaxSpotOpt = DEFAULT_MAX_SPOT_ATTEMPTS,
     spot_patience: spot.SpotPatienceOpt = None,
     env: EnvOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Resubmit only the failed rows of a run as a new array job, linked in the run record; `--on-demand` moves
     rows to the on-demand queue. A Nextflow run is resumed instead (nextflow -resume)."""
-    from runner.jobs import tracking
-    from runner.jobs.submit import Submitter
+    from runner.runs import tracking
+    from runner.runs.submission import Submitter
 
     session = common.session(env)
-    rules = spot.policy(max_spot_attempts, spot_patience, session.env.settings)
+    rules = policy(max_spot_attempts, spot_patience, session.env.settings)
     record = session.store.load(run)
     if record is not None and record.kind == "nextflow":
         from runner.cli import nextflow as nextflow_cli

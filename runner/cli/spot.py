@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from runner.compute import spot
 from runner.core import console
 from runner.core.errors import UsageError
-from runner.jobs import fallback, resources
+from runner.runs import fallback
 from runner.session.runs import RunRecord
 
 if TYPE_CHECKING:  # the AWS SDK loads when a session opens
@@ -26,24 +27,13 @@ SpotPatienceOpt = Annotated[
     typer.Option(
         "--spot-patience",
         help="Move a row RUNNABLE on spot longer than this to on-demand: 30m, 2h, or 'never' "
-        f"(default: envs/E/runner.toml {fallback.PATIENCE_SETTING}, else {fallback.DEFAULT_SPOT_PATIENCE}).",
+        f"(default: envs/E/runner.toml {spot.PATIENCE_SETTING}, else {spot.DEFAULT_SPOT_PATIENCE}).",
     ),
 ]
 
 
-def policy(max_spot_attempts: int, spot_patience: str | None, settings: dict[str, object]) -> fallback.Policy:
-    """The policy of the options (validated: a bad value is a one-line error naming the option)."""
-    if max_spot_attempts < 1:
-        raise UsageError(f"--max-spot-attempts: {max_spot_attempts} must be at least 1")
-    raw = spot_patience if spot_patience is not None else settings.get(fallback.PATIENCE_SETTING)
-    field = "--spot-patience" if spot_patience is not None else f"runner.toml {fallback.PATIENCE_SETTING}"
-    text = str(raw if raw is not None else fallback.DEFAULT_SPOT_PATIENCE).strip()
-    patience = None if text.lower() == "never" else resources.parse_duration(text, field)
-    return fallback.Policy(max_spot_attempts=max_spot_attempts, spot_patience_s=patience)
-
-
-def fallback_for(session: Session, record: RunRecord, rules: fallback.Policy) -> fallback.SpotFallback:
-    from runner.jobs.submit import Submitter
+def fallback_for(session: Session, record: RunRecord, rules: spot.Policy) -> fallback.SpotFallback:
+    from runner.runs.submission import Submitter
 
     submitter = Submitter.for_session(session, log=console.note)
     return fallback.SpotFallback(
@@ -59,13 +49,13 @@ def fallback_for(session: Session, record: RunRecord, rules: fallback.Policy) ->
 
 def on_demand_queue(session: Session, record: RunRecord) -> str:
     """The env's on-demand queue (`retry --failed --on-demand`); a one-line error when it has none."""
-    found = fallback_for(session, record, fallback.Policy()).on_demand()
+    found = fallback_for(session, record, spot.Policy()).on_demand()
     if found is None:
         raise UsageError("--on-demand: this env has no queue whose compute environments are all on-demand")
     return found
 
 
-def move_now(session: Session, record: RunRecord, rules: fallback.Policy) -> list[dict[str, object]]:
+def move_now(session: Session, record: RunRecord, rules: spot.Policy) -> list[dict[str, object]]:
     """`retry RUN --on-demand`: the rows the fallback moves, moved now."""
     if not record.extra.get("spec"):
         raise UsageError(f"RUN: run '{record.run}' was not submitted by `runner submit`; cannot move its rows")

@@ -1,6 +1,6 @@
 """`runner stage PATH... --env E`: upload files or folders to the env's data bucket and print where they went.
 
-The same code stages a sample sheet's local files on `runner submit` (runner.jobs.staging.stage): content-addressed
+The same code stages a sample sheet's local files on `runner submit` (runner.files.staging.stage): content-addressed
 keys (``staged/<sha256[:32]>/<name>``, so nothing is sent twice), one LIST of the prefix, hashing overlapping the
 uploads, a hash cache that skips reading unchanged files, multipart for large ones.
 """
@@ -80,7 +80,7 @@ def stage_command(
 
     from runner.aws.retry import CLIENT_CONFIG
     from runner.cli import common
-    from runner.jobs import staging
+    from runner.files import staging
 
     session = common.session(env)
     bucket = session.outputs.data_bucket

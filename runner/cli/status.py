@@ -8,7 +8,7 @@ import typer
 
 from runner.cli import common, cost, render, spot
 from runner.cli.common import EnvOpt, IntervalOpt, JsonOpt, TargetArg
-from runner.jobs import fallback
+from runner.compute.spot import DEFAULT_MAX_SPOT_ATTEMPTS, policy
 
 
 def status(
@@ -16,7 +16,7 @@ def status(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="Follow with a progress bar until the run ends.")
     ] = False,
-    max_spot_attempts: spot.MaxSpotOpt = fallback.DEFAULT_MAX_SPOT_ATTEMPTS,
+    max_spot_attempts: spot.MaxSpotOpt = DEFAULT_MAX_SPOT_ATTEMPTS,
     spot_patience: spot.SpotPatienceOpt = None,
     interval: IntervalOpt = None,
     env: EnvOpt = None,
@@ -24,11 +24,11 @@ def status(
 ) -> None:
     """Counts by status, failed indices with their reasons; exit 1 when any job failed. While it watches, rows
     that spot keeps failing move to the on-demand queue."""
-    from runner.jobs import tracking
+    from runner.runs import tracking
     from runner.session.runs import resolve_target
 
     session = common.session(env)
-    rules = spot.policy(max_spot_attempts, spot_patience, session.env.settings)
+    rules = policy(max_spot_attempts, spot_patience, session.env.settings)
     record = resolve_target(session.store, session.batch, target, prefetch=not watch)
 
     def cost_line() -> str:

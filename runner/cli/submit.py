@@ -10,12 +10,12 @@ import typer
 
 from runner.cli import common, render, spot
 from runner.cli.common import EnvOpt, IntervalOpt, JsonOpt
+from runner.compute.spot import DEFAULT_MAX_SPOT_ATTEMPTS, policy
 from runner.core import console
 from runner.core.console import escape
-from runner.jobs import fallback
 
 if TYPE_CHECKING:  # the submission code loads when `runner submit` runs, not for every command
-    from runner.jobs.submit import Checked, SubmitResult
+    from runner.runs.submission import Checked, SubmitResult
 
 
 def submit(
@@ -51,19 +51,19 @@ def submit(
         bool, typer.Option("--dry-run", help="Check everything, print what would be submitted, change nothing.")
     ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Watch the run until it ends; exit 1 if a job failed.")] = False,
-    max_spot_attempts: spot.MaxSpotOpt = fallback.DEFAULT_MAX_SPOT_ATTEMPTS,
+    max_spot_attempts: spot.MaxSpotOpt = DEFAULT_MAX_SPOT_ATTEMPTS,
     spot_patience: spot.SpotPatienceOpt = None,
     interval: IntervalOpt = None,
     env: EnvOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Submit one job, or one array job per up to 10,000 sample-sheet rows (idempotent by run name)."""
-    from runner.jobs.submit import SubmitOptions, Submitter, prepare
+    from runner.runs.submission import SubmitOptions, Submitter, prepare
 
     lists = {"env_vars": list(env_var or []), "allow_files_outside": list(allow_files_outside or [])}
     options = SubmitOptions(**{**common.matching(SubmitOptions, ctx.params), **lists})
     session = common.session(env)
-    rules = spot.policy(max_spot_attempts, spot_patience, session.env.settings)
+    rules = policy(max_spot_attempts, spot_patience, session.env.settings)
     prepared = prepare(options, session.outputs, Path.cwd())  # every local check before any AWS call
     submitter = Submitter.for_session(session, log=console.note)
     checked = submitter.check(prepared)  # every read-only AWS check before any write
@@ -129,7 +129,7 @@ def print_result(
 
 
 def print_plan(checked: Checked, env_name: str, as_json: bool) -> None:
-    from runner.jobs.resources import format_mib
+    from runner.compute.resources import format_mib
 
     plan = checked.summary(env_name)
     if as_json:

@@ -6,8 +6,8 @@ The params file's ``input`` names the sheet: a local file, an ``s3://`` object o
    local files need the env's data bucket to be staged to (else refused, with the reason);
 2. `check_input` (read-only AWS calls): an ``s3://`` sheet must exist (it is read to find the files it names),
    and every ``s3://`` value in the sheet must exist and be readable: concurrent HEADs, all missing ones in one
-   error (`runner.jobs.staging.check_s3_uris`). ``https://`` values pass through untouched;
-3. `stage_input` (writes, at launch): local files are uploaded (`runner.jobs.staging.stage`, content-addressed),
+   error (`runner.files.staging.check_s3_uris`). ``https://`` values pass through untouched;
+3. `stage_input` (writes, at launch): local files are uploaded (`runner.files.staging.stage`, content-addressed),
    the sheet is rewritten with their ``s3://`` URIs and stored with the run, and ``input`` points at it.
 
 The head job runs in AWS: it can read nothing on the analyst's machine.
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.core.errors import UsageError
-from runner.jobs import staging
+from runner.files import staging
 from runner.session.outputs import Outputs
 from runner.session.runs import RunLayout, RunStore
 

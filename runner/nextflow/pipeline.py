@@ -25,9 +25,9 @@ from typing import Any
 import yaml
 
 from runner.aws.batch import ACTIVE_STATUSES, Batch
+from runner.compute.spot import DEFAULT_MAX_SPOT_ATTEMPTS
 from runner.core.errors import RunFailed, UsageError
 from runner.core.project import Env
-from runner.jobs.fallback import DEFAULT_MAX_SPOT_ATTEMPTS
 from runner.nextflow import inputs
 from runner.nextflow.config import Closure, Scope, quote, render
 from runner.session.outputs import Outputs

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from runner.aws.batch import Batch
-from runner.jobs import submit as submit_mod
-from runner.jobs.submit import SubmitOptions, Submitter
+from runner.runs import submission as submit_mod
+from runner.runs.submission import SubmitOptions, Submitter
 from runner.session.outputs import Outputs
 from tests.conftest import Deployment
 from tests.helpers import require_tool
@@ -314,7 +314,7 @@ def test_tracking_cost_does_not_grow_with_the_run(deployed: Deployment, tmp_path
     poll (at most 2), a record of the same size (rows as ranges), run.json written as a marker, once per part (so
     an interrupted submit knows exactly what is missing; the record stays small) and once at the end,
     and the sheet fetched at most once per machine (cached by ETag) and only when needed."""
-    from runner.jobs import tracking
+    from runner.runs import tracking
     from runner.session.runs import RunStore
 
     counted = Counted(deployed)
@@ -373,7 +373,7 @@ def test_a_second_status_reads_the_record_and_describes_its_jobs_at_once(deploye
     import threading
     import time
 
-    from runner.jobs import tracking
+    from runner.runs import tracking
     from runner.session.runs import JobRef, RunStore, resolve_target
 
     counted = Counted(deployed)
@@ -444,4 +444,4 @@ def test_status_imports_no_platform_code(deployed: Deployment, tmp_path: Path) -
     )  # fmt: skip
     assert json.loads(proc.stdout)["counts"]["SUCCEEDED"] == 3, proc.stderr  # the probe really ran the status
     modules = set(json.loads(proc.stderr.strip().splitlines()[-1]))
-    assert "runner.jobs.tracking" in modules and not modules & set(HEAVY), sorted(modules & set(HEAVY))
+    assert "runner.runs.tracking" in modules and not modules & set(HEAVY), sorted(modules & set(HEAVY))

@@ -14,9 +14,9 @@ import pytest
 from botocore.config import Config
 
 from runner.core.errors import RunFailed, UsageError
-from runner.jobs import sheets, staging
-from runner.jobs.submit import check_s3_inputs, stage_sheet_files
+from runner.files import sheets, staging
 from runner.local import server as local
+from runner.runs.submission import check_s3_inputs, stage_sheet_files
 from tests.helpers import emulator_s3, free_port
 
 pytestmark = pytest.mark.integration

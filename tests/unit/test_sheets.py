@@ -18,8 +18,9 @@ from moto import mock_aws
 
 from runner.aws.batch import Batch
 from runner.core.errors import UsageError
-from runner.jobs import rows, sheets, validate
-from runner.jobs.submit import (
+from runner.files import sheets
+from runner.runs import rows, validate
+from runner.runs.submission import (
     PROLOGUE,
     JobSpec,
     SubmitOptions,

@@ -14,7 +14,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from runner.core.errors import UsageError
-from runner.jobs import staging
+from runner.files import staging
 
 
 @pytest.fixture

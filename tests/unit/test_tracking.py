@@ -16,9 +16,9 @@ from moto import mock_aws
 from runner.aws.batch import TOKEN_TAG, Batch
 from runner.cli import common as cli_common
 from runner.core.project import Env
-from runner.jobs import tracking
-from runner.jobs.rows import decode_line
-from runner.jobs.submit import JobSpec, Submitter, sheet_from_json
+from runner.runs import tracking
+from runner.runs.rows import decode_line
+from runner.runs.submission import JobSpec, Submitter, sheet_from_json
 from runner.session import Session
 from runner.session.outputs import Outputs
 from runner.session.runs import JobRef, RunRecord, RunStore

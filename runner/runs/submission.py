@@ -13,7 +13,7 @@ Plan, check, apply (nothing changes in AWS until everything is validated; no Usa
    record once more with every job id (twice per submit, whatever the number of parts).
 
 Rows reach the container through a ``/bin/sh`` prologue, so any image with ``/bin/sh`` works. Each sample is one
-line of ``NAME=VALUE`` pairs with every unsafe byte octal-escaped (``runner.jobs.rows``); the prologue picks line
+line of ``NAME=VALUE`` pairs with every unsafe byte octal-escaped (``runner.runs.rows``); the prologue picks line
 ``AWS_BATCH_JOB_ARRAY_INDEX``, decodes it without ``eval`` and exports it, then runs the analyst's command. The
 lines travel
 
@@ -44,9 +44,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.aws.batch import ARRAY_LIMIT, Batch
+from runner.compute import resources
 from runner.core.errors import RunFailed, UsageError
-from runner.jobs import jobdefs, resources, results, sheets, staging, validate
-from runner.jobs.rows import encode_line
+from runner.files import results, sheets, staging
+from runner.runs import jobdefs, validate
+from runner.runs.rows import encode_line
 from runner.session.lock import RunLock
 from runner.session.outputs import Outputs
 from runner.session.runs import (
@@ -72,7 +74,7 @@ INLINE_LIMIT = REQUEST_LIMIT - 2048  # headroom for the SDK's own encoding
 MAX_DEPENDENCIES = 20
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-# The prologue every job runs under /bin/sh: pick this child's line, export its variables (runner.jobs.rows: split
+# The prologue every job runs under /bin/sh: pick this child's line, export its variables (runner.runs.rows: split
 # with parameter expansions, decoded with printf %b, set with export; never eval), then run the command.
 PROLOGUE = r"""# shellcheck disable=SC2153
 runner_pick() {
@@ -466,7 +468,7 @@ def check_s3_inputs(s3: Any, uris: list[str]) -> None:
 def stage_sheet_files(
     s3: Any, bucket: str, sheet: sheets.Sheet, refs: sheets.FileRefs
 ) -> tuple[dict[str, str], staging.StageReport]:
-    """Upload the sheet's local files (`runner.jobs.staging.stage`: concurrent, multipart, content-addressed,
+    """Upload the sheet's local files (`runner.files.staging.stage`: concurrent, multipart, content-addressed,
     skips what is there) and put their ``s3://`` URIs in the sheet; returns (value as written -> URI, report)."""
     by_path = {str(path): value for value, path in refs.local.items()}
     report = staging.stage(s3, bucket, list(by_path), prefix=staging.DEFAULT_PREFIX)

@@ -5,7 +5,7 @@ a value keeps the bytes ``A-Z a-z 0-9 _ - . / : @ + , =`` as they are and writes
 the octal escape ``\\0ooo``. A line therefore holds no space inside a value, no newline, no quote, no ``$``,
 no backtick, no glob character and no backslash that is not an escape.
 
-The ``/bin/sh`` prologue (``runner.jobs.submit.PROLOGUE``) splits the line with parameter expansions, checks
+The ``/bin/sh`` prologue (``runner.runs.submission.PROLOGUE``) splits the line with parameter expansions, checks
 each name, decodes a value that holds an escape with ``printf '%b'`` (which interprets escapes in its argument
 and nothing else) and sets it with ``export "NAME=value"``: no ``eval``, no word splitting, no globbing. It works
 in dash, busybox sh, bash and any POSIX shell; the only command it forks is ``printf``, a builtin in all three.

@@ -2,7 +2,7 @@
 
 Per attempt: the compute environment, the instance type (container instance -> ECS -> EC2 when Batch reports
 one), the runtime (``startedAt`` -> ``stoppedAt``), the attempt's share of the instance (the larger of its vCPU,
-memory and GPU shares) and the hourly price (`runner.jobs.pricing`: spot history, Price List, dated snapshot).
+memory and GPU shares) and the hourly price (`runner.costs.pricing`: spot history, Price List, dated snapshot).
 An attempt without a known instance (the local env, or instances AWS no longer describes, about an hour after
 they end) is priced on the cheapest instance type of its compute environment that fits the request: the first
 environment of the job's queue that fits it, as Batch would try it. Each row says which of the two it is.
@@ -19,12 +19,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from runner.aws.batch import Batch
+from runner.aws.batch import RECLAIM_PREFIX, Batch
+from runner.compute import resources
+from runner.compute.resources import Capacity, InstanceSpec, Request
 from runner.core.errors import UsageError
-from runner.jobs import resources
-from runner.jobs.pricing import Price, Pricer
-from runner.jobs.resources import Capacity, InstanceSpec, Request
-from runner.jobs.tracking import RECLAIM_PREFIX
+from runner.costs.pricing import Price, Pricer
 from runner.session.runs import JobRef, RunRecord
 
 CHILD_STATUSES = ("SUCCEEDED", "FAILED", "RUNNING", "STARTING")

@@ -20,24 +20,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from runner.aws.batch import ARRAY_LIMIT, Batch
-from runner.jobs import resources
-from runner.jobs.resources import Capacity
-from runner.jobs.tracking import RECLAIM_PREFIX, RunStatus, reclaimed_attempts
+from runner.aws.batch import ARRAY_LIMIT, RECLAIM_PREFIX, Batch, reclaimed_attempts
+from runner.compute import resources
+from runner.compute.resources import Capacity
+from runner.compute.spot import Policy, on_demand_queue
+from runner.runs.tracking import RunStatus
 from runner.session.runs import JobRef, RunRecord
 
-DEFAULT_MAX_SPOT_ATTEMPTS = 2
-DEFAULT_SPOT_PATIENCE = "1h"
-PATIENCE_SETTING = "spot_patience"  # envs/E/runner.toml
 CHILD_STATUSES = ("RUNNABLE", "FAILED")
 RECHECK_SECONDS = 60
 CANCEL_REASON = "runner: moved to the on-demand queue (spot fallback)"
-
-
-@dataclass(frozen=True)
-class Policy:
-    max_spot_attempts: int = DEFAULT_MAX_SPOT_ATTEMPTS
-    spot_patience_s: int | None = 3600  # None: never move for waiting
 
 
 @dataclass(frozen=True)
@@ -91,17 +83,6 @@ def superseded(record: RunRecord) -> dict[int | None, int]:
         for row in ref.rows if ref.rows is not None else [None]:
             latest[row] = n
     return latest
-
-
-def on_demand_queue(capacities_of: Callable[[str], list[Capacity]], queues: dict[str, str]) -> str | None:
-    """The first of the env's queues (``head`` aside) whose compute environments are all on-demand."""
-    for key, name in queues.items():
-        if key == "head":
-            continue
-        capacities = capacities_of(name)
-        if capacities and not any(c.spot for c in capacities):
-            return name
-    return None
 
 
 @dataclass

@@ -29,13 +29,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from runner.aws.batch import Batch
+from runner.aws.batch import Batch, reclaimed_attempts
 from runner.aws.retry import is_throttling
 from runner.core.errors import RunFailed, UsageError
 from runner.session.runs import JobRef, RunRecord, RunStore, split_job_ref
 
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
-RECLAIM_PREFIX = "Host EC2"  # Batch's status reason when an attempt's instance went away (spot reclamation)
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
 ACTIVE = ("STARTING", "RUNNING")
 TERMINAL = ("SUCCEEDED", "FAILED")
@@ -186,11 +185,6 @@ def _index_of(job: dict[str, Any]) -> int | None:
     return int(index) if index is not None else None
 
 
-def reclaimed_attempts(job: dict[str, Any]) -> int:
-    """How many of a job's attempts ended by spot reclamation (Batch's ``Host EC2 ...`` reasons)."""
-    return sum(1 for a in job.get("attempts") or [] if str(a.get("statusReason") or "").startswith(RECLAIM_PREFIX))
-
-
 def _reason(job: dict[str, Any]) -> tuple[str, int | None]:
     attempts = job.get("attempts") or []
     last = attempts[-1] if attempts else {}
@@ -241,9 +235,7 @@ def run_status(
                 reason, code = _reason(child) if described_child else (None, None)
                 row = _row_of(js.ref, index)
                 js.failed_indices.append(index if index is not None else 0)
-                lost = sum(
-                    1 for a in child.get("attempts") or [] if str(a.get("statusReason", "")).startswith("Host EC2")
-                )
+                lost = reclaimed_attempts(child)
                 failures.append(Failure(js.ref.job_id, index, row, None, reason, code, lost))
     counts: Counter[str] = Counter()
     for js in jobs:

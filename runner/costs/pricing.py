@@ -5,7 +5,7 @@
   history is a constant placeholder): the on-demand price is used as an upper bound, and the source says so.
 * **On-demand**: the AWS Price List API (``pricing:GetProducts``, served from us-east-1), one product per
   instance type and region, cached under ``RUNNER_HOME/pricing/<region>.json`` for ``CACHE_DAYS``.
-* **Snapshot**: a dated offline file per region, ``runner/jobs/data/prices-<region>-<date>.json``, holding the
+* **Snapshot**: a dated offline file per region, ``runner/costs/data/prices-<region>-<date>.json``, holding the
   vCPUs, memory and on-demand price of the env's instance types. Used when the Price List API cannot be reached
   (no ``pricing:GetProducts`` permission, no network, an emulator env) and for instance sizes.
 
@@ -22,12 +22,12 @@ from importlib import resources as package_files
 from pathlib import Path
 from typing import Any
 
-from runner.jobs.resources import InstanceSpec
+from runner.compute.resources import InstanceSpec
 
 PRICE_LIST_REGION = "us-east-1"  # the Price List API endpoint (it also serves eu-central-1 and ap-south-1)
 CACHE_DAYS = 30
 SPOT_PRODUCT = "Linux/UNIX"
-DATA_PACKAGE = "runner.jobs.data"
+DATA_PACKAGE = "runner.costs.data"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Staging of a sample sheet's files: local paths uploaded to the env's data bucket, ``s3://`` paths checked.
 
-Flow (driven by `runner.jobs.submit`: plan, check, apply), everything that can be refused is refused before the
+Flow (driven by `runner.runs.submission`: plan, check, apply), everything that can be refused is refused before the
 first upload:
 
 1. ``find_paths``: which cells are local files (relative to the sheet's folder, or absolute) and which are
@@ -22,7 +22,7 @@ first upload:
    20-100 ms a request, concurrency is throughput), so hashing overlaps uploading. Files below
    ``multipart_threshold`` are one PutObject; larger ones are multipart uploads with ``part_size`` parts on a
    pool of their own, each part streamed from the file (never read whole into memory).
-4. the sheet's local cells are replaced by their ``s3://`` URIs (``runner.jobs.sheets.substitute``).
+4. the sheet's local cells are replaced by their ``s3://`` URIs (``runner.files.sheets.substitute``).
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from runner.aws.batch import Batch
+from runner.aws.batch import RECLAIM_PREFIX, Batch
+from runner.compute.resources import Request
 from runner.core.errors import UsageError
-from runner.jobs.resources import Request
 
 PREFIX = "runner-"
-SPOT_RECLAIM_PATTERN = "Host EC2*"
+SPOT_RECLAIM_PATTERN = f"{RECLAIM_PREFIX}*"
 
 
 def retry_strategy(retries: int | None) -> dict[str, Any] | None:

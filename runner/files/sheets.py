@@ -17,7 +17,7 @@ receives, as environment variables:
   ``FASTQ_1__1``, ``FASTQ_1__2``, ...), lossless whatever the bytes;
 * ``SAMPLE_ID`` (the id), ``RUNNER_ROW`` (the sample's 0-based index, which is also its array index).
 
-File references follow ``runner.jobs.staging.find_paths``: a value naming an existing local file (relative to the
+File references follow ``runner.files.staging.find_paths``: a value naming an existing local file (relative to the
 sheet's folder, or absolute) is uploaded to the env's data bucket and replaced by its ``s3://`` URI before
 submission; a value that clearly means a file but is not there is refused; ``s3://`` values must exist. Local
 files must resolve (symlinks followed) inside the sheet's folder tree or a folder named with
@@ -380,10 +380,10 @@ def check_locations(
 
 
 def file_refs(sheet: Sheet, allow_outside: Iterable[str | Path] = ()) -> FileRefs:
-    """Local files and s3:// URIs named in the sheet (``runner.jobs.staging.find_paths``: relative paths against the
+    """Local files and s3:// URIs named in the sheet (``runner.files.staging.find_paths``: relative paths against the
     sheet's folder); a value that clearly names a missing file, or a file outside the allowed folders or hidden,
     is a UsageError naming column, row and path."""
-    from runner.jobs import staging
+    from runner.files import staging
 
     base = sheet.path.parent.resolve()
     found = staging.find_paths(sheet.rows, base, skip_columns=[sheet.id_column], field_name=FIELD)
