@@ -18,10 +18,12 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner.aws.batch import Batch
 from runner.core.errors import UsageError
+
+if TYPE_CHECKING:  # requests are parsed and checked without the AWS SDK; the gateway comes with a session
+    from runner.aws.batch import Batch
 
 MIN_RESERVE_MIB = 512
 RESERVE_FRACTION = 0.06

@@ -24,10 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from runner.core.errors import RunFailed, UsageError
+from runner.session.runs import validate_run_name
+
+if TYPE_CHECKING:
+    from runner.session import Session
 
 RESULTS_VAR = "RUNNER_RESULTS_URI"
 DOWNLOAD_WORKERS = 8
@@ -240,3 +244,58 @@ def merge_table(s3: Any, results: Results, name: str) -> MergedTable:
         columns += [c for c in header if c not in columns]
         rows += [{**row, "sample": sample} for row in sample_rows]
     return MergedTable(name=name, columns=columns, rows=rows, missing=missing)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `runner results RUN`
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResultsRequest:
+    """Checked when made: a bad run name, ``--download`` or ``--table`` is one line, before the env is opened."""
+
+    run: str
+    download: Path | None = None  # fetch every object to DIR/<sample>/<name>
+    table: str | None = None  # merge each sample's NAME (CSV/TSV with a header) into one table
+
+    def __post_init__(self) -> None:
+        validate_run_name(self.run, "RUN")
+        if self.download is not None:
+            check_destination(self.download)
+        if self.table is not None:
+            check_table_name(self.table)
+
+
+@dataclass
+class ResultsReport:
+    found: Results
+    merged: MergedTable | None = None  # --table
+    downloaded: list[Path] | None = None  # --download: the local paths, in the listing's order
+    download: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.found.to_dict()
+        if self.downloaded is not None:
+            data["downloaded"] = [str(p) for p in self.downloaded]
+        if self.merged is not None:
+            data["table"] = self.merged.to_dict()
+        return data
+
+    @property
+    def missing(self) -> list[str]:
+        """Samples without the merged table (--table), else without any result."""
+        return self.merged.missing if self.merged is not None else self.found.without_results()
+
+
+def results(session: Session, request: ResultsRequest) -> ResultsReport:
+    bucket = session.outputs.results_bucket
+    if bucket is None:
+        raise UsageError(f"--env: '{session.env.name}' has no results bucket (bucket_names output); apply it first")
+    record = session.store.load(request.run)
+    if record is None:
+        raise UsageError(f"RUN: no run '{request.run}' in this env (runner list --env {session.env.name})")
+    found = list_results(session.s3, bucket, request.run, session.store.sample_ids(record))
+    merged = merge_table(session.s3, found, request.table) if request.table is not None else None
+    fetched = download(session.s3, found, request.download) if request.download is not None else None
+    return ResultsReport(found, merged, fetched, request.download)

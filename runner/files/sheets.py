@@ -32,8 +32,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from runner.core.errors import UsageError
+
+if TYPE_CHECKING:  # staging loads the AWS SDK's exceptions: only when files are staged
+    from runner.files.staging import StageReport
 
 ID_COLUMNS = ("sample", "sample_id", "id")
 RESERVED_PREFIXES = ("AWS_BATCH_", "ECS_", "LD_")
@@ -380,13 +384,13 @@ def check_locations(
 
 
 def file_refs(sheet: Sheet, allow_outside: Iterable[str | Path] = ()) -> FileRefs:
-    """Local files and s3:// URIs named in the sheet (``runner.files.staging.find_paths``: relative paths against the
+    """Local files and s3:// URIs named in the sheet (`runner.files.paths.find_paths`: relative paths against the
     sheet's folder); a value that clearly names a missing file, or a file outside the allowed folders or hidden,
     is a UsageError naming column, row and path."""
-    from runner.files import staging
+    from runner.files import paths
 
     base = sheet.path.parent.resolve()
-    found = staging.find_paths(sheet.rows, base, skip_columns=[sheet.id_column], field_name=FIELD)
+    found = paths.find_paths(sheet.rows, base, skip_columns=[sheet.id_column], field_name=FIELD)
     check_locations(((c.column, c.row, c.value.strip(), Path(c.path)) for c in found.local), base, allow_outside)
     refs = FileRefs()
     for cell in found.local:
@@ -403,3 +407,28 @@ def substitute(sheet: Sheet, mapping: dict[str, str]) -> None:
         for column in sheet.columns:
             if row[column] in mapping:
                 row[column] = mapping[row[column]]
+
+
+def check_s3_inputs(s3: Any, uris: list[str]) -> None:
+    """The sheet's ``s3://`` inputs exist (a UsageError naming ``--samples`` and the first missing one)."""
+    from runner.files import paths
+
+    if not uris:
+        return
+    try:
+        paths.check_s3_uris(s3, uris)
+    except UsageError as exc:
+        message = str(exc)
+        raise UsageError(message if message.startswith("--samples") else f"--samples: {message}") from None
+
+
+def stage_sheet_files(s3: Any, bucket: str, sheet: Sheet, refs: FileRefs) -> tuple[dict[str, str], StageReport]:
+    """Upload the sheet's local files (`runner.files.staging`: concurrent, multipart, content-addressed, skips what
+    is there) and put their ``s3://`` URIs in the sheet; returns (value as written -> URI, report)."""
+    from runner.files import staging
+
+    by_path = {str(path): value for value, path in refs.local.items()}
+    report = staging.stage(s3, bucket, list(by_path), prefix=staging.DEFAULT_PREFIX)
+    mapping = {by_path[path]: uri for path, uri in report.uris.items() if path in by_path}
+    substitute(sheet, mapping)
+    return mapping, report

@@ -18,14 +18,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.aws.batch import ARRAY_LIMIT, RECLAIM_PREFIX, Batch, reclaimed_attempts
 from runner.compute import resources
 from runner.compute.resources import Capacity
 from runner.compute.spot import Policy, on_demand_queue
+from runner.runs.resubmit import Resubmitter
 from runner.runs.tracking import RunStatus
 from runner.session.runs import JobRef, RunRecord
+
+if TYPE_CHECKING:
+    from runner.session import Session
 
 CHILD_STATUSES = ("RUNNABLE", "FAILED")
 RECHECK_SECONDS = 60
@@ -199,3 +203,19 @@ class SpotFallback:
         if not self.due(status):
             return False
         return self.move(self.candidates()) is not None
+
+
+def for_session(
+    session: Session, record: RunRecord, policy: Policy, log: Callable[[str], None] = lambda _m: None
+) -> SpotFallback:
+    """The fallback of a run in a session's env: its queues, and resubmission through `Resubmitter`."""
+    resubmitter = Resubmitter.for_session(session, log=log)
+    return SpotFallback(
+        batch=session.batch,
+        ec2=session.ec2,
+        record=record,
+        queues=lambda: session.outputs.queue_names,
+        resubmit=resubmitter.resubmit_rows,
+        policy=policy,
+        log=log,
+    )

@@ -12,22 +12,10 @@ Plan, check, apply (nothing changes in AWS until everything is validated; no Usa
    rows and the run record (``runs/<run>/run.json``, state ``submitting``), submit each part, then write the
    record once more with every job id (twice per submit, whatever the number of parts).
 
-Rows reach the container through a ``/bin/sh`` prologue, so any image with ``/bin/sh`` works. Each sample is one
-line of ``NAME=VALUE`` pairs with every unsafe byte octal-escaped (``runner.runs.rows``); the prologue picks line
-``AWS_BATCH_JOB_ARRAY_INDEX``, decodes it without ``eval`` and exports it, then runs the analyst's command. The
-lines travel
+The jobs' command, rows and tags: `runner.runs.payload`. A later resubmission of rows: `runner.runs.resubmit`.
 
-* inline, in the ``RUNNER_ROWS`` variable, when the whole SubmitJob request stays under the 30 KiB limit
-  (no extra moving parts, nothing to fetch; every child carries the full table, which is harmless at that size);
-* otherwise as a manifest object in the work bucket (``runs/<run>/rows/<job>-<token>.sh``, the token random and
-  kept in the run record: the key cannot be guessed). A container reads it with the AWS CLI and the job role
-  (``aws s3 cp``), never through a URL carrying the submitter's credentials; an image without the AWS CLI and
-  more rows than fit inline fails with exit code 97 and a message saying so. The host's ``/opt/aws-cli`` is not
-  mounted into the container: mounting it over the image hides files (nextflow #2322), and the AL2023 CLI
-  needs glibc, which minimal images (alpine) lack.
-
-Exactly once: the records and parts are written under the run's lock (`runner.session.runs.RunLock`, an S3
-conditional write), so two identical submits at once make one job and the loser stops with one line. A killed
+Exactly once: the records and parts are written under the run's lock (`runner.session.lock`, an S3 conditional
+write), so two identical submits at once make one job and the loser stops with one line. A killed
 submit leaves a record in state ``submitting`` with its planned parts (INCOMPLETE in ``status``/``list``); running
 it again submits each part through the Batch gateway (`runner.aws.batch.Batch.submit`), which looks the part up by
 its deterministic job name and submission token before submitting it and never retries SubmitJob blindly.
@@ -35,10 +23,7 @@ its deterministic job name and submission token before submitting it and never r
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,12 +33,20 @@ from runner.compute import resources
 from runner.core.errors import RunFailed, UsageError
 from runner.files import results, sheets, staging
 from runner.runs import jobdefs, validate
-from runner.runs.rows import encode_line
+from runner.runs.payload import (
+    JobSpec,
+    RunWriter,
+    digest,
+    pipeline_name,
+    sample_tags,
+    script,
+    sheet_to_json,
+    submission_token,
+)
 from runner.session.lock import RunLock
 from runner.session.outputs import Outputs
 from runner.session.runs import (
     RUN_TAG,
-    SAMPLE_TAG,
     JobRef,
     RunRecord,
     RunStore,
@@ -61,66 +54,14 @@ from runner.session.runs import (
     job_tags,
     lookup,
     new_rows_token,
-    tag_value,
     validate_run_name,
 )
 
-if TYPE_CHECKING:  # the AWS SDK loads when a session opens
-    from runner.session import Session
+if TYPE_CHECKING:
+    from runner.runs.tracking import RunStatus
 
-REQUEST_LIMIT = validate.REQUEST_LIMIT  # SubmitJob payload limit
-request_size = validate.request_size
-INLINE_LIMIT = REQUEST_LIMIT - 2048  # headroom for the SDK's own encoding
 MAX_DEPENDENCIES = 20
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-# The prologue every job runs under /bin/sh: pick this child's line, export its variables (runner.runs.rows: split
-# with parameter expansions, decoded with printf %b, set with export; never eval), then run the command.
-PROLOGUE = r"""# shellcheck disable=SC2153
-runner_pick() {
-  runner_i=0
-  while IFS= read -r runner_line; do
-    if [ "$runner_i" -eq "$runner_want" ]; then return 0; fi
-    runner_i=$((runner_i + 1))
-  done
-  return 1
-}
-runner_load() {
-  runner_rest=$1
-  while [ -n "$runner_rest" ]; do
-    runner_pair=${runner_rest%% *}
-    case $runner_rest in *" "*) runner_rest=${runner_rest#* } ;; *) runner_rest= ;; esac
-    runner_name=${runner_pair%%=*}
-    runner_value=${runner_pair#*=}
-    case $runner_name in
-      "" | [0-9]* | *[!A-Za-z0-9_]*) echo "runner: malformed row (variable name '$runner_name')" >&2; exit 97 ;;
-    esac
-    case $runner_value in
-      *\\*) runner_value=$(printf '%bx' "$runner_value"); runner_value=${runner_value%x} ;;
-    esac
-    export "$runner_name=$runner_value"
-  done
-}
-runner_want=${AWS_BATCH_JOB_ARRAY_INDEX:-0}
-if [ -n "${RUNNER_MANIFEST_URI:-}" ]; then
-  runner_rows=${TMPDIR:-/tmp}/runner-rows.$$
-  if ! command -v aws >/dev/null 2>&1; then
-    echo "runner: the image has no AWS CLI to read its rows from $RUNNER_MANIFEST_URI" >&2; exit 97
-  fi
-  aws s3 cp --quiet "$RUNNER_MANIFEST_URI" "$runner_rows" || {
-    echo "runner: cannot read $RUNNER_MANIFEST_URI with the job role" >&2; exit 97; }
-  runner_pick < "$runner_rows" || { echo "runner: no row $runner_want in $RUNNER_MANIFEST_URI" >&2; exit 97; }
-  rm -f "$runner_rows"
-  runner_load "$runner_line"
-elif [ -n "${RUNNER_ROWS:-}" ]; then
-  runner_pick <<RUNNER_ROWS_END || { echo "runner: no row $runner_want in RUNNER_ROWS" >&2; exit 97; }
-$RUNNER_ROWS
-RUNNER_ROWS_END
-  runner_load "$runner_line"
-fi
-unset RUNNER_ROWS runner_i runner_line runner_want runner_rows runner_rest runner_pair runner_name runner_value
-"""
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Input
@@ -175,10 +116,6 @@ class Prepared:
     explicit_name: bool
 
 
-def _hash(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -> Prepared:
     """Validate every input that needs no AWS call; raise UsageError naming the field."""
     if not options.image and not options.job_definition:
@@ -208,8 +145,8 @@ def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -
     if refs.local and not outputs.data_bucket:
         raise UsageError("--samples: the sheet names local files but this env has no data bucket to stage them")
     content = sheet.digest if sheet else None
-    identity = _hash(content, options.command, options.image or options.job_definition)
-    spec_hash = _hash(
+    identity = digest(content, options.command, options.image or options.job_definition)
+    spec_hash = digest(
         identity,
         queue_name,
         options.vcpus,
@@ -245,107 +182,6 @@ def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -
         spec_hash=spec_hash,
         explicit_name=explicit,
     )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Payload: rows as shell lines, inline or through a manifest
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def row_line(env: dict[str, str]) -> str:
-    return encode_line(env)
-
-
-def script(command: str | None) -> list[str]:
-    """The container command: the prologue, then the analyst's shell command (or the definition's own)."""
-    if command is None:
-        return ["/bin/sh", "-c", PROLOGUE + 'exec "$@"\n', "runner"]
-    return ["/bin/sh", "-c", PROLOGUE + command + "\n"]
-
-
-def sheet_to_json(sheet: sheets.Sheet) -> dict[str, Any]:
-    return {
-        "columns": sheet.columns,
-        "id_column": sheet.id_column,
-        "env_names": sheet.env_names,
-        "rows": sheet.rows,
-        "source": str(sheet.path),
-    }
-
-
-def sheet_from_json(data: dict[str, Any]) -> sheets.Sheet:
-    return sheets.Sheet(
-        path=Path(data.get("source", "samples")),
-        columns=list(data["columns"]),
-        id_column=data["id_column"],
-        rows=list(data["rows"]),
-        env_names=dict(data["env_names"]),
-    )
-
-
-def pipeline_name(image: str | None, job_definition: str | None) -> str:
-    """What `runner:pipeline` says for a plain job: the image's repository name, else the job definition's name."""
-    if image:
-        repository = image.split("@", 1)[0].rsplit("/", 1)[-1]
-        return tag_value(repository.split(":", 1)[0])
-    return tag_value((job_definition or "job").rsplit("/", 1)[-1].split(":", 1)[0])
-
-
-def sample_tags(sheet: sheets.Sheet | None, rows: list[int] | None) -> dict[str, str]:
-    """`runner:sample`: the sample id of a one-row job; an array job (tags are per job) says how many it holds."""
-    if sheet is None or rows is None:
-        return {}
-    if len(rows) == 1:
-        return {SAMPLE_TAG: tag_value(sheet.ids()[rows[0]])}
-    return {SAMPLE_TAG: f"array of {len(rows)}"}
-
-
-@dataclass
-class JobSpec:
-    """What every job of a run shares (stored in the record so `retry` can rebuild requests)."""
-
-    queue: str
-    job_definition: str
-    command: list[str]
-    environment: dict[str, str]
-    vcpus: int | None
-    memory_mib: int | None
-    gpus: int | None
-    retries: int | None
-    timeout_s: int | None
-    tags: dict[str, str]
-
-    def request(
-        self, name: str, extra_env: dict[str, str], array_size: int | None, depends_on: list[dict[str, str]]
-    ) -> dict[str, Any]:
-        overrides: dict[str, Any] = {
-            "command": self.command,
-            "environment": [{"name": k, "value": v} for k, v in {**self.environment, **extra_env}.items()],
-        }
-        reqs = jobdefs.resource_requirements(self.vcpus, self.memory_mib, self.gpus)
-        if reqs:
-            overrides["resourceRequirements"] = reqs
-        req: dict[str, Any] = {
-            "jobName": name,
-            "jobQueue": self.queue,
-            "jobDefinition": self.job_definition,
-            "containerOverrides": overrides,
-            "tags": self.tags,
-            "propagateTags": True,
-        }
-        strategy = jobdefs.retry_strategy(self.retries)
-        if strategy:
-            req["retryStrategy"] = strategy
-        if self.timeout_s:
-            req["timeout"] = {"attemptDurationSeconds": self.timeout_s}
-        if array_size is not None:
-            req["arrayProperties"] = {"size": array_size}
-        if depends_on:
-            req["dependsOn"] = depends_on
-        return req
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -454,34 +290,6 @@ def resolve_after(batch: Batch, store: RunStore, after: str | None) -> list[JobR
     return found.jobs
 
 
-def check_s3_inputs(s3: Any, uris: list[str]) -> None:
-    """The sheet's ``s3://`` inputs exist (a UsageError naming ``--samples`` and the first missing one)."""
-    if not uris:
-        return
-    try:
-        staging.check_s3_uris(s3, uris)
-    except UsageError as exc:
-        message = str(exc)
-        raise UsageError(message if message.startswith("--samples") else f"--samples: {message}") from None
-
-
-def stage_sheet_files(
-    s3: Any, bucket: str, sheet: sheets.Sheet, refs: sheets.FileRefs
-) -> tuple[dict[str, str], staging.StageReport]:
-    """Upload the sheet's local files (`runner.files.staging.stage`: concurrent, multipart, content-addressed,
-    skips what is there) and put their ``s3://`` URIs in the sheet; returns (value as written -> URI, report)."""
-    by_path = {str(path): value for value, path in refs.local.items()}
-    report = staging.stage(s3, bucket, list(by_path), prefix=staging.DEFAULT_PREFIX)
-    mapping = {by_path[path]: uri for path, uri in report.uris.items() if path in by_path}
-    sheets.substitute(sheet, mapping)
-    return mapping, report
-
-
-def submission_token(*parts: Any) -> str:
-    """The per-submission tag the gateway finds a job by: the same inputs, the same token."""
-    return _hash(*parts)[:32]
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Apply: the writes
 # ---------------------------------------------------------------------------------------------------------------
@@ -495,31 +303,35 @@ class SubmitResult:
     job_definition_created: bool = False
     staged: dict[str, str] = field(default_factory=dict)
     payload: str = "inline"
+    env: str = ""
+    status: RunStatus | None = None  # how the run ended, when it was followed (`runner submit --wait`)
 
-
-@dataclass
-class Submitter:
-    """Submission for one env: `plan` (local), `check` (read-only AWS), `apply` (writes); `submit` does all three."""
-
-    env_name: str
-    outputs: Outputs
-    batch: Batch
-    s3: Any
-    ec2: Any = None
-    log: Callable[[str], None] = lambda _msg: None
-    run_store: RunStore | None = None  # the session's (with its local sheet cache); default: one on the work bucket
+    def to_dict(self) -> dict[str, Any]:
+        record = self.record
+        summary = {
+            "run": record.run,
+            "env": self.env,
+            "already_submitted": self.already,
+            "submitted": self.submitted,
+            "queue": record.queue,
+            "job_definition": record.job_definition,
+            "payload": self.payload,
+            "staged": self.staged,
+            "jobs": [
+                {"job_id": j.job_id, "job_name": j.job_name, "array_size": j.array_size, "kind": j.kind}
+                for j in record.jobs
+            ],
+        }
+        return summary if self.status is None else {**summary, "status": self.status.to_dict()}
 
     @property
-    def store(self) -> RunStore:
-        if self.run_store is None:
-            self.run_store = RunStore(self.s3, self.outputs.work_bucket)
-        return self.run_store
+    def exit_code(self) -> int:
+        """1 when the run was followed and a row failed."""
+        return 1 if self.status is not None and self.status.failed else 0
 
-    @classmethod
-    def for_session(cls, session: Session, log: Callable[[str], None] = lambda _msg: None) -> Submitter:
-        return cls(
-            session.name, session.outputs, session.batch, session.s3, session.ec2, log=log, run_store=session.store
-        )
+
+class Submitter(RunWriter):
+    """Submission for one env: `plan` (local), `check` (read-only AWS), `apply` (writes); `submit` does all three."""
 
     def submit(self, options: SubmitOptions, cwd: Path | None = None) -> SubmitResult:
         return self.apply(self.check(self.plan(options, cwd)))
@@ -560,7 +372,7 @@ class Submitter:
         if checked.already:
             return checked
         resources.check_fits(request, resources.queue_capacity(self.batch, self.ec2, prep.queue_name), prep.queue_key)
-        check_s3_inputs(self.s3, prep.refs.s3)
+        sheets.check_s3_inputs(self.s3, prep.refs.s3)
         checked.after = resolve_after(self.batch, self.store, options.after)
         spans = split(len(prep.sheet) if prep.sheet else 1)
         checked.parts = [
@@ -582,7 +394,8 @@ class Submitter:
         if checked.already:
             assert checked.existing is not None
             record = checked.existing
-            return SubmitResult(record=record, already=True, submitted=0, payload=record.extra.get("payload", ""))
+            payload = record.extra.get("payload", "")
+            return SubmitResult(record=record, already=True, submitted=0, payload=payload, env=self.env_name)
         prep = checked.prep
         staged = self._stage(prep)
         created = False
@@ -598,7 +411,7 @@ class Submitter:
                 raise RunFailed(f"run '{prep.run}' was submitted meanwhile with different settings; nothing sent")
             if current is not None and current.extra.get("state") == "submitted":
                 payload = current.extra.get("payload", "")
-                return SubmitResult(record=current, already=True, submitted=0, payload=payload)
+                return SubmitResult(record=current, already=True, submitted=0, payload=payload, env=self.env_name)
             return self._submit_parts(checked, current, job_spec, lock, staged, created)
 
     def _submit_parts(
@@ -670,6 +483,7 @@ class Submitter:
             job_definition_created=created,
             staged=staged,
             payload=payload,
+            env=self.env_name,
         )
 
     # -- pieces ---------------------------------------------------------------------------------------------------
@@ -715,92 +529,9 @@ class Submitter:
         if not prep.refs.local or prep.sheet is None:
             return {}
         data_bucket = str(self.outputs.data_bucket)
-        mapping, report = stage_sheet_files(self.s3, data_bucket, prep.sheet, prep.refs)
+        mapping, report = sheets.stage_sheet_files(self.s3, data_bucket, prep.sheet, prep.refs)
         self.log(
             f"staged {len(mapping)} local files to s3://{data_bucket}/{staging.DEFAULT_PREFIX}: "
             f"{len(report.uploaded)} uploaded, {len(report.skipped)} already there"
         )
         return mapping
-
-    def _row_env(self, run: str, sheet: sheets.Sheet, index: int) -> dict[str, str]:
-        env = sheet.environment(index)
-        # RUNNER_RESULTS_URI per sample
-        return {**env, **results.job_env(self.outputs.results_bucket, run, env["SAMPLE_ID"])}
-
-    def _rows_env(
-        self,
-        run: str,
-        name: str,
-        sheet: sheets.Sheet | None,
-        rows: list[int] | None,
-        job_spec: JobSpec,
-        rows_token: str = "",
-    ) -> tuple[dict[str, str], str]:
-        """The variables that carry the rows: inline (RUNNER_ROWS) when small enough, else a manifest."""
-        if sheet is None or rows is None:
-            return {}, "none"
-        table = "\n".join(row_line(self._row_env(run, sheet, i)) for i in rows)
-        inline = {"RUNNER_ROWS": table}
-        probe = job_spec.request(name, inline, len(rows), [{"jobId": "0" * 36, "type": "N_TO_N"}])
-        if request_size(probe) <= INLINE_LIMIT:
-            return inline, "inline"
-        assert rows_token, "a rows manifest needs the run record's rows_token"
-        key = self.store.layout(run).rows_key(name, rows_token)
-        uri = self.store.put(key, (table + "\n").encode(), "text/plain")
-        return {"RUNNER_MANIFEST_URI": uri}, "manifest"
-
-    # -- retry --failed -------------------------------------------------------------------------------------------
-
-    def retry_failed(
-        self, record: RunRecord, rows: list[int], retry_of: list[str], queue: str | None = None
-    ) -> list[JobRef]:
-        """New jobs for a run's failed rows, one array job per up to 10,000 rows (or the failed single job);
-        ``queue``: on that queue instead of the run's."""
-        moved = f"retry --failed --on-demand to {queue}" if queue else None
-        if record.samples_key and rows:
-            return [
-                self.resubmit_rows(record, rows[start : start + ARRAY_LIMIT], retry_of, queue, moved)
-                for start in range(0, len(rows), ARRAY_LIMIT)
-            ]
-        return [self.resubmit_rows(record, None, retry_of, queue, moved)]
-
-    def resubmit_rows(
-        self,
-        record: RunRecord,
-        rows: list[int] | None,
-        retry_of: list[str],
-        queue: str | None = None,
-        moved: str | None = None,
-    ) -> JobRef:
-        """A new job for exactly these sheet rows (array index i -> rows[i]), linked in the record; ``queue``
-        sends it to another queue than the run's (the spot fallback, saying why in ``moved``)."""
-        spec_data = record.extra.get("spec")
-        if not spec_data:
-            raise UsageError(f"RUN: run '{record.run}' was not submitted by `runner submit`; cannot retry it")
-        job_spec = JobSpec(**spec_data)
-        if queue:
-            job_spec.queue = queue
-        number = sum(1 for j in record.jobs if j.kind == "retry") + 1
-        name = f"{record.run}-retry{number}"
-        data = self.store.load_sheet(record) if rows is not None else None
-        sheet = sheet_from_json(data) if data is not None else None
-        if not record.rows_token:  # a record from before the tokens
-            record.rows_token = new_rows_token()
-        extra_env, _kind = self._rows_env(record.run, name, sheet, rows, job_spec, record.rows_token)
-        size = len(rows) if rows is not None and len(rows) > 1 else None
-        req = job_spec.request(name, extra_env, size, [])
-        req["tags"] = {**req["tags"], **sample_tags(sheet, rows)}
-        job_id, _created = self.batch.submit(req, submission_token(record.run, name, rows))
-        ref = JobRef(
-            job_id=job_id,
-            job_name=name,
-            kind="retry",
-            array_size=size,
-            rows=rows,
-            retry_of=",".join(retry_of),
-            queue=queue,
-            moved=moved,
-        )
-        record.jobs.append(ref)
-        self.store.save(record)
-        return ref

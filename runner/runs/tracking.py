@@ -1,4 +1,4 @@
-"""Tracking: status, watch, logs, list, cancel and the failed rows `retry --failed` resubmits.
+"""Tracking: a run's status (counts per row, the failed rows with their reasons) and the watch that polls it.
 
 Polling is cheap by design and its cost does not grow with the run: one ``describe_jobs`` per 100 parent jobs
 gives every array's counts through ``arrayProperties.statusSummary`` (a watch polls with that call only); children
@@ -18,21 +18,23 @@ resubmits: a run's counts are per row, taking each row's latest job.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from runner.aws.batch import Batch, reclaimed_attempts
 from runner.aws.retry import is_throttling
 from runner.core.errors import RunFailed, UsageError
-from runner.session.runs import JobRef, RunRecord, RunStore, split_job_ref
+from runner.session.runs import JobRef, RunRecord, RunStore
+
+if TYPE_CHECKING:
+    from runner.session import Session
 
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 QUEUED = ("SUBMITTED", "PENDING", "RUNNABLE")
@@ -40,6 +42,29 @@ ACTIVE = ("STARTING", "RUNNING")
 TERMINAL = ("SUCCEEDED", "FAILED")
 INCOMPLETE = "INCOMPLETE"  # a run whose submit was interrupted: some rows have no job yet
 POLL_VAR = "RUNNER_POLL_INTERVAL"
+
+
+class Listener(Protocol):
+    """Who hears what a run's use case does while it works: lines of progress (a part submitted, files staged, rows
+    moved to on-demand), the run it starts to follow, and every poll of it. The CLI prints them; `Quiet` hears
+    nothing."""
+
+    def note(self, line: str) -> None: ...
+
+    def watching(self, run: str) -> None: ...
+
+    def poll(self, status: RunStatus) -> None: ...
+
+
+class Quiet:
+    def note(self, line: str) -> None:
+        pass
+
+    def watching(self, run: str) -> None:
+        pass
+
+    def poll(self, status: RunStatus) -> None:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -162,7 +187,7 @@ class RunStatus:
         }
 
 
-def _job_counts(ref: JobRef, job: dict[str, Any] | None) -> tuple[str, Counter[str]]:
+def job_counts(ref: JobRef, job: dict[str, Any] | None) -> tuple[str, Counter[str]]:
     if job is None:
         return "UNKNOWN", Counter()
     status = job.get("status", "UNKNOWN")
@@ -217,43 +242,16 @@ def run_status(
             "`runner submit` again to finish it"
         )
     described = batch.describe_jobs(record.job_ids())
-    jobs: list[JobStatus] = []
-    for ref in record.jobs:
-        status, job_counts = _job_counts(ref, described.get(ref.job_id))
-        jobs.append(JobStatus(ref=ref, status=status, counts=job_counts))
+    jobs = [JobStatus(ref, *job_counts(ref, described.get(ref.job_id))) for ref in record.jobs]
+    counts, retried_at = row_counts(jobs)
     failures: list[Failure] = []
-    position = {js.ref.job_id: n for n, js in enumerate(jobs)}
     if with_failures:
-        for js in jobs:
-            if not js.counts["FAILED"]:
-                continue
-            job = described.get(js.ref.job_id, {})
-            children = batch.failed_children(js.ref.job_id, reasons) if js.ref.array_size else [job]
-            for child in children:
-                index = _index_of(child) if js.ref.array_size else None
-                described_child = "attempts" in child or "statusReason" in child or "container" in child
-                reason, code = _reason(child) if described_child else (None, None)
-                row = _row_of(js.ref, index)
-                js.failed_indices.append(index if index is not None else 0)
-                lost = reclaimed_attempts(child)
-                failures.append(Failure(js.ref.job_id, index, row, None, reason, code, lost))
-    counts: Counter[str] = Counter()
-    for js in jobs:
-        counts.update(js.counts)
-    # Rows resubmitted by a later retry job leave their earlier FAILED bucket (the retry counts them now).
-    retried_at: dict[int | None, int] = {}  # row -> position of the latest job that ran it
-    for n, js in enumerate(jobs):
-        if js.ref.kind == "retry":
-            counts["FAILED"] = max(0, counts["FAILED"] - (len(js.ref.rows) if js.ref.rows is not None else 1))
-            for row in js.ref.rows if js.ref.rows is not None else [None]:
-                retried_at[row] = n
-    failures = [f for f in failures if retried_at.get(f.row, -1) <= position[f.job_id]]
+        position = {js.ref.job_id: n for n, js in enumerate(jobs)}
+        failures = [
+            f for f in _failures(batch, jobs, described, reasons) if retried_at.get(f.row, -1) <= position[f.job_id]
+        ]
     tasks, task_failures = nextflow_tasks(batch, record) if with_failures and record.kind == "nextflow" else (None, [])
-    if failures:
-        ids = samples() if callable(samples) else samples
-        if ids is not None:
-            for f in failures:
-                f.sample = ids[f.row] if f.row is not None and f.row < len(ids) else None
+    _name_samples(failures, samples)
     return RunStatus(
         run=record.run,
         jobs=jobs,
@@ -264,6 +262,52 @@ def run_status(
         task_failures=task_failures,
         unsubmitted=record.unsubmitted(),
     )
+
+
+def row_counts(jobs: list[JobStatus]) -> tuple[Counter[str], dict[int | None, int]]:
+    """The run's counts per row, and row -> position of the latest job that ran it: rows resubmitted by a later
+    retry job leave their earlier FAILED bucket (the retry counts them now)."""
+    counts: Counter[str] = Counter()
+    for js in jobs:
+        counts.update(js.counts)
+    retried_at: dict[int | None, int] = {}
+    for n, js in enumerate(jobs):
+        if js.ref.kind == "retry":
+            counts["FAILED"] = max(0, counts["FAILED"] - (len(js.ref.rows) if js.ref.rows is not None else 1))
+            for row in js.ref.rows if js.ref.rows is not None else [None]:
+                retried_at[row] = n
+    return counts, retried_at
+
+
+def _failures(
+    batch: Batch, jobs: list[JobStatus], described: dict[str, dict[str, Any]], reasons: int | None
+) -> list[Failure]:
+    """Every failed row of every job (its reason when described), and each job's failed indices noted."""
+    failures: list[Failure] = []
+    for js in jobs:
+        if not js.counts["FAILED"]:
+            continue
+        job = described.get(js.ref.job_id, {})
+        children = batch.failed_children(js.ref.job_id, reasons) if js.ref.array_size else [job]
+        for child in children:
+            index = _index_of(child) if js.ref.array_size else None
+            described_child = "attempts" in child or "statusReason" in child or "container" in child
+            reason, code = _reason(child) if described_child else (None, None)
+            js.failed_indices.append(index if index is not None else 0)
+            row = _row_of(js.ref, index)
+            failures.append(Failure(js.ref.job_id, index, row, None, reason, code, reclaimed_attempts(child)))
+    return failures
+
+
+def _name_samples(failures: list[Failure], samples: Samples) -> None:
+    """Each failure's sample id (the sheet is read only when something failed)."""
+    if not failures:
+        return
+    ids = samples() if callable(samples) else samples
+    if ids is None:
+        return
+    for f in failures:
+        f.sample = ids[f.row] if f.row is not None and f.row < len(ids) else None
 
 
 def _epoch_ms(stamp: str) -> int:
@@ -354,162 +398,17 @@ def watch(
         sleep(delay)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Cancel
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def cancel(batch: Batch, record: RunRecord, reason: str = "cancelled with runner cancel") -> dict[str, list[str]]:
-    """cancel_job for queued work, terminate_job for running work; array parents get both as needed."""
-    described = batch.describe_jobs(record.job_ids())
-    done: dict[str, list[str]] = {"cancelled": [], "terminated": [], "finished": []}
-    for ref in record.jobs:
-        _status, counts = _job_counts(ref, described.get(ref.job_id))
-        queued = sum(counts[s] for s in QUEUED)
-        running = sum(counts[s] for s in ACTIVE)
-        if not queued and not running:
-            done["finished"].append(ref.job_id)
-            continue
-        if queued:
-            batch.cancel(ref.job_id, reason)
-            done["cancelled"].append(ref.job_id)
-        if running:
-            batch.terminate(ref.job_id, reason)
-            done["terminated"].append(ref.job_id)
-    return done
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# List
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
-    """``--since 24h`` (s, m, h, d, w; combinations like 1d12h) -> the cutoff time."""
-    if not text:
-        return None
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    parts = re.findall(r"(\d+)([smhdw])", text.strip().lower())
-    if text.strip().isdigit():
-        seconds = int(text)
-    elif parts and "".join(n + u for n, u in parts) == text.strip().lower():
-        seconds = sum(int(n) * units[u] for n, u in parts)
-    else:
-        raise UsageError(f"--since: '{text}' is not a duration (examples: 30m, 24h, 7d)")
-    return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
-
-
-def list_runs(
-    batch: Batch, store: RunStore, status: str | None = None, since: str | None = None
-) -> list[tuple[RunRecord, RunStatus]]:
-    if status is not None and status.upper() not in (*STATUSES, "QUEUED", INCOMPLETE):
-        raise UsageError(f"--status: '{status}' is not one of {', '.join(STATUSES)}, QUEUED, {INCOMPLETE}")
-    cutoff = parse_since(since)
-    records = store.all()
-    if cutoff is not None:
-        stamp = cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
-        records = [r for r in records if r.created_at >= stamp]
-    described = batch.describe_jobs([i for r in records for i in r.job_ids()])
-    result: list[tuple[RunRecord, RunStatus]] = []
-    for record in records:
-        jobs = []
-        counts: Counter[str] = Counter()
-        for ref in record.jobs:
-            st, c = _job_counts(ref, described.get(ref.job_id))
-            jobs.append(JobStatus(ref=ref, status=st, counts=c))
-            counts.update(c)
-        for ref in record.jobs:
-            if ref.kind == "retry":
-                counts["FAILED"] = max(0, counts["FAILED"] - (len(ref.rows) if ref.rows is not None else 1))
-        rs = RunStatus(run=record.run, jobs=jobs, counts=counts, unsubmitted=record.unsubmitted())
-        wanted = (status or "").upper()
-        if wanted == "QUEUED":
-            wanted_ok = rs.state in QUEUED
-        else:
-            wanted_ok = not wanted or rs.state == wanted or (rs.counts[wanted] > 0 and wanted not in TERMINAL)
-        if wanted_ok:
-            result.append((record, rs))
-    return result
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Logs
-# ---------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class LogTarget:
-    job_id: str
-    status: str
-    group: str
-    stream: str | None
-
-
-def log_target(batch: Batch, job: str, default_group: str = "/aws/batch/job") -> LogTarget:
-    """Where a job's (or an array child's, ``JOB:INDEX``) output lives."""
-    base, index = split_job_ref(job)
-    job_id = f"{base}:{index}" if index is not None else base
-    found = batch.job(job_id)
-    if found is None:
-        raise UsageError(f"JOB: no job '{job}' in this env")
-    if found.get("arrayProperties", {}).get("size") and index is None:
-        raise UsageError(f"JOB: '{job}' is an array job; name a child as {job}:INDEX")
-    attempts = found.get("attempts") or []
-    stream = (attempts[-1].get("container", {}) if attempts else {}).get("logStreamName")
-    container = found.get("container") or {}
-    stream = stream or container.get("logStreamName")
-    options = (container.get("logConfiguration") or {}).get("options") or {}
-    group = options.get("awslogs-group") or default_group
-    return LogTarget(job_id=job_id, status=found.get("status", "UNKNOWN"), group=group, stream=stream)
-
-
-def read_logs(
-    logs: Any,
-    batch: Batch,
-    target: LogTarget,
-    emit: Callable[[str], None],
-    follow: bool = False,
-    interval: float = 2.0,
-    sleep: Callable[[float], None] = time.sleep,
-) -> int:
-    """Print the stream's events (``follow``: until the job ends); tolerates throttling. Returns lines printed."""
-    if target.stream is None:
-        raise RunFailed(f"job {target.job_id} has no log stream yet (status {target.status}); try again once it runs")
-    token: str | None = None
-    printed = 0
-    delay = interval
-    while True:
-        kwargs: dict[str, Any] = {"logGroupName": target.group, "logStreamName": target.stream, "startFromHead": True}
-        if token:
-            kwargs["nextToken"] = token
-        try:
-            page = logs.get_log_events(**kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if is_throttling(exc):
-                sleep(delay)
-                delay = min(30.0, delay * 2)
-                continue
-            if code == "ResourceNotFoundException":
-                raise RunFailed(
-                    f"job {target.job_id}: log stream {target.group}/{target.stream} does not exist "
-                    f"(status {target.status}; logs appear once the container starts, and expire per the "
-                    "log group's retention)"
-                ) from None
-            raise
-        delay = interval
-        for event in page.get("events", []):
-            emit(event.get("message", ""))
-            printed += 1
-        next_token = page.get("nextForwardToken")
-        if next_token and next_token != token:
-            token = next_token
-            if page.get("events"):
-                continue
-        if not follow:
-            return printed
-        status = (batch.job(target.job_id) or {}).get("status")
-        if status in TERMINAL:
-            follow = False  # one last read, then stop
-            continue
-        sleep(interval)
+def follow(
+    session: Session,
+    record: RunRecord,
+    listener: Listener,
+    interval: float | None = None,
+    step: Callable[[RunStatus], bool] | None = None,
+    reasons: int | None = None,
+) -> RunStatus:
+    """`watch` a run of the session's env until it ends (``interval`` None: $RUNNER_POLL_INTERVAL or 5 s); the
+    listener hears of every poll."""
+    first = interval if interval is not None else poll_interval()
+    samples = sample_loader(session.store, record)
+    listener.watching(record.run)
+    return watch(session.batch, record, listener.poll, interval=first, samples=samples, step=step, reasons=reasons)

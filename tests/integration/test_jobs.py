@@ -19,6 +19,7 @@ import pytest
 
 from runner.aws.batch import Batch
 from runner.runs import submission as submit_mod
+from runner.runs import validate
 from runner.runs.submission import SubmitOptions, Submitter
 from runner.session.outputs import Outputs
 from tests.conftest import Deployment
@@ -162,7 +163,7 @@ def test_ten_thousand_rows_one_call_manifest_and_resubmit_zero(deployed: Deploym
     assert len(counted.calls) == 1, "a 10,000-row sheet is one array job"
     assert counted.calls[0]["arrayProperties"] == {"size": 10_000}
     assert result.payload == "manifest"
-    assert submit_mod.request_size(counted.calls[0]) < submit_mod.REQUEST_LIMIT
+    assert validate.request_size(counted.calls[0]) < validate.REQUEST_LIMIT
     env = {e["name"]: e["value"] for e in counted.calls[0]["containerOverrides"]["environment"]}
     assert "RUNNER_ROWS" not in env and "RUNNER_MANIFEST_URL" not in env  # no URL with anybody's credentials
     # The key has an unguessable part, kept in the run record.

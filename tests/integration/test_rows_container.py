@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from runner.files import sheets
-from runner.runs.submission import row_line, script
+from runner.runs.payload import row_line, script
 from tests.helpers import require_tool
 from tests.unit.test_sheets import DATA, HOSTILE
 

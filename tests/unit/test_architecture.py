@@ -14,9 +14,9 @@ ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "local": {"core"},
     "aws": {"core", "local"},
-    "infra": {"core", "aws"},
+    "infra": {"core", "aws", "local"},
     "ami": {"core", "aws"},
-    "registry": {"core", "aws"},
+    "registry": {"core", "aws", "session"},
     "session": {"core", "aws", "infra"},
     "compute": {"core", "aws"},
     "files": {"core", "aws", "session"},
@@ -95,6 +95,44 @@ def test_imports_follow_the_arrows() -> None:
 def test_nothing_imports_the_cli() -> None:
     users = [f"{src} ({files})" for (src, dst), files in arrows().items() if dst == "cli" and src not in ENTRY_POINTS]
     assert not users
+
+
+# Inside cli/: a verb (or group) module imports only these from cli/, never another verb's module.
+CLI_SHARED = ("runner.cli.common", "runner.cli.render")
+
+
+def cli_imports_of_others(root: Path = RUNNER) -> list[str]:
+    """``file -> module`` for every import of a cli/ module that is not shared (cli/common.py, cli/render/)."""
+    bad = []
+    for path in sorted((root / "cli").rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.as_posix() == "cli/__init__.py":  # the root names the verbs and loads them by name (VERBS)
+            continue
+        for module in imported_modules(path, root):
+            inside = module.startswith("runner.cli.")
+            shared = any(module == m or module.startswith(m + ".") for m in CLI_SHARED)
+            if inside and not shared:
+                bad.append(f"{rel} -> {module}")
+    return bad
+
+
+def test_cli_modules_import_only_common_and_render_from_cli() -> None:
+    """Verbs do not lean on each other: what two verbs share is an option (cli/common.py), a view (cli/render/)
+    or a use case in a domain package."""
+    bad = cli_imports_of_others()
+    assert not bad, "a cli/ module imports another verb's module:\n" + "\n".join(bad)
+
+
+def test_the_cli_rule_sees_a_verb_importing_a_verb(tmp_path: Path) -> None:
+    cli = tmp_path / "runner" / "cli"
+    (cli / "render").mkdir(parents=True)
+    (cli / "status.py").write_text("from runner.cli import common, render\nfrom runner.cli.render import runs\n")
+    (cli / "retry.py").write_text("def f():\n    from runner.cli import nextflow\n    from . import spot\n")
+    (cli / "render" / "runs.py").write_text("from runner.cli.render import show\n")
+    assert sorted(cli_imports_of_others(tmp_path / "runner")) == [
+        "cli/retry.py -> runner.cli.nextflow",
+        "cli/retry.py -> runner.cli.spot",
+    ]
 
 
 def test_no_cycles_between_packages() -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from runner.core.errors import RunFailed, UsageError
 from runner.files import results, sheets
-from runner.runs.submission import JobSpec, Submitter, parse_env_vars, script
+from runner.runs.payload import JobSpec, script
+from runner.runs.submission import Submitter, parse_env_vars
 from runner.session.outputs import Outputs
 
 OUTPUTS = Outputs({"bucket_names": {"work": "w", "data": "d", "results": "res"}})

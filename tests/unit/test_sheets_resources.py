@@ -125,7 +125,7 @@ def test_file_refs(tmp_path: Path) -> None:
 def test_prologue_is_posix_sh_and_picks_rows(tmp_path: Path) -> None:
     import subprocess
 
-    from runner.runs.submission import PROLOGUE, row_line, script
+    from runner.runs.payload import PROLOGUE, row_line, script
     from tests.helpers import require_tool
 
     path = tmp_path / "prologue.sh"
