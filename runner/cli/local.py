@@ -16,7 +16,7 @@ from runner.local import images
 
 app = typer.Typer(help="The embedded AWS emulator (moto) on 127.0.0.1.", no_args_is_help=True)
 
-LocalEnvOpt = Annotated[str, typer.Option("--env", "-e", help="Environment: a folder under envs/ (default: local).")]
+LocalEnvOpt = Annotated[str, typer.Option("--env", "-e", help="An emulator environment: a folder under envs/.")]
 
 
 @app.command("up")

@@ -12,7 +12,7 @@ from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt
 from runner.cli.render import nextflow as view
 
-DEFAULT_TASK_QUEUE = "default"  # runner.nextflow.pipeline.DEFAULT_TASK_QUEUE (imported by the commands only)
+DEFAULT_TASK_QUEUE = "default"  # runner.nextflow.settings.DEFAULT_TASK_QUEUE (loaded by the commands only)
 
 app = typer.Typer(help="Nextflow pipelines on the env's AWS Batch queues.", no_args_is_help=True)
 

@@ -446,21 +446,9 @@ class CostCalculator:
         outcome, reason = outcome_of(job, attempt, last)
         end = stop or (self.now if outcome == "running" else start)
         seconds = max(0.0, (end - start).total_seconds()) if start and end else 0.0
-        capacities = self.capacities(str(job.get("jobQueue", "")))
-        known = facts.get(container.get("containerInstanceArn", ""))
-        ce: Capacity | None = None
-        spec: InstanceSpec | None = None
-        if known is not None:
-            cluster = cluster_of(container.get("containerInstanceArn"))
-            ce = next((c for c in capacities if cluster_name(c.cluster_arn) == cluster), None)
-            spec = self.spec(known.instance_type)
-            spot = known.spot
-            zone: str | None = known.zone
-        else:
-            ce = next((c for c in capacities if c.checkable and c.fits(req)), None)
-            spot, zone = (ce.spot if ce else False), None
-            if ce is not None:
-                spec = cheapest_fit(req, ce.instances, self.pricer.on_demand)
+        arn = container.get("containerInstanceArn")
+        known = facts.get(arn or "")
+        ce, spec, spot, zone = self.placement(str(job.get("jobQueue", "")), req, known, arn)
         price = self.price(spec.name, spot, zone, start, end) if spec and start and end else None
         share = share_of(req, spec) if spec else None
         cost = price.usd_per_hour * seconds / 3600 * share if price and share is not None else None
@@ -489,3 +477,18 @@ class CostCalculator:
             price_source=price.source if price else None,
             cost=cost,
         )
+
+    def placement(
+        self, queue: str, req: Request, known: InstanceFacts | None, instance_arn: str | None
+    ) -> tuple[Capacity | None, InstanceSpec | None, bool, str | None]:
+        """Where an attempt ran: (compute environment, instance type, on spot, zone); the instance ECS and EC2
+        report when known, else the cheapest type of the first environment of the queue that fits the request."""
+        capacities = self.capacities(queue)
+        if known is not None:
+            cluster = cluster_of(instance_arn)
+            ce = next((c for c in capacities if cluster_name(c.cluster_arn) == cluster), None)
+            return ce, self.spec(known.instance_type), known.spot, known.zone
+        ce = next((c for c in capacities if c.checkable and c.fits(req)), None)
+        if ce is None:
+            return None, None, False, None
+        return ce, cheapest_fit(req, ce.instances, self.pricer.on_demand), ce.spot, None

@@ -142,33 +142,8 @@ def parse_table(text: str, delimiter: str, source: str = "sheet") -> list[Record
             while j < n and text[j] == " " and delimiter != " ":
                 j += 1
             if j < n and text[j] == '"':
-                opened = line
-                j += 1
-                value: list[str] = []
-                while True:
-                    close = text.find('"', j)
-                    if close < 0:
-                        raise UsageError(
-                            f"{FIELD}: '{source}' line {opened}: a quoted field is never closed "
-                            '(an unterminated \'"\'; double a quote inside a quoted field: "")'
-                        )
-                    chunk = text[j:close]
-                    line += chunk.count("\n") + chunk.count("\r") - chunk.count("\r\n")
-                    value.append(chunk)
-                    if text.startswith('""', close):
-                        value.append('"')
-                        j = close + 2
-                        continue
-                    j = close + 1
-                    break
-                while j < n and text[j] in " \t" and text[j] != delimiter:
-                    j += 1
-                if j < n and text[j] not in (delimiter, "\n", "\r"):
-                    raise UsageError(
-                        f"{FIELD}: '{source}' line {line}: text after a closing quote "
-                        f"({text[j : j + 10]!r}); quote the whole field and double the quotes inside it"
-                    )
-                fields.append("".join(value))
+                value, j, line = _quoted_field(text, j, line, delimiter, source)
+                fields.append(value)
             else:
                 j = unquoted.match(text, j).end()  # type: ignore[union-attr]  # always matches (may be empty)
                 fields.append(text[i:j])
@@ -186,6 +161,38 @@ def parse_table(text: str, delimiter: str, source: str = "sheet") -> list[Record
         if any(f.strip() for f in fields):
             records.append(Record(start_line, fields))
     return records
+
+
+def _quoted_field(text: str, j: int, line: int, delimiter: str, source: str) -> tuple[str, int, int]:
+    """The quoted field whose opening quote is at ``j``: (its value, the position after it, the line there)."""
+    n = len(text)
+    opened = line
+    j += 1
+    value: list[str] = []
+    while True:
+        close = text.find('"', j)
+        if close < 0:
+            raise UsageError(
+                f"{FIELD}: '{source}' line {opened}: a quoted field is never closed "
+                '(an unterminated \'"\'; double a quote inside a quoted field: "")'
+            )
+        chunk = text[j:close]
+        line += chunk.count("\n") + chunk.count("\r") - chunk.count("\r\n")
+        value.append(chunk)
+        if text.startswith('""', close):
+            value.append('"')
+            j = close + 2
+            continue
+        j = close + 1
+        break
+    while j < n and text[j] in " \t" and text[j] != delimiter:
+        j += 1
+    if j < n and text[j] not in (delimiter, "\n", "\r"):
+        raise UsageError(
+            f"{FIELD}: '{source}' line {line}: text after a closing quote "
+            f"({text[j : j + 10]!r}); quote the whole field and double the quotes inside it"
+        )
+    return "".join(value), j, line
 
 
 def _delimiter(path: Path, text: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.nextflow import pipeline as nf
+from runner.nextflow import settings
 from runner.nextflow.config import Closure, flatten
 from runner.nextflow.pipeline import RunRequest
 from runner.session.runs import validate_run_name
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 class ConfigRequest:
     output: Path | None = None  # write the config to this file (None: the result carries it)
     run: str | None = None  # the work dir nextflow/RUN and the cost label
-    queue: str = nf.DEFAULT_TASK_QUEUE  # the tasks' queue: a key of the env's queues (or a name)
+    queue: str = settings.DEFAULT_TASK_QUEUE  # the tasks' queue: a key of the env's queues (or a name)
 
 
 @dataclass
@@ -48,13 +49,13 @@ def configure(session: Session, request: ConfigRequest) -> NextflowConfig:
     if request.run is not None:
         validate_run_name(request.run, "--run")
     endpoint = session.aws.endpoint_for_jobs
-    tree = nf.build_config(session.env, session.outputs, run=request.run, queue=request.queue, endpoint=endpoint)
-    text = nf.config_text(session.env, tree, run=request.run)
+    tree = settings.build_config(session.env, session.outputs, request.run, request.queue, endpoint=endpoint)
+    text = settings.config_text(session.env, tree, run=request.run)
     if request.output is not None:
         request.output.parent.mkdir(parents=True, exist_ok=True)
         request.output.write_text(text)
-    settings = {k: (v.text if isinstance(v, Closure) else v) for k, v in flatten(tree).items()}
-    return NextflowConfig(session.name, text, settings, request.output)
+    flat = {k: (v.text if isinstance(v, Closure) else v) for k, v in flatten(tree).items()}
+    return NextflowConfig(session.name, text, flat, request.output)
 
 
 def run(session: Session, request: RunRequest) -> Launched:

@@ -118,24 +118,13 @@ class Prepared:
 
 def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -> Prepared:
     """Validate every input that needs no AWS call; raise UsageError naming the field."""
-    if not options.image and not options.job_definition:
-        raise UsageError("--image: required (or name an existing definition with --job-definition)")
-    if options.command is not None and not options.command.strip():
-        raise UsageError("--command: empty command")
-    if options.command is None and not options.job_definition:
-        raise UsageError("--command: required (or use --job-definition with a command of its own)")
-    resources.parse_count(options.vcpus, "--vcpus")
-    resources.parse_count(options.gpus, "--gpus", minimum=0)
-    resources.parse_count(options.retries, "--retries", minimum=0)
-    if options.retries is not None and options.retries > 9:
-        raise UsageError(f"--retries: {options.retries} is above the 9 AWS Batch allows")
+    _check_options(options)
     memory_mib = resources.parse_memory(options.memory) if options.memory is not None else None
     timeout_s = resources.parse_duration(options.timeout) if options.timeout is not None else None
     env_vars = parse_env_vars(options.env_vars)
     if options.name is not None:
         validate_run_name(options.name)
     queue = outputs.queue(options.queue)
-    queue_key, queue_name = queue.key, queue.name
     if options.image:
         validate.image_reference(options.image)
     if options.group_by and not options.samples:
@@ -148,7 +137,7 @@ def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -
     identity = digest(content, options.command, options.image or options.job_definition)
     spec_hash = digest(
         identity,
-        queue_name,
+        queue.name,
         options.vcpus,
         memory_mib,
         options.gpus,
@@ -158,21 +147,17 @@ def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -
         env_vars,
         options.after,
     )[:24]
-    if options.name:
-        run, explicit = options.name, True
-    else:
-        stem = re.sub(r"[^A-Za-z0-9_-]", "-", sheet.path.stem if sheet else "job").strip("-_")[:60] or "job"
-        run, explicit = validate_run_name(f"{stem}-{identity[:10]}"), False
+    run, explicit = _run_name(options, sheet, identity)
     probe = JobSpec(
-        queue=queue_name, job_definition="", command=script(options.command),
+        queue=queue.name, job_definition="", command=script(options.command),
         environment={"RUNNER_RUN": run, **env_vars}, vcpus=options.vcpus or 1, memory_mib=memory_mib,
         gpus=options.gpus, retries=options.retries, timeout_s=timeout_s, tags={RUN_TAG: run},
     )  # fmt: skip
     validate.request_fits(probe, f"{run}-retry999", options.command, env_vars)  # Batch's 30 KiB, before any write
     return Prepared(
         options=options,
-        queue_key=queue_key,
-        queue_name=queue_name,
+        queue_key=queue.key,
+        queue_name=queue.name,
         env_vars=env_vars,
         memory_mib=memory_mib,
         timeout_s=timeout_s,
@@ -182,6 +167,29 @@ def prepare(options: SubmitOptions, outputs: Outputs, cwd: Path | None = None) -
         spec_hash=spec_hash,
         explicit_name=explicit,
     )
+
+
+def _check_options(options: SubmitOptions) -> None:
+    """What to run (an image or a job definition, a command unless the definition has one) and the counts."""
+    if not options.image and not options.job_definition:
+        raise UsageError("--image: required (or name an existing definition with --job-definition)")
+    if options.command is not None and not options.command.strip():
+        raise UsageError("--command: empty command")
+    if options.command is None and not options.job_definition:
+        raise UsageError("--command: required (or use --job-definition with a command of its own)")
+    resources.parse_count(options.vcpus, "--vcpus")
+    resources.parse_count(options.gpus, "--gpus", minimum=0)
+    resources.parse_count(options.retries, "--retries", minimum=0)
+    if options.retries is not None and options.retries > 9:
+        raise UsageError(f"--retries: {options.retries} is above the 9 AWS Batch allows")
+
+
+def _run_name(options: SubmitOptions, sheet: sheets.Sheet | None, identity: str) -> tuple[str, bool]:
+    """(the run's name, whether it was given): ``--name``, else the sheet's (or "job") with the identity's hash."""
+    if options.name:
+        return options.name, True
+    stem = re.sub(r"[^A-Za-z0-9_-]", "-", sheet.path.stem if sheet else "job").strip("-_")[:60] or "job"
+    return validate_run_name(f"{stem}-{identity[:10]}"), False
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -424,6 +432,34 @@ class Submitter(RunWriter):
         created: bool,
     ) -> SubmitResult:
         """Under the run's lock: write the record (state ``submitting``), submit each part not yet recorded."""
+        record = self._planned_record(checked, current, job_spec, staged)
+        submitted = 0
+        payload = "inline"
+        done = {j.job_name for j in record.jobs}
+        for part in checked.parts:
+            if part.name in done:
+                continue
+            created_job, kind = self._submit_part(checked.prep, part, record, job_spec, lock)
+            submitted += int(created_job)
+            payload = kind if kind == "manifest" else payload
+        record.extra["state"] = "submitted"
+        record.extra["payload"] = payload
+        self.store.save(record)
+        return SubmitResult(
+            record=record,
+            already=False,
+            submitted=submitted,
+            job_definition_created=created,
+            staged=staged,
+            payload=payload,
+            env=self.env_name,
+        )
+
+    def _planned_record(
+        self, checked: Checked, current: RunRecord | None, job_spec: JobSpec, staged: dict[str, str]
+    ) -> RunRecord:
+        """The run's record with every planned part (a record a killed submit left is completed), and its sheet,
+        written before the first part is submitted."""
         prep, options = checked.prep, checked.prep.options
         record = current or RunRecord(
             run=prep.run,
@@ -455,36 +491,23 @@ class Submitter(RunWriter):
         if prep.sheet is not None:
             self.store.save_sheet(record, sheet_to_json(prep.sheet))
         self.store.save(record)
+        return record
 
-        submitted = 0
-        payload = "inline"
-        done = {j.job_name for j in record.jobs}
-        for part in checked.parts:
-            if part.name in done:
-                continue
-            extra_env, kind = self._rows_env(prep.run, part.name, prep.sheet, part.rows, job_spec, record.rows_token)
-            payload = kind if kind == "manifest" else payload
-            req = job_spec.request(part.name, extra_env, part.array_size, part.depends_on)
-            req["tags"] = {**req["tags"], **sample_tags(prep.sheet, part.rows)}
-            job_id, created_job = self.batch.submit(req, submission_token(prep.run, prep.spec_hash, part.name))
-            submitted += int(created_job)
-            record.jobs.append(JobRef(job_id=job_id, job_name=part.name, array_size=part.array_size, rows=part.rows))
-            self.store.save(record)
-            lock.refresh()
-            size = part.array_size
-            self.log(f"submitted {part.name}: {job_id}" + (f" (array of {size})" if size else ""))
-        record.extra["state"] = "submitted"
-        record.extra["payload"] = payload
+    def _submit_part(
+        self, prep: Prepared, part: Part, record: RunRecord, job_spec: JobSpec, lock: RunLock
+    ) -> tuple[bool, str]:
+        """Submit one part (found, not sent again, when an earlier submit sent it), record its job at once and hold
+        the lock on: (whether SubmitJob created it, how its rows travel)."""
+        extra_env, kind = self._rows_env(prep.run, part.name, prep.sheet, part.rows, job_spec, record.rows_token)
+        req = job_spec.request(part.name, extra_env, part.array_size, part.depends_on)
+        req["tags"] = {**req["tags"], **sample_tags(prep.sheet, part.rows)}
+        job_id, created_job = self.batch.submit(req, submission_token(prep.run, prep.spec_hash, part.name))
+        record.jobs.append(JobRef(job_id=job_id, job_name=part.name, array_size=part.array_size, rows=part.rows))
         self.store.save(record)
-        return SubmitResult(
-            record=record,
-            already=False,
-            submitted=submitted,
-            job_definition_created=created,
-            staged=staged,
-            payload=payload,
-            env=self.env_name,
-        )
+        lock.refresh()
+        size = part.array_size
+        self.log(f"submitted {part.name}: {job_id}" + (f" (array of {size})" if size else ""))
+        return created_job, kind
 
     # -- pieces ---------------------------------------------------------------------------------------------------
 

@@ -169,3 +169,16 @@ def test_the_check_sees_a_broken_arrow(tmp_path: Path, source: str, line: str, t
     modules = imported_modules(path, root=tmp_path / "runner")
     assert {m.split(".")[1] for m in modules if "." in m} >= {target}
     assert target not in ALLOWED[source.split("/")[0]]
+
+
+def test_the_doc_shows_these_arrows() -> None:
+    """docs/architecture.md's "Allowed imports" block says what `ALLOWED` says."""
+    text = (RUNNER.parent / "docs" / "architecture.md").read_text()
+    block = text.split("## Allowed imports", 1)[1].split("```", 2)[1]
+    shown: dict[str, set[str]] = {}
+    for line in block.strip().splitlines():
+        name, _, targets = (part.strip() for part in line.partition("->"))
+        shown[name] = set() if targets == "(nothing)" else {t.strip() for t in targets.split(",")}
+    if shown.get("cli") == {"any of the above"}:
+        shown["cli"] = set(shown) - {"cli"}
+    assert shown == ALLOWED
