@@ -9,6 +9,6 @@ from runner.cli.render import runs as view
 
 def cancel(target: TargetArg, env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     """Cancel the run's queued jobs and terminate its running ones."""
-    from runner.runs.cancel import CancelRequest, cancel
+    from runner.runs import cancel as use_case
 
-    view.cancelled(cancel(common.session(env), CancelRequest(target=target)), as_json)
+    view.cancelled(use_case.cancel(common.session(env), use_case.CancelRequest(target=target)), as_json)

@@ -20,7 +20,7 @@ def cost(
 ) -> None:
     """What a run cost: per attempt, per sample and in total, the share spent on failed or reclaimed attempts,
     and the price source of every number."""
-    from runner.costs.cost import CostRequest, cost
+    from runner.costs import cost as use_case
 
-    request = CostRequest(run=run, limit=limit)  # checked before the env is opened
-    view.cost(cost(common.session(env), request), as_json, request.limit)
+    request = use_case.CostRequest(run=run, limit=limit)  # checked before the env is opened
+    view.cost(use_case.cost(common.session(env), request), as_json, request.limit)

@@ -23,7 +23,7 @@ def list_runs(
     as_json: JsonOpt = False,
 ) -> None:
     """This env's runs with their jobs and counts, newest first."""
-    from runner.runs.list_runs import ListRequest, list_runs
+    from runner.runs import list_runs as use_case
 
-    request = ListRequest(status=status_filter, since=since)  # checked before the env is opened
-    view.run_list(list_runs(common.session(env), request), as_json)
+    request = use_case.ListRequest(status=status_filter, since=since)  # checked before the env is opened
+    view.run_list(use_case.list_runs(common.session(env), request), as_json)

@@ -67,9 +67,9 @@ def local_reclaim(
 ) -> None:
     """Reclaim a running job's spot instance: its container is killed and the attempt ends with Batch's
     'Host EC2 (instance i-...) terminated.'; the job's retry strategy decides what follows."""
-    from runner.runs.reclaim import ReclaimRequest, reclaim
+    from runner.runs import reclaim as use_case
 
-    runs_view.reclaimed(reclaim(common.session(env), ReclaimRequest(job_id=job_id)), as_json)
+    runs_view.reclaimed(use_case.reclaim(common.session(env), use_case.ReclaimRequest(job_id=job_id)), as_json)
 
 
 @image_app.command("build")

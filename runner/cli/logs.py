@@ -18,7 +18,8 @@ def logs(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a job's CloudWatch log stream (RUN[:INDEX] works for a one-job run)."""
-    from runner.runs.logs import LogsRequest, logs
+    from runner.runs import logs as use_case
 
-    result = logs(common.session(env), LogsRequest(job=job, follow=follow), None if as_json else view.log_line)
+    request = use_case.LogsRequest(job=job, follow=follow)
+    result = use_case.logs(common.session(env), request, None if as_json else view.log_line)
     view.logs(result, as_json)

@@ -35,9 +35,9 @@ def nextflow_config(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the awsbatch configuration of an env (queue, S3 work dir, CLI path, roles, spot retries, labels)."""
-    from runner.nextflow.commands import ConfigRequest, configure
+    from runner.nextflow import commands
 
-    result = configure(common.session(env), ConfigRequest(output=output, run=run, queue=queue))
+    result = commands.configure(common.session(env), commands.ConfigRequest(output=output, run=run, queue=queue))
     view.config(result, as_json)
 
 
@@ -65,7 +65,7 @@ def nextflow_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a pipeline with its head job on the env's head queue; extra nextflow args go after `--`."""
-    from runner.nextflow.commands import run
+    from runner.nextflow import commands
     from runner.nextflow.pipeline import RunRequest
 
     session = common.session(env)
@@ -80,4 +80,4 @@ def nextflow_run(
         queue=queue,
         extra_args=list(ctx.args),
     )
-    view.launched(run(session, request), as_json)
+    view.launched(commands.run(session, request), as_json)

@@ -25,7 +25,7 @@ def results(
     as_json: JsonOpt = False,
 ) -> None:
     """List what a run wrote under s3://<results bucket>/RUN/, per sample (jobs write to $RUNNER_RESULTS_URI)."""
-    from runner.files.results import ResultsRequest, results
+    from runner.files import results as use_case
 
-    request = ResultsRequest(run=run, download=download, table=table)  # checked before the env is opened
-    view.results(results(common.session(env), request), as_json)
+    request = use_case.ResultsRequest(run=run, download=download, table=table)  # checked before the env is opened
+    view.results(use_case.results(common.session(env), request), as_json)

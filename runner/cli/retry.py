@@ -31,9 +31,9 @@ def retry(
 ) -> None:
     """Resubmit only the failed rows of a run as a new array job, linked in the run record; `--on-demand` moves
     rows to the on-demand queue. A Nextflow run is resumed instead (nextflow -resume)."""
-    from runner.runs.retry import RetryRequest, retry
+    from runner.runs import retry as use_case
 
-    request = RetryRequest(
+    request = use_case.RetryRequest(
         run=run, failed=failed, on_demand=on_demand, max_spot_attempts=max_spot_attempts, spot_patience=spot_patience
     )
-    view.retried(retry(common.session(env), request, console.note), as_json)
+    view.retried(use_case.retry(common.session(env), request, console.note), as_json)

@@ -33,7 +33,9 @@ def stage_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Upload files or folders to the env's data bucket (content-addressed: unchanged content is never re-sent)."""
-    from runner.files.stage import StageRequest, stage
+    from runner.files import stage as use_case
 
-    request = StageRequest(paths=paths, concurrency=concurrency, prefix=prefix)  # checked before the env is opened
-    view.staged(stage(common.session(env), request), as_json)
+    request = use_case.StageRequest(
+        paths=paths, concurrency=concurrency, prefix=prefix
+    )  # checked before the env is opened
+    view.staged(use_case.stage(common.session(env), request), as_json)

@@ -25,9 +25,9 @@ def status(
 ) -> None:
     """Counts by status, failed indices with their reasons; exit 1 when any job failed. While it watches, rows
     that spot keeps failing move to the on-demand queue."""
-    from runner.runs.status import StatusRequest, status
+    from runner.runs import status as use_case
 
-    request = StatusRequest(
+    request = use_case.StatusRequest(
         target=target,
         watch=watch,
         max_spot_attempts=max_spot_attempts,
@@ -36,7 +36,6 @@ def status(
         reasons=None if as_json else view.SHOWN,  # reasons are described for the failures that are shown
         with_cost=not as_json,
     )
-    session = common.session(env)
-    with view.terminal(session.name, as_json) as terminal:
-        result = status(session, request, terminal)
+    with view.terminal(as_json) as terminal:
+        result = use_case.status(common.session(env), request, terminal)
     view.status(result, as_json)

@@ -65,8 +65,8 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit one job, or one array job per up to 10,000 sample-sheet rows (idempotent by run name)."""
+    from runner.runs import submit as use_case
     from runner.runs.submission import SubmitOptions
-    from runner.runs.submit import SubmitRequest, submit
 
     options = SubmitOptions(
         command=command,
@@ -85,7 +85,7 @@ def submit(
         group_by=group_by,
         allow_files_outside=list(allow_files_outside or []),
     )
-    request = SubmitRequest(
+    request = use_case.SubmitRequest(
         options=options,
         dry_run=dry_run,
         wait=wait,
@@ -94,7 +94,6 @@ def submit(
         interval=interval,
         reasons=None if as_json else view.SHOWN,
     )
-    session = common.session(env)
-    with view.terminal(session.name, as_json) as terminal:
-        result = submit(session, request, terminal)
+    with view.terminal(as_json) as terminal:
+        result = use_case.submit(common.session(env), request, terminal)
     view.submitted(result, as_json)

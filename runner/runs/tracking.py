@@ -46,12 +46,12 @@ POLL_VAR = "RUNNER_POLL_INTERVAL"
 
 class Listener(Protocol):
     """Who hears what a run's use case does while it works: lines of progress (a part submitted, files staged, rows
-    moved to on-demand), the run it starts to follow, and every poll of it. The CLI prints them; `Quiet` hears
-    nothing."""
+    moved to on-demand), the run it starts to follow (and its env), and every poll of it. The CLI prints them;
+    `Quiet` hears nothing."""
 
     def note(self, line: str) -> None: ...
 
-    def watching(self, run: str) -> None: ...
+    def watching(self, run: str, env: str) -> None: ...
 
     def poll(self, status: RunStatus) -> None: ...
 
@@ -60,7 +60,7 @@ class Quiet:
     def note(self, line: str) -> None:
         pass
 
-    def watching(self, run: str) -> None:
+    def watching(self, run: str, env: str) -> None:
         pass
 
     def poll(self, status: RunStatus) -> None:
@@ -410,5 +410,5 @@ def follow(
     listener hears of every poll."""
     first = interval if interval is not None else poll_interval()
     samples = sample_loader(session.store, record)
-    listener.watching(record.run)
+    listener.watching(record.run, session.name)
     return watch(session.batch, record, listener.poll, interval=first, samples=samples, step=step, reasons=reasons)

@@ -15,25 +15,38 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from runner.aws.retry import error_code
 from runner.core.errors import RunFailed
-from runner.session.runs import LOCK_SECONDS, missing, now
 
-if TYPE_CHECKING:
-    from runner.session.runs import RunStore
-
+LOCK_SECONDS = 600  # a submit refreshes its lock after every job; a crashed one's lock expires after this
 _CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+_MISSING = ("404", "NoSuchKey")
+
+
+class Layout(Protocol):
+    @property
+    def lock_key(self) -> str: ...
+
+
+class Store(Protocol):
+    """Where the lock lives: the run store (`runner.session.runs.RunStore`)."""
+
+    s3: Any
+    bucket: str
+
+    def layout(self, run: str) -> Layout: ...
 
 
 @dataclass
 class RunLock:
     """One command's hold on a run (a context manager: released on exit)."""
 
-    store: RunStore
+    store: Store
     run: str
     etag: str
     owner: str
@@ -57,7 +70,7 @@ class RunLock:
         """Mark the lock free by overwriting it (expired, no holder): analysts may write under ``runs/`` but not
         delete. Taken over or gone: nothing of ours to release (an unreleased lock expires by itself)."""
         with contextlib.suppress(ClientError):
-            _put(self.store, self.key, {"owner": "", "released": now(), "expires": 0}, if_match=self.etag)
+            _put(self.store, self.key, {"owner": "", "released": _now(), "expires": 0}, if_match=self.etag)
 
     def __enter__(self) -> RunLock:
         return self
@@ -66,7 +79,7 @@ class RunLock:
         self.release()
 
 
-def acquire(store: RunStore, run: str, seconds: int = LOCK_SECONDS) -> RunLock:
+def acquire(store: Store, run: str, seconds: int = LOCK_SECONDS) -> RunLock:
     """Hold the run, or a one-line RunFailed naming who holds it."""
     key = store.layout(run).lock_key
     owner = uuid.uuid4().hex
@@ -79,7 +92,7 @@ def acquire(store: RunStore, run: str, seconds: int = LOCK_SECONDS) -> RunLock:
         try:
             reply = store.s3.get_object(Bucket=store.bucket, Key=key)
         except ClientError as exc:
-            if missing(exc):
+            if error_code(exc) in _MISSING:
                 continue  # released meanwhile: try again
             raise
         holder = json.loads(reply["Body"].read() or b"{}")
@@ -100,7 +113,7 @@ def acquire(store: RunStore, run: str, seconds: int = LOCK_SECONDS) -> RunLock:
     raise RunFailed(f"run '{run}' is being submitted by another runner; run the same command again later")
 
 
-def _put(store: RunStore, key: str, body: dict[str, Any], if_match: str | None = None) -> str:
+def _put(store: Store, key: str, body: dict[str, Any], if_match: str | None = None) -> str:
     condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"}
     data = json.dumps(body).encode()
     reply = store.s3.put_object(Bucket=store.bucket, Key=key, Body=data, ContentType="application/json", **condition)
@@ -112,7 +125,7 @@ def _body(owner: str, seconds: int) -> dict[str, Any]:
         "owner": owner,
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "since": now(),
+        "since": _now(),
         "expires": int(time.time()) + seconds,
     }
 
@@ -131,3 +144,7 @@ def _pid_alive(pid: int) -> bool:
     except (PermissionError, OverflowError, ValueError):
         return True
     return True
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

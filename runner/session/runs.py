@@ -40,14 +40,13 @@ from typing import TYPE_CHECKING, Any
 
 from runner.aws.retry import error_code
 from runner.core.errors import UsageError
+from runner.session.lock import LOCK_SECONDS, RunLock, acquire
 
 if TYPE_CHECKING:  # the gateway loads with a session
     from runner.aws.batch import Batch
-    from runner.session.lock import RunLock
 
 RUNS_PREFIX = "runs/"
 ROWS_TOKEN_BYTES = 16  # the unguessable part of a rows manifest's key (32 hex characters)
-LOCK_SECONDS = 600  # a submit refreshes its lock after every job; a crashed one's lock expires after this
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d+)?$")
 
@@ -265,8 +264,6 @@ class RunStore:
 
     def lock(self, run: str, seconds: int = LOCK_SECONDS) -> RunLock:
         """Hold the run for one submit, or a one-line RunFailed naming who holds it (`runner.session.lock`)."""
-        from runner.session.lock import acquire
-
         return acquire(self, run, seconds)
 
     def load(self, run: str) -> RunRecord | None:

@@ -37,9 +37,10 @@ class Terminal:
     stderr), a submitted run before it is followed, and every poll of the watch (a progress bar on a terminal, a
     line per change of the counts otherwise, nothing with ``--json``)."""
 
-    def __init__(self, env: str, as_json: bool) -> None:
-        self.env, self.as_json = env, as_json
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
         self.run: str | None = None  # the run followed, once a watch began
+        self.env = ""  # its env
         self._last: dict[str, int] = {}
         self._progress: Any = None
         self._task: Any = None
@@ -51,8 +52,8 @@ class Terminal:
         if not self.as_json:
             submitted_lines(result, follow_hint=False)
 
-    def watching(self, run: str) -> None:
-        self.run = run
+    def watching(self, run: str, env: str) -> None:
+        self.run, self.env = run, env
 
     def poll(self, status: RunStatus) -> None:
         if self.as_json:
@@ -89,16 +90,16 @@ class Terminal:
 
 
 @contextmanager
-def terminal(env: str, as_json: bool) -> Iterator[Terminal]:
+def terminal(as_json: bool) -> Iterator[Terminal]:
     """The `Terminal` of one command; Ctrl-C while a run is followed says how to follow it again."""
-    screen = Terminal(env, as_json)
+    screen = Terminal(as_json)
     try:
         yield screen
     except KeyboardInterrupt:
         screen.close()
         if screen.run is not None:
             console.err.print(
-                f"stopped watching; the run goes on: runner status {escape(screen.run)} --watch --env {env}"
+                f"stopped watching; the run goes on: runner status {escape(screen.run)} --watch --env {screen.env}"
             )
         raise
     finally:
