@@ -11,53 +11,53 @@ from runner.cli import common
 from runner.cli.common import MAX_SPOT_ATTEMPTS, EnvOpt, IntervalOpt, JsonOpt, MaxSpotOpt, SpotPatienceOpt
 from runner.cli.render import runs as view
 
-Command = Annotated[str | None, typer.Option("--command", "-c", help="Shell command run with /bin/sh -c.")]
-Image = Annotated[str | None, typer.Option("--image", "-i", help="Container image.")]
-Vcpus = Annotated[int | None, typer.Option("--vcpus", help="vCPUs per job (default 1).")]
-Memory = Annotated[
+CommandOpt = Annotated[str | None, typer.Option("--command", "-c", help="Shell command run with /bin/sh -c.")]
+ImageOpt = Annotated[str | None, typer.Option("--image", "-i", help="Container image.")]
+VcpusOpt = Annotated[int | None, typer.Option("--vcpus", help="vCPUs per job (default 1).")]
+MemoryOpt = Annotated[
     str | None, typer.Option("--memory", help="Memory per job: 4GiB, 16G (GiB), 512 (MiB); 4GB = 4e9 bytes.")
 ]
-Gpus = Annotated[int | None, typer.Option("--gpus", help="GPUs per job.")]
-Samples = Annotated[str | None, typer.Option("--samples", "-s", help="Sample sheet (.csv or .tsv).")]
-GroupBy = Annotated[
+GpusOpt = Annotated[int | None, typer.Option("--gpus", help="GPUs per job.")]
+SamplesOpt = Annotated[str | None, typer.Option("--samples", "-s", help="Sample sheet (.csv or .tsv).")]
+GroupByOpt = Annotated[
     str | None, typer.Option("--group-by", help="Sample id column: rows sharing it are one sample's lanes.")
 ]
-AllowOutside = Annotated[
+AllowOutsideOpt = Annotated[
     list[str] | None, typer.Option("--allow-files-outside", metavar="DIR", help="Also stage files under DIR.")
 ]
-Name = Annotated[str | None, typer.Option("--name", "-n", help="Run name (default: from sheet+command+image).")]
-Queue = Annotated[str, typer.Option("--queue", "-q", help="Queue key (default, priority, ...) or name.")]
-JobDefinition = Annotated[
+NameOpt = Annotated[str | None, typer.Option("--name", "-n", help="Run name (default: from sheet+command+image).")]
+QueueOpt = Annotated[str, typer.Option("--queue", "-q", help="Queue key (default, priority, ...) or name.")]
+JobDefinitionOpt = Annotated[
     str | None, typer.Option("--job-definition", help="Use this existing job definition (name, ARN or env key).")
 ]
-Retries = Annotated[int | None, typer.Option("--retries", help="Extra attempts on spot reclamation.")]
-Timeout = Annotated[str | None, typer.Option("--timeout", help="Attempt time limit: 45m, 2h, 1d.")]
-After = Annotated[str | None, typer.Option("--after", help="Start after this run or job succeeded.")]
-EnvVar = Annotated[list[str] | None, typer.Option("--env-var", "-E", help="KEY=VALUE for every job.")]
-DryRun = Annotated[
+RetriesOpt = Annotated[int | None, typer.Option("--retries", help="Extra attempts on spot reclamation.")]
+TimeoutOpt = Annotated[str | None, typer.Option("--timeout", help="Attempt time limit: 45m, 2h, 1d.")]
+AfterOpt = Annotated[str | None, typer.Option("--after", help="Start after this run or job succeeded.")]
+EnvVarOpt = Annotated[list[str] | None, typer.Option("--env-var", "-E", help="KEY=VALUE for every job.")]
+DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Check everything, print what would be submitted, change nothing.")
 ]
-Wait = Annotated[bool, typer.Option("--wait", help="Watch the run until it ends; exit 1 if a job failed.")]
+WaitOpt = Annotated[bool, typer.Option("--wait", help="Watch the run until it ends; exit 1 if a job failed.")]
 
 
 def submit(
-    command: Command = None,
-    image: Image = None,
-    vcpus: Vcpus = None,
-    memory: Memory = None,
-    gpus: Gpus = None,
-    samples: Samples = None,
-    group_by: GroupBy = None,
-    allow_files_outside: AllowOutside = None,
-    name: Name = None,
-    queue: Queue = "default",
-    job_definition: JobDefinition = None,
-    retries: Retries = None,
-    timeout: Timeout = None,
-    after: After = None,
-    env_var: EnvVar = None,
-    dry_run: DryRun = False,
-    wait: Wait = False,
+    command: CommandOpt = None,
+    image: ImageOpt = None,
+    vcpus: VcpusOpt = None,
+    memory: MemoryOpt = None,
+    gpus: GpusOpt = None,
+    samples: SamplesOpt = None,
+    group_by: GroupByOpt = None,
+    allow_files_outside: AllowOutsideOpt = None,
+    name: NameOpt = None,
+    queue: QueueOpt = "default",
+    job_definition: JobDefinitionOpt = None,
+    retries: RetriesOpt = None,
+    timeout: TimeoutOpt = None,
+    after: AfterOpt = None,
+    env_var: EnvVarOpt = None,
+    dry_run: DryRunOpt = False,
+    wait: WaitOpt = False,
     max_spot_attempts: MaxSpotOpt = MAX_SPOT_ATTEMPTS,
     spot_patience: SpotPatienceOpt = None,
     interval: IntervalOpt = None,

@@ -46,12 +46,12 @@ def show(result: R, as_json: bool, human: Callable[[R], None]) -> None:
         raise typer.Exit(code)
 
 
-def show_all(results: Sequence[Result], as_json: bool, human: Callable[[Sequence[R]], None]) -> None:
+def show_all(results: Sequence[R], as_json: bool, human: Callable[[Sequence[R]], None]) -> None:
     """Print a list of results (JSON: a list of their ``to_dict()``)."""
     if as_json:
         console.print_json([r.to_dict() for r in results])
     else:
-        human(results)  # type: ignore[arg-type]
+        human(results)
 
 
 def styled(state: str) -> str:
