@@ -9,7 +9,7 @@ from runner.compute.spot import DEFAULT_MAX_SPOT_ATTEMPTS
 from runner.core.project import Env
 from runner.nextflow.config import Closure, Scope, quote, render
 from runner.session.outputs import Outputs
-from runner.session.runs import PLATFORM_TAG, TAG_VALUE_MAX
+from runner.session.runs import PLATFORM_TAG, TAG_VALUE_MAX, TASK_ENV_LABEL, TASK_PIPELINE_LABEL, TASK_RUN_LABEL
 
 DEFAULT_TASK_QUEUE = "default"
 # Exit codes of tasks killed from outside (spot reclamation, OOM killer, lost host, connection reset): worth a retry.
@@ -53,14 +53,14 @@ def build_config(
     """The awsbatch configuration of an env as a tree of scopes (see `runner.nextflow.config`).
 
     ``endpoint``: the AWS endpoint when it is not AWS's own (the embedded AWS, `AwsContext.endpoint_for_jobs`)."""
-    labels: dict[str, str] = {"env": env.name}
+    labels: dict[str, str] = {TASK_ENV_LABEL: env.name}
     if outputs.name_or_none:
         # Task jobs carry Platform = <env name prefix>: the head role submits and cancels only jobs tagged so.
         labels[PLATFORM_TAG] = outputs.name_or_none
     if run:
-        labels["run"] = run
+        labels[TASK_RUN_LABEL] = run
     if pipeline:
-        labels["pipeline"] = pipeline[:TAG_VALUE_MAX]
+        labels[TASK_PIPELINE_LABEL] = pipeline[:TAG_VALUE_MAX]
     batch = Scope(
         cliPath=outputs.aws_cli_path,
         jobRole=outputs.job_role_arn_required,

@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 from runner.aws.batch import Batch, reclaimed_attempts
 from runner.aws.retry import is_throttling
 from runner.core.errors import RunFailed, UsageError
-from runner.session.runs import JobRef, RunRecord, RunStore
+from runner.session.runs import TASK_ENV_LABEL, TASK_RUN_LABEL, JobRef, RunRecord, RunStore
 
 if TYPE_CHECKING:
     from runner.session import Session
@@ -328,7 +328,8 @@ def nextflow_tasks(batch: Batch, record: RunRecord) -> tuple[list[JobStatus] | N
     failures: list[Failure] = []
     for job in batch.jobs_since(queue, _epoch_ms(record.created_at) - TASK_SLACK_MS):
         tags = job.get("tags") or {}
-        if tags.get("run") != record.run or job["jobId"] in head_ids or tags.get("env", record.env) != record.env:
+        mine = tags.get(TASK_RUN_LABEL) == record.run and tags.get(TASK_ENV_LABEL, record.env) == record.env
+        if not mine or job["jobId"] in head_ids:
             continue
         status = job.get("status", "UNKNOWN")
         ref = JobRef(job_id=job["jobId"], job_name=job.get("jobName", ""), kind="task")

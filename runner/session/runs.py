@@ -22,7 +22,7 @@ read only when a sample name is shown and then cached on this machine by its ETa
 `lookup` the one place a ``RUN_OR_JOB`` argument is resolved (`resolve_target`: to its run; `job_of`: a log's
 job). The tags a run's jobs carry are named here (`job_tags`): its run, env and pipeline, ``Platform`` (the env's
 name prefix: the head and analyst roles cancel only jobs of their platform), a head job's kind and a one-row job's
-sample.
+sample; and the labels a Nextflow run's task jobs carry (``TASK_*_LABEL``).
 """
 
 from __future__ import annotations
@@ -57,6 +57,10 @@ KIND_TAG = "runner:kind"  # a Nextflow head job: nextflow-head
 SAMPLE_TAG = "runner:sample"  # a one-row job: its sample id; an array job: how many rows it holds
 PLATFORM_TAG = "Platform"  # the env's name prefix: the head and analyst roles cancel only jobs of their platform
 TAG_VALUE_MAX = 256
+# A Nextflow run's task jobs carry the resource labels of its generated config instead (Nextflow makes them tags).
+TASK_RUN_LABEL = "run"
+TASK_ENV_LABEL = "env"
+TASK_PIPELINE_LABEL = "pipeline"
 _TAG_UNSAFE = re.compile(r"[^\w\s+\-=.:/@]")
 
 
