@@ -1,3 +1,3 @@
-"""The compute AMI: Packer builds, image records and the tfvars that point an env at an image.
-Imports core and aws only.
+"""The compute AMI: Packer builds and the tfvars that point an env at an image (`packer`), this project's images
+listed and pruned (`images`), the `runner ami` use cases (`commands`). Imports core and aws only.
 """

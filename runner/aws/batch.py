@@ -35,11 +35,17 @@ TOKEN_TAG = "runner:submission"
 SUBMIT_ATTEMPTS = 8
 SETTLE_LOOKUPS = 2  # lookups after an error that may have created the job, before it is sent again
 ACTIVE_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+RECLAIM_PREFIX = "Host EC2"  # Batch's status reason when an attempt's instance went away (spot reclamation)
 
 
 def chunks(items: list[str], size: int = DESCRIBE_CHUNK) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def reclaimed_attempts(job: dict[str, Any]) -> int:
+    """How many of a job's attempts ended by spot reclamation (Batch's ``Host EC2 ...`` reasons)."""
+    return sum(1 for a in job.get("attempts") or [] if str(a.get("statusReason") or "").startswith(RECLAIM_PREFIX))
 
 
 def is_array_child(summary: dict[str, Any]) -> bool:

@@ -26,7 +26,7 @@ CLIENT_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 10},
     connect_timeout=10,
     read_timeout=60,
-    max_pool_connections=80,  # staging: 64 file threads + 8 part threads + the listing (runner.jobs.staging)
+    max_pool_connections=80,  # staging: 64 file threads + 8 part threads + the listing (runner.files.staging)
 )
 # SubmitJob's own client: exactly one attempt; `runner.aws.batch.Batch.submit` decides what happens after an error.
 # botocore reads ``max_attempts`` in a client Config as *retries* (it adds one, in every mode), so

@@ -1,24 +1,14 @@
-"""`runner cancel RUN_OR_JOB`: cancel queued jobs, terminate running ones."""
+"""`runner cancel RUN_OR_JOB`: cancel queued jobs, terminate running ones (runner.runs.cancel)."""
 
 from __future__ import annotations
 
 from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt, TargetArg
-from runner.core import console
-from runner.core.console import escape
+from runner.cli.render import runs as view
 
 
 def cancel(target: TargetArg, env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     """Cancel the run's queued jobs and terminate its running ones."""
-    from runner.jobs import tracking
+    from runner.runs import cancel as use_case
 
-    session = common.session(env)
-    record = tracking.resolve_target(session.store, session.batch, target)
-    done = tracking.cancel(session.batch, record)
-    if as_json:
-        console.print_json({"run": record.run, **done})
-        return
-    console.out.print(
-        f"{escape(record.run)}: cancel requested for {len(done['cancelled'])} queued, terminate for "
-        f"{len(done['terminated'])} running job(s); {len(done['finished'])} already finished."
-    )
+    view.cancelled(use_case.cancel(common.session(env), use_case.CancelRequest(target=target)), as_json)

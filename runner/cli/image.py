@@ -1,4 +1,4 @@
-"""`runner image`: pipeline images in the env's ECR repositories."""
+"""`runner image`: pipeline images in the env's ECR repositories (runner.registry.push)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from runner.cli.common import EnvOpt, JsonOpt, session
-from runner.core import console
+from runner.cli import common
+from runner.cli.common import EnvOpt, JsonOpt
+from runner.cli.render import platform as view
 
 app = typer.Typer(help="Pipeline images in the env's ECR repositories.", no_args_is_help=True)
 
@@ -25,13 +26,7 @@ def image_push(
     as_json: JsonOpt = False,
 ) -> None:
     """Tag LOCAL_IMAGE and push it to the env's repository; an existing (immutable) tag is refused."""
-    opened = session(env)
-    from runner.registry.push import Docker, push, resolve_target  # the AWS SDK only when a push runs
+    session = common.session(env)
+    from runner.registry.push import PushRequest, push_image  # the AWS SDK only when a push runs
 
-    target = resolve_target(local_image, opened.outputs.require("ecr_repository_urls"), tag, repository)
-    pushed = push(opened.aws, target, Docker())
-    if as_json:
-        console.print_json(pushed.to_dict())
-        return
-    where = "tagged locally and recorded in the emulator's ECR" if pushed.emulator else "pushed"
-    console.out.print(f"{pushed.reference}: {where} ({pushed.digest})", markup=False)
+    view.pushed(push_image(session, PushRequest(local_image=local_image, tag=tag, repository=repository)), as_json)

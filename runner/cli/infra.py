@@ -1,8 +1,7 @@
-"""`runner infra`: terraform for one environment."""
+"""`runner infra`: terraform for one environment (runner.infra.commands)."""
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -10,34 +9,23 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from runner.cli.common import AutoApprove, EnvOpt, JsonOpt
+from runner.cli.render import platform as view
 from runner.core import console
-from runner.core.errors import UsageError
-from runner.core.project import project_root, resolve_env
 
 if TYPE_CHECKING:  # terraform code is imported by the commands that run it: `runner --help` stays fast
     from runner.infra.plan_summary import Summary
-    from runner.infra.plans import Infra
 
 app = typer.Typer(help="Terraform for one environment: envs/NAME.", no_args_is_help=True)
 
-_KEY = r'(\[(\d+|"[^"]*")\])?'
-RESOURCE_ADDRESS = re.compile(
-    rf"^(module\.[A-Za-z_][A-Za-z0-9_-]*{_KEY}\.)*(?!module\.)[a-z][a-z0-9_]*\.[A-Za-z_][A-Za-z0-9_-]*{_KEY}$"
-)
-
-
-def _infra(env: str | None, check_backend: bool = False) -> Infra:
-    from runner.infra.bootstrap import backend_ready
-    from runner.infra.plans import Infra
-
-    resolved = resolve_env(env)
-    return Infra(backend_ready(resolved) if check_backend else resolved)
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Report format: text, json or markdown.")]
 
 
 @app.command("init")
 def infra_init(env: EnvOpt = None) -> None:
     """terraform init for the env (the other commands run it themselves when needed)."""
-    _infra(env, check_backend=True).init()
+    from runner.infra import commands
+
+    commands.init(env)
 
 
 @app.command("plan")
@@ -54,16 +42,10 @@ def infra_plan(
     ] = None,
 ) -> None:
     """Plan the env, save the plan for apply, and print a summary."""
-    if fmt not in ("text", "json", "markdown"):
-        raise UsageError(f"--format: '{fmt}' is not one of text, json, markdown")
-    for address in replace or []:
-        if not RESOURCE_ADDRESS.match(address):
-            raise UsageError(f"--replace: '{address}' is not a resource address (e.g. module.m.aws_x.name[\"key\"])")
-    from runner.infra.plan_summary import render
+    from runner.infra import commands
 
-    infra = _infra(env, check_backend=True)
-    summary, _record = infra.plan(destroy=destroy, extra=tuple(f"-replace={a}" for a in replace or []))
-    console.out.print(render(summary, infra.env.name, fmt), markup=False)
+    request = commands.PlanRequest(env=env, fmt=fmt, destroy=destroy, replace=list(replace or []))
+    view.planned(commands.plan(request))
 
 
 def _confirm(summary: Summary) -> bool:
@@ -104,37 +86,25 @@ def infra_apply(
 ) -> None:
     """Plan afresh and apply; with --saved, --plan or --plan-dir (and always in a protected env) apply a saved
     plan, only while it is current and nothing changed outside terraform since it was made."""
-    named = [opt for opt, given in (("--saved", saved), ("--plan", plan_file), ("--plan-dir", plan_dir)) if given]
-    if len(named) > 1:
-        raise UsageError(f"{', '.join(named)}: name at most one saved plan")
-    infra = _infra(env)
-    if plan_dir is not None:
-        from runner.infra.gitops import import_reviewed_plan
+    from runner.infra import commands
 
-        import_reviewed_plan(infra, plan_dir)
-    elif plan_file is not None:
-        infra.use_plan_file(plan_file)
-    confirm = _confirm if sys.stdin.isatty() else None
-    summary = infra.apply(auto_approve=auto_approve, confirm=confirm, saved=bool(named))
-    if as_json:
-        console.print_json({"env": infra.env.name, "applied": summary.to_dict()})
-    else:
-        console.out.print(
-            f"Applied {infra.env.name}: {summary.add} added, {summary.change} changed, {summary.destroy} destroyed."
-        )
+    request = commands.ApplyRequest(
+        env=env, auto_approve=auto_approve, saved=saved, plan_file=plan_file, plan_dir=plan_dir
+    )
+    view.applied(commands.apply(request, confirm=_confirm if sys.stdin.isatty() else None), as_json)
+
+
+def _confirm_destroy(env: str) -> bool:
+    return typer.confirm(f"Destroy every resource of {env}?", default=False, err=True)
 
 
 @app.command("destroy")
 def infra_destroy(env: EnvOpt = None, auto_approve: AutoApprove = False) -> None:
     """Destroy everything in the env (refused for protected envs)."""
-    infra = _infra(env)
-    if not auto_approve and sys.stdin.isatty():
-        auto_approve = typer.confirm(f"Destroy every resource of {infra.env.name}?", default=False, err=True)
-    infra.destroy(auto_approve=auto_approve)
-    console.out.print(f"Destroyed {infra.env.name}.")
+    from runner.infra import commands
 
-
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Report format: text, json or markdown.")]
+    confirm = _confirm_destroy if sys.stdin.isatty() else None
+    view.destroyed(commands.destroy(env, auto_approve, confirm))
 
 
 @app.command("affected")
@@ -147,39 +117,27 @@ def infra_affected(
     as_json: JsonOpt = False,
 ) -> None:
     """List the envs whose plan the changes on HEAD since BASE can alter (one per line)."""
-    from runner.infra.gitops import affected
+    from runner.infra import commands
 
-    result = affected(project_root(), base, head, skip_emulator=skip_emulator)
-    if as_json:
-        console.print_json(result.to_dict())
-        return
-    for name in result.envs:
-        console.out.print(name, markup=False)
+    view.affected(
+        commands.affected(commands.AffectedRequest(base=base, head=head, skip_emulator=skip_emulator)), as_json
+    )
 
 
 @app.command("drift")
 def infra_drift(env: EnvOpt = None, fmt: FormatOpt = "text") -> None:
     """Plan without saving or locking; exit 0 when nothing would change, 3 on drift (resources named), 1 on error."""
-    if fmt not in ("text", "json", "markdown"):
-        raise UsageError(f"--format: '{fmt}' is not one of text, json, markdown")
-    from runner.infra.gitops import DRIFT_EXIT, check_drift, render_drift
+    from runner.infra import commands
 
-    report = check_drift(_infra(env))
-    console.out.print(render_drift(report, fmt), markup=False, soft_wrap=True)
-    if report.drifted:
-        raise typer.Exit(DRIFT_EXIT)
+    view.drift(commands.drift(commands.DriftRequest(env=env, fmt=fmt)))
 
 
 @app.command("output")
 def infra_output(env: EnvOpt = None, as_json: JsonOpt = False) -> None:
     """Print the env's terraform outputs (--json as terraform gives them)."""
-    outputs = _infra(env).output()
-    if as_json:
-        console.print_json(outputs)
-        return
-    for name, item in sorted(outputs.items()):
-        value = "(sensitive)" if item.get("sensitive") else item.get("value")
-        console.out.print(f"{name} = {value}", markup=False)
+    from runner.infra import commands
+
+    view.outputs(commands.output(env), as_json)
 
 
 @app.command("bootstrap")
@@ -194,18 +152,6 @@ def infra_bootstrap(
     as_json: JsonOpt = False,
 ) -> None:
     """Create the env's versioned, encrypted, TLS-only state bucket and write envs/NAME/backend.hcl."""
-    from runner.aws.context import AwsContext
-    from runner.infra.bootstrap import bootstrap, validate
+    from runner.infra import commands
 
-    resolved = resolve_env(env)
-    validate(resolved, bucket, kms_key)
-    result = bootstrap(resolved, AwsContext(resolved), bucket=bucket, kms_key_arn=kms_key)
-    if as_json:
-        console.print_json(result.to_dict())
-        return
-    verb = "Created" if result.created else "Checked"
-    console.out.print(
-        f"{verb} state bucket {result.bucket} ({result.region}): versioned, encrypted, TLS only. "
-        f"Wrote {result.backend_config}; next: runner infra plan --env {result.env}",
-        markup=False,
-    )
+    view.bootstrapped(commands.bootstrap(commands.BootstrapRequest(env=env, bucket=bucket, kms_key=kms_key)), as_json)

@@ -1,19 +1,14 @@
-"""`runner list`: this env's runs with their jobs and counts, newest first."""
+"""`runner list`: this env's runs with their jobs and counts, newest first (runner.runs.list_runs)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from runner.cli import common, render
+from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt
-from runner.core import console
-from runner.core.console import escape
-from runner.core.errors import UsageError
-
-NUMBERS = ("jobs", "total", "succeeded", "failed", "running", "queued")
+from runner.cli.render import runs as view
 
 
 def list_runs(
@@ -28,35 +23,7 @@ def list_runs(
     as_json: JsonOpt = False,
 ) -> None:
     """This env's runs with their jobs and counts, newest first."""
-    from runner.jobs import tracking
+    from runner.runs import list_runs as use_case
 
-    if status_filter is not None:
-        status_filter = status_filter.upper()
-    tracking.parse_since(since)  # validate before any AWS call
-    if status_filter is not None and status_filter not in (*tracking.STATUSES, "QUEUED", tracking.INCOMPLETE):
-        known = f"{', '.join(tracking.STATUSES)}, QUEUED, {tracking.INCOMPLETE}"
-        raise UsageError(f"--status: '{status_filter}' is not one of {known}")
-    session = common.session(env)
-    runs = tracking.list_runs(session.batch, session.store, status_filter, since)
-    if as_json:
-        console.print_json([{"run": r.run, "created_at": r.created_at, "kind": r.kind, **s.to_dict()} for r, s in runs])
-        return
-    if not runs:
-        console.out.print("no runs" + (f" matching --status {status_filter}" if status_filter else ""))
-        return
-    table = Table(box=None, pad_edge=False)
-    for column in ("run", "created", "state", *NUMBERS):
-        table.add_column(column, justify="right" if column in NUMBERS else "left")
-    for record, st in runs:
-        table.add_row(
-            escape(record.run),
-            record.created_at,
-            render.styled(st.state) + (f" ({st.unsubmitted} unsubmitted)" if st.incomplete else ""),
-            str(len(record.jobs)),
-            str(st.total),
-            str(st.counts["SUCCEEDED"]),
-            str(st.counts["FAILED"]),
-            str(sum(st.counts[s] for s in tracking.ACTIVE)),
-            str(sum(st.counts[s] for s in tracking.QUEUED)),
-        )
-    render.print_table(table)
+    request = use_case.ListRequest(status=status_filter, since=since)  # checked before the env is opened
+    view.run_list(use_case.list_runs(common.session(env), request), as_json)

@@ -1,73 +1,46 @@
-"""`runner local`: the embedded AWS emulator."""
+"""`runner local`: the embedded AWS emulator (runner.infra.emulator), its images (runner.local.images), a project
+folder for the local env (runner.local.init) and spot reclamation of a running job (runner.runs.reclaim)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from runner.cli import reclaim
+from runner.cli import common
 from runner.cli.common import JsonOpt
-from runner.core import console
-from runner.core.project import runner_home
+from runner.cli.render import platform as view
+from runner.cli.render import runs as runs_view
 from runner.local import images
-from runner.local import server as local
 
 app = typer.Typer(help="The embedded AWS emulator (moto) on 127.0.0.1.", no_args_is_help=True)
 
-
-def _server_dict(info: local.ServerInfo | None) -> dict[str, object]:
-    if info is None:
-        return {"running": False}
-    return {
-        "running": info.running,
-        "endpoint": info.endpoint,
-        "pid": info.pid,
-        "port": info.port,
-        "log": info.log,
-        "batch": info.batch,
-    }
-
-
-def _mode(info: local.ServerInfo) -> str:
-    return "docker: jobs run in containers" if info.batch == "docker" else "instant: jobs succeed at submission"
+LocalEnvOpt = Annotated[str, typer.Option("--env", "-e", help="An emulator environment: a folder under envs/.")]
 
 
 @app.command("up")
 def local_up(as_json: JsonOpt = False) -> None:
     """Start the emulator in the background (a no-op when it already runs)."""
-    home = runner_home()
-    before = local.status(home)
-    info = local.up(home)
-    if as_json:
-        console.print_json(_server_dict(info))
-    else:
-        state = "already running" if before else "started"
-        console.out.print(f"emulator {state}: {info.endpoint} (pid {info.pid}, batch {_mode(info)})")
+    from runner.infra import emulator
+
+    view.emulator(emulator.up(), as_json)
 
 
 @app.command("down")
 def local_down(as_json: JsonOpt = False) -> None:
     """Stop the emulator this project started."""
-    info = local.down(runner_home())
-    if as_json:
-        console.print_json(_server_dict(info) if info else {"running": False, "stopped": None})
-    elif info is None:
-        console.out.print("emulator not running")
-    else:
-        console.out.print(f"emulator stopped (pid {info.pid})")
+    from runner.infra import emulator
+
+    view.emulator(emulator.down(), as_json)
 
 
 @app.command("status")
 def local_status(as_json: JsonOpt = False) -> None:
     """Show the emulator's endpoint and pid."""
-    info = local.status(runner_home())
-    if as_json:
-        console.print_json(_server_dict(info))
-    elif info is None:
-        console.out.print("emulator not running")
-    else:
-        console.out.print(f"emulator running: {info.endpoint} (pid {info.pid}, batch {_mode(info)}, log {info.log})")
+    from runner.infra import emulator
+
+    view.emulator(emulator.status(), as_json)
 
 
 @app.command("init")
@@ -79,18 +52,24 @@ def local_init(
     checkout."""
     from runner.local.init import init
 
-    result = init(directory)
-    if as_json:
-        console.print_json(result.to_dict())
-    else:
-        console.out.print(
-            f"wrote {', '.join(result.written)} into {result.root}: cd there and run runner infra apply --env local"
-        )
+    view.initialised(init(directory), as_json)
 
 
 image_app = typer.Typer(help="Images for the local Batch, built offline from Debian's packages.", no_args_is_help=True)
 app.add_typer(image_app, name="image")
-app.command("reclaim")(reclaim.reclaim)  # runner local reclaim JOB_ID (runner.local.reclaim)
+
+
+@app.command("reclaim")
+def local_reclaim(
+    job_id: Annotated[str, typer.Argument(metavar="JOB_ID", help="A RUNNING job (or JOB:INDEX array child).")],
+    env: LocalEnvOpt = "local",
+    as_json: JsonOpt = False,
+) -> None:
+    """Reclaim a running job's spot instance: its container is killed and the attempt ends with Batch's
+    'Host EC2 (instance i-...) terminated.'; the job's retry strategy decides what follows."""
+    from runner.runs import reclaim as use_case
+
+    runs_view.reclaimed(use_case.reclaim(common.session(env), use_case.ReclaimRequest(job_id=job_id)), as_json)
 
 
 @image_app.command("build")
@@ -100,22 +79,10 @@ def image_build(
     as_json: JsonOpt = False,
 ) -> None:
     """Build an image from its recipe (skipped when the image already matches the recipe)."""
-    result = images.build(name, force=force)
-    if as_json:
-        console.print_json(result.to_dict())
-    elif result.built:
-        console.out.print(f"built {result.image} (recipe {result.recipe_hash}) in {result.seconds:.0f}s")
-    else:
-        console.out.print(f"{result.image} is current (recipe {result.recipe_hash}): nothing to build")
+    view.image_built(images.build(name, force=force), as_json)
 
 
 @image_app.command("list")
 def image_list(as_json: JsonOpt = False) -> None:
     """The recipes and whether the daemon has a current image for each."""
-    states = images.list_images()
-    if as_json:
-        console.print_json([s.to_dict() for s in states])
-        return
-    for s in states:
-        mark = "current" if s.current else ("stale" if s.built_hash else "missing")
-        console.out.print(f"{s.name:<6} {s.image:<32} {mark:<8} {images.RECIPES[s.name].description}")
+    view.local_images(images.list_images(), as_json)

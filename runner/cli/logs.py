@@ -1,4 +1,4 @@
-"""`runner logs JOB[:INDEX]`: a job's CloudWatch log stream."""
+"""`runner logs JOB[:INDEX]`: a job's CloudWatch log stream (runner.runs.logs)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import typer
 
 from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt
-from runner.core import console
-
-DEFAULT_LOG_GROUP = "/aws/batch/job"
+from runner.cli.render import runs as view
 
 
 def logs(
@@ -20,22 +18,8 @@ def logs(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a job's CloudWatch log stream (RUN[:INDEX] works for a one-job run)."""
-    from runner.jobs import tracking
+    from runner.runs import logs as use_case
 
-    session = common.session(env)
-    job_id = tracking.job_of(session.store, job)
-    group = session.outputs.log_group or DEFAULT_LOG_GROUP
-    target = tracking.log_target(session.batch, job_id, default_group=group)
-    lines: list[str] = []
-
-    def emit(line: str) -> None:
-        if as_json:
-            lines.append(line)
-        else:
-            console.out.print(line, markup=False, highlight=False)
-
-    tracking.read_logs(session.logs, session.batch, target, emit, follow=follow)
-    if as_json:
-        console.print_json(
-            {"job_id": target.job_id, "log_group": target.group, "log_stream": target.stream, "lines": lines}
-        )
+    request = use_case.LogsRequest(job=job, follow=follow)
+    result = use_case.logs(common.session(env), request, None if as_json else view.log_line)
+    view.logs(result, as_json)

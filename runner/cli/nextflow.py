@@ -1,21 +1,18 @@
-"""`runner nextflow`: the generated Nextflow configuration and pipeline runs with a head job in AWS."""
+"""`runner nextflow`: the generated Nextflow configuration and pipeline runs with a head job in AWS
+(runner.nextflow.commands)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from runner.cli import common
 from runner.cli.common import EnvOpt, JsonOpt
-from runner.core import console
+from runner.cli.render import nextflow as view
 
-if TYPE_CHECKING:
-    from runner.nextflow.pipeline import RunRequest
-    from runner.session import Session
-
-DEFAULT_TASK_QUEUE = "default"  # runner.nextflow.pipeline.DEFAULT_TASK_QUEUE (imported by the commands only)
+DEFAULT_TASK_QUEUE = "default"  # runner.nextflow.settings.DEFAULT_TASK_QUEUE (loaded by the commands only)
 
 app = typer.Typer(help="Nextflow pipelines on the env's AWS Batch queues.", no_args_is_help=True)
 
@@ -38,26 +35,10 @@ def nextflow_config(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the awsbatch configuration of an env (queue, S3 work dir, CLI path, roles, spot retries, labels)."""
-    from runner.nextflow import pipeline as nf
-    from runner.nextflow.config import Closure, flatten
-    from runner.session.runs import validate_run_name
+    from runner.nextflow import commands
 
-    session = common.session(env)
-    if run is not None:
-        validate_run_name(run, "--run")
-    endpoint = session.aws.endpoint_for_jobs
-    tree = nf.build_config(session.env, session.outputs, run=run, queue=queue, endpoint=endpoint)
-    text = nf.config_text(session.env, tree, run=run)
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text)
-    if as_json:
-        settings = {k: (v.text if isinstance(v, Closure) else v) for k, v in flatten(tree).items()}
-        console.print_json({"env": session.name, "output": str(output) if output else None, "settings": settings})
-    elif output is None:
-        console.out.print(text, end="", markup=False)
-    else:
-        console.note(f"wrote {output}")
+    result = commands.configure(common.session(env), commands.ConfigRequest(output=output, run=run, queue=queue))
+    view.config(result, as_json)
 
 
 @app.command(
@@ -84,34 +65,19 @@ def nextflow_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a pipeline with its head job on the env's head queue; extra nextflow args go after `--`."""
-    from runner.nextflow import pipeline as nf
+    from runner.nextflow import commands
+    from runner.nextflow.pipeline import RunRequest
 
     session = common.session(env)
-    request = nf.RunRequest(**common.matching(nf.RunRequest, ctx.params), extra_args=list(ctx.args))
-    launch(session, request, as_json)
-
-
-def launch(session: Session, request: RunRequest, as_json: bool) -> None:
-    """Check offline, then against AWS (queues, the input: sheet), then stage, submit the head job and record."""
-    from runner.nextflow import pipeline as nf
-
-    resume = request.resume
-    nf.plan_run(session.env, session.outputs, request, store=None)  # everything checkable offline, before AWS
-    endpoint = session.aws.endpoint_for_jobs
-    plan = nf.plan_run(session.env, session.outputs, request, store=session.store, endpoint=endpoint)
-    nf.check_against_aws(plan, session.batch)
-    nf.check_inputs(plan, session.s3)  # the input: sheet and its files, before anything is written or submitted
-    record = nf.launch(plan, session.store, session.batch)
-    summary = nf.plan_summary(plan, record)
-    if as_json:
-        console.print_json(summary)
-        return
-    verb = "resumed" if resume else "submitted"
-    console.out.print(
-        f"{verb} run {plan.run}: head job {summary['head_job_id']} on {plan.head_queue_name}\n"
-        f"  work dir  {plan.work_dir}\n"
-        f"  config    {summary['config_uri']}\n"
-        f"  follow it runner status {plan.run} --env {session.name}   "
-        f"(logs: runner logs {plan.run} --env {session.name})",
-        markup=False,
+    request = RunRequest(
+        pipeline=pipeline,
+        name=name,
+        revision=revision,
+        params_file=params_file,
+        profile=profile,
+        resume=resume,
+        head_image=head_image,
+        queue=queue,
+        extra_args=list(ctx.args),
     )
+    view.launched(commands.run(session, request), as_json)

@@ -1,4 +1,4 @@
-"""`runner retry RUN --failed`: resubmit the failed rows of a run; a Nextflow run is resumed (`runner retry RUN`)."""
+"""`runner retry RUN --failed`: resubmit the failed rows of a run; a Nextflow run is resumed (runner.runs.retry)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ from typing import Annotated
 
 import typer
 
-from runner.cli import common, spot
-from runner.cli.common import EnvOpt, JsonOpt
+from runner.cli import common
+from runner.cli.common import MAX_SPOT_ATTEMPTS, EnvOpt, JsonOpt, MaxSpotOpt, SpotPatienceOpt
+from runner.cli.render import runs as view
 from runner.core import console
-from runner.core.console import escape
-from runner.core.errors import UsageError
-from runner.jobs import fallback
 
 
 def retry(
@@ -26,60 +24,16 @@ def retry(
             help="To the on-demand queue: with --failed the failed rows; alone, the rows the spot fallback moves.",
         ),
     ] = False,
-    max_spot_attempts: spot.MaxSpotOpt = fallback.DEFAULT_MAX_SPOT_ATTEMPTS,
-    spot_patience: spot.SpotPatienceOpt = None,
+    max_spot_attempts: MaxSpotOpt = MAX_SPOT_ATTEMPTS,
+    spot_patience: SpotPatienceOpt = None,
     env: EnvOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Resubmit only the failed rows of a run as a new array job, linked in the run record; `--on-demand` moves
     rows to the on-demand queue. A Nextflow run is resumed instead (nextflow -resume)."""
-    from runner.jobs import tracking
-    from runner.jobs.submit import Submitter
+    from runner.runs import retry as use_case
 
-    session = common.session(env)
-    rules = spot.policy(max_spot_attempts, spot_patience, session.env.settings)
-    record = session.store.load(run)
-    if record is not None and record.kind == "nextflow":
-        from runner.cli import nextflow as nextflow_cli
-        from runner.nextflow.pipeline import resume_request
-
-        console.note(
-            f"{run} is a Nextflow run: retrying it means resuming it (nextflow -resume in its work directory; "
-            "finished tasks are reused)"
-        )
-        nextflow_cli.launch(session, resume_request(record), as_json)
-        return
-    if not failed and not on_demand:
-        raise UsageError("--failed: required (runner retry RUN --failed), or --on-demand for the spot fallback")
-    if record is None:
-        raise UsageError(f"RUN: no run '{run}' in this env (runner list --env {session.name})")
-    if on_demand and not failed:
-        moved = spot.move_now(session, record, rules)
-        if as_json:
-            console.print_json({"run": run, "moved": moved})
-        else:
-            console.out.print(f"{escape(run)}: {spot.moved_text(moved)}")
-        return
-    # One resubmission of a run at a time (the lock `runner submit` takes): two retries never both resubmit a row.
-    with session.store.lock(run):
-        record = session.store.load(run) or record
-        st = tracking.run_status(session.batch, record, reasons=0)  # failed rows; their reasons are not shown
-        if not st.failures:
-            if as_json:
-                console.print_json({"run": run, "retried": [], "job": None})
-            else:
-                console.out.print(f"{run}: nothing failed; nothing to retry")
-            return
-        rows = st.failed_rows()
-        queue = spot.on_demand_queue(session, record) if on_demand else None
-        refs = Submitter.for_session(session, log=console.note).retry_failed(
-            record, rows, retry_of=sorted({f.job_id for f in st.failures}), queue=queue
-        )
-    if as_json:
-        jobs = [{"job_id": r.job_id, "job_name": r.job_name, "array_size": r.array_size} for r in refs]
-        console.print_json({"run": run, "retried_rows": rows, "jobs": jobs})
-        return
-    for ref in refs:
-        what = f"{len(ref.rows)} failed rows" if ref.rows else "the failed job"
-        console.out.print(f"{escape(run)}: resubmitted {what} as {ref.job_id} ({escape(ref.job_name)})")
-    console.out.print(f"Follow it: runner status {escape(run)} --watch --env {session.name}")
+    request = use_case.RetryRequest(
+        run=run, failed=failed, on_demand=on_demand, max_spot_attempts=max_spot_attempts, spot_patience=spot_patience
+    )
+    view.retried(use_case.retry(common.session(env), request, console.note), as_json)

@@ -1,4 +1,5 @@
-"""`runner status RUN_OR_JOB`: counts by status, failed rows with reasons; `--watch` follows the run."""
+"""`runner status RUN_OR_JOB`: counts by status, failed rows with reasons (runner.runs.status); `--watch` follows the
+run."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from runner.cli import common, cost, render, spot
-from runner.cli.common import EnvOpt, IntervalOpt, JsonOpt, TargetArg
-from runner.jobs import fallback
+from runner.cli import common
+from runner.cli.common import MAX_SPOT_ATTEMPTS, EnvOpt, IntervalOpt, JsonOpt, MaxSpotOpt, SpotPatienceOpt, TargetArg
+from runner.cli.render import runs as view
 
 
 def status(
@@ -16,27 +17,25 @@ def status(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="Follow with a progress bar until the run ends.")
     ] = False,
-    max_spot_attempts: spot.MaxSpotOpt = fallback.DEFAULT_MAX_SPOT_ATTEMPTS,
-    spot_patience: spot.SpotPatienceOpt = None,
+    max_spot_attempts: MaxSpotOpt = MAX_SPOT_ATTEMPTS,
+    spot_patience: SpotPatienceOpt = None,
     interval: IntervalOpt = None,
     env: EnvOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Counts by status, failed indices with their reasons; exit 1 when any job failed. While it watches, rows
     that spot keeps failing move to the on-demand queue."""
-    from runner.jobs import tracking
+    from runner.runs import status as use_case
 
-    session = common.session(env)
-    rules = spot.policy(max_spot_attempts, spot_patience, session.env.settings)
-    record = tracking.resolve_target(session.store, session.batch, target, prefetch=not watch)
-
-    def cost_line() -> str:
-        return cost.summary_line(session, record)
-
-    if watch:
-        step = spot.fallback_for(session, record, rules).step if record.extra.get("spec") else None
-        render.finish(render.watch(session, record, common.interval(interval), as_json, step), as_json, cost_line)
-        return
-    samples = tracking.sample_loader(session.store, record)
-    reasons = None if as_json else render.SHOWN  # reasons are described for the failures that are shown
-    render.finish(tracking.run_status(session.batch, record, samples, reasons=reasons), as_json, cost_line)
+    request = use_case.StatusRequest(
+        target=target,
+        watch=watch,
+        max_spot_attempts=max_spot_attempts,
+        spot_patience=spot_patience,
+        interval=interval,
+        reasons=None if as_json else view.SHOWN,  # reasons are described for the failures that are shown
+        with_cost=not as_json,
+    )
+    with view.terminal(as_json) as terminal:
+        result = use_case.status(common.session(env), request, terminal)
+    view.status(result, as_json)

@@ -45,8 +45,22 @@ class UserEnv:
         return {**asdict(self), "parameter": self.parameter}
 
 
+@dataclass(frozen=True)
+class EnvList:
+    envs: list[UserEnv]
+    path: Path  # the user config they are in
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """A list (what `runner env list --json` prints)."""
+        return [e.to_dict() for e in self.envs]
+
+
 def path() -> Path:
     return user_config_dir() / CONFIG_FILE
+
+
+def listing() -> EnvList:
+    return EnvList(envs(), path())
 
 
 def envs() -> list[UserEnv]:

@@ -158,54 +158,7 @@ def bootstrap(
     s3 = aws.client("s3")
     try:
         created = _create_bucket(s3, name, region)
-        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-        default: dict[str, Any] = {"SSEAlgorithm": "AES256"}
-        if kms_key_arn:
-            default = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_arn}
-        s3.put_bucket_encryption(
-            Bucket=name,
-            ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": bool(kms_key_arn)}]
-            },
-        )
-        s3.put_public_access_block(
-            Bucket=name,
-            PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True,
-                "IgnorePublicAcls": True,
-                "BlockPublicPolicy": True,
-                "RestrictPublicBuckets": True,
-            },
-        )
-        s3.put_bucket_ownership_controls(
-            Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
-        )
-        s3.put_bucket_policy(Bucket=name, Policy=_tls_only_policy(name, partition))
-        s3.put_bucket_lifecycle_configuration(
-            Bucket=name,
-            LifecycleConfiguration={
-                "Rules": [
-                    {
-                        "ID": "abort-incomplete-multipart",
-                        "Status": "Enabled",
-                        "Filter": {},
-                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
-                    },
-                    {
-                        "ID": "old-state-versions",
-                        "Status": "Enabled",
-                        "Filter": {},
-                        "NoncurrentVersionExpiration": {"NoncurrentDays": 365, "NewerNoncurrentVersions": 50},
-                    },
-                ]
-            },
-        )
-        s3.put_bucket_tagging(
-            Bucket=name,
-            Tagging={
-                "TagSet": [{"Key": "Project", "Value": "batch-platform"}, {"Key": "Environment", "Value": env.name}]
-            },
-        )
+        _configure(s3, name, partition, kms_key_arn, env.name)
     except ClientError as exc:
         raise RunFailed(f"configuring state bucket {name}: {exc}") from None
     backend = env.path / BACKEND_FILE
@@ -216,4 +169,55 @@ def bootstrap(
         region=region,
         created=created,
         backend_config=str(Path("envs") / env.name / BACKEND_FILE),
+    )
+
+
+def _configure(s3: Any, name: str, partition: str, kms_key_arn: str | None, env_name: str) -> None:
+    """Versioning, encryption (SSE-S3, or the KMS key), no public access, bucket-owner objects, TLS only, lifecycle
+    rules for aborted uploads and old state versions, and tags."""
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    default: dict[str, Any] = {"SSEAlgorithm": "AES256"}
+    if kms_key_arn:
+        default = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_arn}
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": bool(kms_key_arn)}]
+        },
+    )
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_ownership_controls(
+        Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    )
+    s3.put_bucket_policy(Bucket=name, Policy=_tls_only_policy(name, partition))
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "abort-incomplete-multipart",
+                    "Status": "Enabled",
+                    "Filter": {},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                },
+                {
+                    "ID": "old-state-versions",
+                    "Status": "Enabled",
+                    "Filter": {},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": 365, "NewerNoncurrentVersions": 50},
+                },
+            ]
+        },
+    )
+    s3.put_bucket_tagging(
+        Bucket=name,
+        Tagging={"TagSet": [{"Key": "Project", "Value": "batch-platform"}, {"Key": "Environment", "Value": env_name}]},
     )

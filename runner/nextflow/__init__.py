@@ -1,3 +1,4 @@
-"""Nextflow on the platform: the generated awsbatch config, head-job launches tracked as runs, their input: sheet.
-Imports core, aws (the Batch gateway), session (outputs, the run model) and jobs (staging); never cli or infra.
+"""Nextflow on the platform: the config language (`config`), the generated configuration of an env (`settings`),
+head-job runs and their input: sheet (`pipeline`, `inputs`) and the `runner nextflow` use cases (`commands`).
+Imports core, aws, session, compute and files.
 """

@@ -6,8 +6,8 @@ The params file's ``input`` names the sheet: a local file, an ``s3://`` object o
    local files need the env's data bucket to be staged to (else refused, with the reason);
 2. `check_input` (read-only AWS calls): an ``s3://`` sheet must exist (it is read to find the files it names),
    and every ``s3://`` value in the sheet must exist and be readable: concurrent HEADs, all missing ones in one
-   error (`runner.jobs.staging.check_s3_uris`). ``https://`` values pass through untouched;
-3. `stage_input` (writes, at launch): local files are uploaded (`runner.jobs.staging.stage`, content-addressed),
+   error (`runner.files.paths.check_s3_uris`). ``https://`` values pass through untouched;
+3. `stage_input` (writes, at launch): local files are uploaded (`runner.files.staging.stage`, content-addressed),
    the sheet is rewritten with their ``s3://`` URIs and stored with the run, and ``input`` points at it.
 
 The head job runs in AWS: it can read nothing on the analyst's machine.
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.core.errors import UsageError
-from runner.jobs import staging
+from runner.files import paths, staging
 from runner.session.outputs import Outputs
 from runner.session.runs import RunLayout, RunStore
 
@@ -38,7 +38,7 @@ class InputSheet:
     delimiter: str = ","
     columns: list[str] = field(default_factory=list)
     rows: list[dict[str, str]] = field(default_factory=list)
-    files: staging.SheetFiles = field(default_factory=staging.SheetFiles)
+    files: paths.SheetFiles = field(default_factory=paths.SheetFiles)
 
     @property
     def where(self) -> dict[str, str]:
@@ -82,7 +82,7 @@ def read_input(values: dict[str, Any], outputs: Outputs, cwd: Path | None = None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{FIELD}: cannot read input sheet '{source}': {exc}") from None
     delimiter, columns, rows = parse(text, path.name)
-    files = staging.find_paths(rows, path.parent, field_name=f"{FIELD}: input sheet '{source}'")
+    files = paths.find_paths(rows, path.parent, field_name=f"{FIELD}: input sheet '{source}'")
     if files.local and not outputs.data_bucket:
         raise UsageError(
             f"{FIELD}: input sheet '{source}' names {len(files.local_paths)} local file(s) but this env has no "
@@ -96,14 +96,14 @@ def check_input(sheet: InputSheet, s3: Any) -> None:
     if sheet.kind == "https":
         return
     if sheet.kind == "s3":
-        staging.check_s3_uris(s3, [sheet.source], where={sheet.source: f"{FIELD}: input sheet"})
+        paths.check_s3_uris(s3, [sheet.source], where={sheet.source: f"{FIELD}: input sheet"})
         bucket, _, key = sheet.source.removeprefix("s3://").partition("/")
         text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8-sig", errors="replace")
         sheet.delimiter, sheet.columns, sheet.rows = parse(text, key)
-        found = staging.find_paths(sheet.rows, Path("/nonexistent"), field_name=f"{FIELD}: input sheet")
-        sheet.files = staging.SheetFiles(s3=found.s3)  # local paths in an s3:// sheet are the pipeline's business
+        found = paths.find_paths(sheet.rows, Path("/nonexistent"), field_name=f"{FIELD}: input sheet")
+        sheet.files = paths.SheetFiles(s3=found.s3)  # local paths in an s3:// sheet are the pipeline's business
     try:
-        staging.check_s3_uris(s3, sheet.files.s3_uris, where=sheet.where)
+        paths.check_s3_uris(s3, sheet.files.s3_uris, where=sheet.where)
     except UsageError as exc:
         raise UsageError(f"{FIELD}: {exc}") from None
 

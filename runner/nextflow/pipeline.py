@@ -1,8 +1,6 @@
-"""Nextflow on the platform: the generated configuration and head-job runs.
+"""Nextflow runs with a head job in AWS (the generated configuration they run with: `runner.nextflow.settings`).
 
-`build_config` turns an env's terraform outputs into the awsbatch executor settings (queue, S3 work dir, the AMI's
-AWS CLI path, job role, spot retries, cost labels); nothing in it is hard-coded per env. `launch` runs a pipeline
-inside AWS: it validates everything first (exit 2, nothing staged or submitted), stages the configuration and the
+`plan_run` checks everything first (exit 2, nothing staged or submitted); `launch` stages the configuration and the
 params file under ``s3://<work bucket>/runs/<run>/``, submits one head job on the env's ``head`` queue with the
 ``nextflow-head`` job definition, and records the run (`runner.session.runs`) so status, logs and cancel work on it.
 
@@ -27,21 +25,20 @@ import yaml
 from runner.aws.batch import ACTIVE_STATUSES, Batch
 from runner.core.errors import RunFailed, UsageError
 from runner.core.project import Env
-from runner.jobs.fallback import DEFAULT_MAX_SPOT_ATTEMPTS
 from runner.nextflow import inputs
-from runner.nextflow.config import Closure, Scope, quote, render
+from runner.nextflow.settings import DEFAULT_TASK_QUEUE, build_config, config_text, work_dir
 from runner.session.outputs import Outputs
-from runner.session.runs import JobRef, RunLayout, RunRecord, RunStore, validate_run_name
+from runner.session.runs import (
+    TAG_VALUE_MAX,
+    JobRef,
+    RunLayout,
+    RunRecord,
+    RunStore,
+    job_tags,
+    validate_run_name,
+)
 
 HEAD_DEFINITION = "nextflow-head"
-DEFAULT_TASK_QUEUE = "default"
-# Exit codes of tasks killed from outside (spot reclamation, OOM killer, lost host, connection reset): worth a retry.
-RETRY_EXIT_CODES = (104, 134, 137, 139, 143)
-MAX_RETRIES = 3
-MAX_SPOT_ATTEMPTS = DEFAULT_MAX_SPOT_ATTEMPTS  # as `runner submit`; Nextflow's own default is 0 since 24.10
-ON_DEMAND_QUEUE = "priority"  # the on-demand-only queue of the platform (modules/batch job_queues): retries go there
-SUBMIT_RATE_LIMIT = "25/1s"  # AWS Batch allows about 50 SubmitJob calls a second per account, shared by all users
-TAG_VALUE_MAX = 256  # AWS tag values (resource labels become tags on every task job)
 NXF_RUN_NAME = re.compile(r"^[a-z](?:[a-z\d]|[-_](?=[a-z\d])){0,79}$")
 # Options the runner sets itself; given after `--` they would silently fight the generated ones.
 RESERVED_ARGS = {
@@ -61,88 +58,6 @@ RESERVED_ARGS = {
 PIPELINE = re.compile(r"^(?:[A-Za-z0-9][\w.-]*(?:/[\w.-]+)?|(?:https?|git|ssh)://\S+|git@\S+)$")
 REVISION = re.compile(r"^[\w][\w./-]{0,199}$")
 PROFILE = re.compile(r"^[\w-]+(?:,[\w-]+)*$")
-
-
-def work_dir(outputs: Outputs, run: str | None) -> str:
-    return f"s3://{outputs.work_bucket}/nextflow/{run or 'work'}"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The configuration
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def error_strategy() -> Closure:
-    codes = ", ".join(str(c) for c in RETRY_EXIT_CODES)
-    return Closure(
-        f"{{ task.exitStatus in [{codes}] || task.exitStatus == null || task.exitStatus == Integer.MAX_VALUE"
-        " ? 'retry' : 'finish' }"
-    )
-
-
-def process_queue(outputs: Outputs, queue: str) -> str | Closure:
-    """``process.queue``: the chosen queue, and the on-demand queue for every retry of a task when the chosen one
-    is another (a task Batch gave up on after ``maxSpotAttempts`` reclamations is retried by the errorStrategy)."""
-    name = outputs.queue(queue).name
-    on_demand = outputs.queue_names.get(ON_DEMAND_QUEUE)
-    if not on_demand or on_demand == name:
-        return name
-    return Closure(f"{{ task.attempt > 1 ? {quote(on_demand)} : {quote(name)} }}")
-
-
-def build_config(
-    env: Env,
-    outputs: Outputs,
-    run: str | None = None,
-    queue: str = DEFAULT_TASK_QUEUE,
-    endpoint: str | None = None,
-    pipeline: str | None = None,
-) -> Scope:
-    """The awsbatch configuration of an env as a tree of scopes (see `runner.nextflow.config`).
-
-    ``endpoint``: the AWS endpoint when it is not AWS's own (the embedded AWS, `AwsContext.endpoint_for_jobs`)."""
-    labels: dict[str, str] = {"env": env.name}
-    if outputs.name_or_none:
-        # Task jobs carry Platform = <env name prefix>: the head role submits and cancels only jobs tagged so.
-        labels["Platform"] = outputs.name_or_none
-    if run:
-        labels["run"] = run
-    if pipeline:
-        labels["pipeline"] = pipeline[:TAG_VALUE_MAX]
-    batch = Scope(
-        cliPath=outputs.aws_cli_path,
-        jobRole=outputs.job_role_arn_required,
-        maxSpotAttempts=MAX_SPOT_ATTEMPTS,
-        maxTransferAttempts=3,
-        retryMode="adaptive",
-        terminateUnschedulableJobs=True,
-    )
-    if outputs.log_group:
-        batch["logsGroup"] = outputs.log_group
-    aws = Scope(region=outputs.region, batch=batch)
-    if endpoint:
-        aws["client"] = Scope(endpoint=endpoint, s3PathStyleAccess=True)
-    return Scope(
-        workDir=work_dir(outputs, run),
-        process=Scope(
-            executor="awsbatch",
-            queue=process_queue(outputs, queue),
-            errorStrategy=error_strategy(),
-            maxRetries=MAX_RETRIES,
-            resourceLabels=labels,
-        ),
-        executor=Scope(submitRateLimit=SUBMIT_RATE_LIMIT),
-        aws=aws,
-    )
-
-
-def config_text(env: Env, tree: Scope, run: str | None = None) -> str:
-    about = f"env '{env.name}'" + (f", run '{run}'" if run else "")
-    header = (
-        f"Nextflow configuration for {about}, generated by `runner nextflow config`.\n"
-        "Every value comes from the env's terraform outputs: regenerate it rather than editing it."
-    )
-    return render(tree, header=header)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -354,6 +269,53 @@ def plan_run(
     endpoint: str | None = None,
 ) -> Plan:
     """Check the request against the env (no writes); `store` None skips the run-record checks (unit tests)."""
+    pipeline, extra, params = _check_request(request)
+    input_sheet = inputs.read_input(params.values, outputs) if params is not None else None
+    run = validate_run_name(request.name) if request.name else default_run_name(pipeline)
+    if request.resume and not request.name:
+        raise UsageError("--resume: name the run to resume with --name RUN")
+    bucket = outputs.work_bucket
+    head_queue = outputs.head_queue()
+    head_definition = outputs.job_definition(HEAD_DEFINITION)
+    aws_cli_path = outputs.aws_cli_path
+    task_queue = outputs.queue(request.queue).name
+    region = outputs.region
+    existing, attempt = _existing(env, store, run, request, pipeline)
+    layout = RunLayout(bucket=bucket, run=run)
+    tree = build_config(env, outputs, run=run, queue=request.queue, endpoint=endpoint, pipeline=pipeline)
+    if params is not None:
+        params_uri: str | None = layout.uri(layout.params_key(params.suffix))
+    else:
+        params_uri = existing.extra.get("params_uri") if existing is not None else None
+    nf_name = nextflow_run_name(run, attempt)
+    return Plan(
+        env=env,
+        run=run,
+        pipeline=pipeline,
+        attempt=attempt,
+        nf_name=nf_name,
+        layout=layout,
+        config=config_text(env, tree, run=run),
+        params=params,
+        params_uri=params_uri,
+        head_queue_arn=str(head_queue.arn),
+        head_queue_name=head_queue.name,
+        head_definition=head_definition,
+        task_queue=task_queue,
+        work_dir=work_dir(outputs, run),
+        nextflow_args=_nextflow_args(pipeline, request, existing, params_file_name(params_uri), nf_name, extra),
+        aws_cli_path=aws_cli_path,
+        environment=_head_environment(env.name, region, run, work_dir(outputs, run), layout, endpoint),
+        tags=job_tags(run, env.name, pipeline[:TAG_VALUE_MAX], outputs.name_or_none, kind="nextflow-head"),
+        existing=existing,
+        request=request,
+        input=input_sheet,
+        data_bucket=outputs.data_bucket,
+    )
+
+
+def _check_request(request: RunRequest) -> tuple[str, list[str], Params | None]:
+    """What needs neither AWS nor the env: (the pipeline, the extra nextflow args, the params file read)."""
     pipeline = validate_pipeline(request.pipeline)
     if request.revision is not None and not REVISION.match(request.revision):
         raise UsageError(f"--revision: '{request.revision}' is not a branch, tag or commit")
@@ -363,49 +325,44 @@ def plan_run(
         raise UsageError(f"--head-image: '{request.head_image}' is not an image reference")
     extra = check_extra_args(request.extra_args)
     params = read_params(request.params_file) if request.params_file is not None else None
-    input_sheet = inputs.read_input(params.values, outputs) if params is not None else None
-    run = validate_run_name(request.name) if request.name else default_run_name(pipeline)
-    if request.resume and not request.name:
-        raise UsageError("--resume: name the run to resume with --name RUN")
+    return pipeline, extra, params
 
-    bucket = outputs.work_bucket
-    head_queue = outputs.head_queue()
-    head_definition = outputs.job_definition(HEAD_DEFINITION)
-    aws_cli_path = outputs.aws_cli_path
-    task_queue = outputs.queue(request.queue).name
-    region = outputs.region
 
+def _existing(
+    env: Env, store: RunStore | None, run: str, request: RunRequest, pipeline: str
+) -> tuple[RunRecord | None, int]:
+    """The run's record, if it exists (only a resumed Nextflow run of the same pipeline may), and the head job's
+    attempt (1: a new run)."""
     existing = store.load(run) if store is not None else None
-    attempt = 1
     if existing is not None and not request.resume:
         raise UsageError(
             f"--name: run '{run}' already exists ({existing.kind}, created {existing.created_at}); "
             f"add --resume to continue it, or choose another --name"
         )
-    if request.resume and store is not None:
-        if existing is None:
-            raise UsageError(f"--resume: no run '{run}' in env '{env.name}' to resume")
-        if existing.kind != "nextflow":
-            raise UsageError(f"--resume: run '{run}' is a {existing.kind} run, not a Nextflow run")
-        if existing.extra.get("pipeline") != pipeline:
-            raise UsageError(
-                f"PIPELINE: run '{run}' ran '{existing.extra.get('pipeline')}'; resume it with the same pipeline"
-            )
-        attempt = sum(1 for j in existing.jobs if j.kind == "head") + 1
+    if not request.resume or store is None:
+        return existing, 1
+    if existing is None:
+        raise UsageError(f"--resume: no run '{run}' in env '{env.name}' to resume")
+    if existing.kind != "nextflow":
+        raise UsageError(f"--resume: run '{run}' is a {existing.kind} run, not a Nextflow run")
+    if existing.extra.get("pipeline") != pipeline:
+        raise UsageError(
+            f"PIPELINE: run '{run}' ran '{existing.extra.get('pipeline')}'; resume it with the same pipeline"
+        )
+    return existing, sum(1 for j in existing.jobs if j.kind == "head") + 1
 
-    layout = RunLayout(bucket=bucket, run=run)
-    wdir = work_dir(outputs, run)
-    tree = build_config(env, outputs, run=run, queue=request.queue, endpoint=endpoint, pipeline=pipeline)
-    config = config_text(env, tree, run=run)
-    if params is not None:
-        params_uri: str | None = layout.uri(layout.params_key(params.suffix))
-    else:
-        params_uri = existing.extra.get("params_uri") if existing is not None else None
-    params_name = params_file_name(params_uri)
-    nf_name = nextflow_run_name(run, attempt)
+
+def _nextflow_args(
+    pipeline: str,
+    request: RunRequest,
+    existing: RunRecord | None,
+    params_name: str | None,
+    nf_name: str,
+    extra: list[str],
+) -> list[str]:
+    """The head job's ``nextflow run`` command line (a resumed run keeps its revision and profile)."""
     revision = request.revision or (existing.extra.get("revision") if existing is not None else None)
     profile = request.profile or (existing.extra.get("profile") if existing is not None else None)
-
     args = ["nextflow", "run", pipeline, "-c", "nextflow.config"]
     if params_name:
         args += ["-params-file", params_name]
@@ -416,51 +373,24 @@ def plan_run(
     args += ["-name", nf_name]
     if request.resume:
         args.append("-resume")
-    args += extra
+    return args + extra
 
+
+def _head_environment(
+    env: str, region: str, run: str, wdir: str, layout: RunLayout, endpoint: str | None
+) -> dict[str, str]:
     environment = {
         "NXF_ANSI_LOG": "false",
         "NXF_WORK": wdir,
         "NXF_CLOUDCACHE_PATH": layout.cache_uri,
-        "RUNNER_ENV": env.name,
+        "RUNNER_ENV": env,
         "RUNNER_RUN": run,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
     }
     if endpoint:
         environment["AWS_ENDPOINT_URL"] = endpoint
-    tags = {
-        "runner:env": env.name,
-        "runner:run": run,
-        "runner:kind": "nextflow-head",
-        "runner:pipeline": pipeline[:TAG_VALUE_MAX],
-    }
-    if outputs.name_or_none:  # the head and analyst roles cancel only jobs tagged with their platform
-        tags["Platform"] = outputs.name_or_none
-    return Plan(
-        env=env,
-        run=run,
-        pipeline=pipeline,
-        attempt=attempt,
-        nf_name=nf_name,
-        layout=layout,
-        config=config,
-        params=params,
-        params_uri=params_uri,
-        head_queue_arn=str(head_queue.arn),
-        head_queue_name=head_queue.name,
-        head_definition=head_definition,
-        task_queue=task_queue,
-        work_dir=wdir,
-        nextflow_args=args,
-        aws_cli_path=aws_cli_path,
-        environment=environment,
-        tags=tags,
-        existing=existing,
-        request=request,
-        input=input_sheet,
-        data_bucket=outputs.data_bucket,
-    )
+    return environment
 
 
 def check_against_aws(plan: Plan, batch: Batch) -> None:
@@ -563,6 +493,18 @@ def launch(plan: Plan, store: RunStore, batch: Batch) -> RunRecord:
         kind="head",
         retry_of=previous[-1].job_id if previous else None,
     )
+    record = _record(plan, job, definition)
+    try:
+        store.save(record)
+    except Exception as exc:
+        # A head job nobody can find is worse than none: take it back.
+        batch.terminate(job.job_id, "runner could not record the run")
+        raise RunFailed(f"could not record run '{plan.run}' ({exc}); its head job {job.job_id} was terminated") from exc
+    return record
+
+
+def _record(plan: Plan, job: JobRef, definition: str) -> RunRecord:
+    """The run's record with its new head job: what it runs, where, and its history (resumes, logs, names)."""
     asked = plan.request
     extra_base = dict(plan.existing.extra) if plan.existing else {}
     extra = extra_base | {
@@ -600,12 +542,6 @@ def launch(plan: Plan, store: RunStore, batch: Batch) -> RunRecord:
             extra=extra,
         )
     record.image = asked.head_image or plan.head_image
-    try:
-        store.save(record)
-    except Exception as exc:
-        # A head job nobody can find is worse than none: take it back.
-        batch.terminate(job.job_id, "runner could not record the run")
-        raise RunFailed(f"could not record run '{plan.run}' ({exc}); its head job {job.job_id} was terminated") from exc
     return record
 
 

@@ -1,1 +1,3 @@
-"""Pipeline images in the env's ECR repositories (`runner image push`). Imports: runner.core, runner.aws."""
+"""Pipeline images in the env's ECR repositories (`runner image push`).
+Imports core, aws and session.
+"""

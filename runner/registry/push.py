@@ -22,13 +22,16 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from runner.aws.context import AwsContext
 from runner.aws.retry import error_code
 from runner.core.errors import RunFailed, UsageError
+
+if TYPE_CHECKING:
+    from runner.session import Session
 
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
@@ -66,6 +69,20 @@ class Pushed:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    local_image: str  # a local Docker image (name:tag or id)
+    tag: str | None = None  # the tag to push under (default: the image's own)
+    repository: str | None = None  # a key of the env's repositories (default: its only one)
+
+
+def push_image(session: Session, request: PushRequest) -> Pushed:
+    """Tag the image and push it to the env's repository (an existing, immutable tag is refused first)."""
+    urls = session.outputs.require("ecr_repository_urls")
+    target = resolve_target(request.local_image, urls, request.tag, request.repository)
+    return push(session.aws, target, Docker())
 
 
 def image_tag(image: str) -> str | None:

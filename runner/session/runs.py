@@ -9,7 +9,7 @@ one place that names the keys of a run::
     runs/<run>/samples.json        the sample sheet as submitted (columns, id column, rows)
     runs/<run>/rows/<job>-<token>.sh  a job's rows manifest, when they do not fit inline (``rows_token``: random,
                                    kept in the record, so a manifest's key cannot be guessed from the run name)
-    runs/<run>/lock                who is submitting the run now (`RunLock`: an S3 conditional write)
+    runs/<run>/lock                who is submitting the run now (`runner.session.lock`: an S3 conditional write)
     runs/<run>/nextflow.config     a Nextflow run: generated config, params, launch history, task cache, logs
     runs/<run>/input/<sheet>       a Nextflow run's local ``input:`` sheet, staged
 
@@ -18,7 +18,11 @@ The record does not grow with the sheet: a job's rows (array index -> sheet row)
 read only when a sample name is shown and then cached on this machine by its ETag
 (``RUNNER_HOME/cache/samples/<bucket>/<etag>.json``): it is fetched at most once per machine.
 
-`is_job_id` is the one rule that tells a job id (``<uuid>`` or ``<uuid>:<index>``) from a run name.
+`is_job_id` is the one rule that tells a job id (``<uuid>`` or ``<uuid>:<index>``) from a run name, and
+`lookup` the one place a ``RUN_OR_JOB`` argument is resolved (`resolve_target`: to its run; `job_of`: a log's
+job). The tags a run's jobs carry are named here (`job_tags`): its run, env and pipeline, ``Platform`` (the env's
+name prefix: the head and analyst roles cancel only jobs of their platform), a head job's kind and a one-row job's
+sample; and the labels a Nextflow run's task jobs carry (``TASK_*_LABEL``).
 """
 
 from __future__ import annotations
@@ -28,25 +32,36 @@ import json
 import os
 import re
 import secrets
-import socket
-import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
-from typing import Any
-
-from botocore.exceptions import ClientError
+from typing import TYPE_CHECKING, Any
 
 from runner.aws.retry import error_code
-from runner.core.errors import RunFailed, UsageError
+from runner.core.errors import UsageError
+from runner.session.lock import LOCK_SECONDS, RunLock, acquire
+
+if TYPE_CHECKING:  # the gateway loads with a session
+    from runner.aws.batch import Batch
 
 RUNS_PREFIX = "runs/"
 ROWS_TOKEN_BYTES = 16  # the unguessable part of a rows manifest's key (32 hex characters)
-LOCK_SECONDS = 600  # a submit refreshes its lock after every job; a crashed one's lock expires after this
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d+)?$")
+
+RUN_TAG = "runner:run"  # every job the runner submits: how a job id finds its run (one record read)
+ENV_TAG = "runner:env"
+PIPELINE_TAG = "runner:pipeline"  # a plain job: its image's repository name; a head job: the pipeline
+KIND_TAG = "runner:kind"  # a Nextflow head job: nextflow-head
+SAMPLE_TAG = "runner:sample"  # a one-row job: its sample id; an array job: how many rows it holds
+PLATFORM_TAG = "Platform"  # the env's name prefix: the head and analyst roles cancel only jobs of their platform
+TAG_VALUE_MAX = 256
+# A Nextflow run's task jobs carry the resource labels of its generated config instead (Nextflow makes them tags).
+TASK_RUN_LABEL = "run"
+TASK_ENV_LABEL = "env"
+TASK_PIPELINE_LABEL = "pipeline"
+_TAG_UNSAFE = re.compile(r"[^\w\s+\-=.:/@]")
 
 
 def now() -> str:
@@ -68,6 +83,20 @@ def new_rows_token() -> str:
 def is_job_id(text: str) -> bool:
     """A Batch job id (or an array child ``id:index``), as opposed to a run name."""
     return bool(JOB_ID.match(text))
+
+
+def tag_value(text: str) -> str:
+    """A string as an AWS tag value (letters, digits, spaces and + - = . _ : / @; at most 256 characters)."""
+    return _TAG_UNSAFE.sub("_", text)[:TAG_VALUE_MAX] or "_"
+
+
+def job_tags(run: str, env: str, pipeline: str, platform: str | None, kind: str | None = None) -> dict[str, str]:
+    """The tags of a run's jobs (``platform``: the env's name prefix, when it has one)."""
+    tags = {RUN_TAG: run, ENV_TAG: env}
+    if kind:
+        tags[KIND_TAG] = kind
+    tags[PIPELINE_TAG] = pipeline
+    return {**tags, PLATFORM_TAG: platform} if platform else tags
 
 
 @dataclass
@@ -212,77 +241,10 @@ def _etag(response: dict[str, Any]) -> str | None:
     return etag if re.fullmatch(r"[0-9A-Za-z-]+", etag) else None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return True
-    return True
-
-
-@dataclass
-class RunLock:
-    """One submit's hold on a run: ``runs/<run>/lock``, created with ``If-None-Match: *`` (S3 conditional write,
-    honoured by the emulator), refreshed and released (overwritten as expired) with ``If-Match`` on its ETag. A
-    lock that is released or whose holder is gone (its expiry passed, or its process on this host is dead) is
-    taken over, again with ``If-Match``."""
-
-    store: RunStore
-    run: str
-    etag: str
-    owner: str
-
-    @property
-    def key(self) -> str:
-        return self.store.layout(self.run).lock_key
-
-    def refresh(self, seconds: int = LOCK_SECONDS) -> None:
-        """Push the expiry on; a RunFailed when another runner has taken the lock over meanwhile."""
-        try:
-            self.etag = self.store._put_lock(self.key, _lock_body(self.owner, seconds), if_match=self.etag)
-        except ClientError as exc:
-            if error_code(exc) not in _CONFLICT:
-                raise
-            raise RunFailed(
-                f"run '{self.run}': another runner took over the submission lock; it finishes the run"
-            ) from None
-
-    def release(self) -> None:
-        """Mark the lock free by overwriting it (expired, no holder): analysts may write under ``runs/`` but not
-        delete. Taken over or gone: nothing of ours to release (an unreleased lock expires by itself)."""
-        with contextlib.suppress(ClientError):
-            self.store._put_lock(self.key, {"owner": "", "released": now(), "expires": 0}, if_match=self.etag)
-
-    def __enter__(self) -> RunLock:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.release()
-
-
-_CONFLICT = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 _NOT_MODIFIED = ("304", "NotModified")
 
 
-def _lock_body(owner: str, seconds: int) -> dict[str, Any]:
-    return {
-        "owner": owner,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "since": now(),
-        "expires": int(time.time()) + seconds,
-    }
-
-
-def _stale(holder: dict[str, Any]) -> bool:
-    if int(holder.get("expires", 0)) < time.time():
-        return True
-    return holder.get("host") == socket.gethostname() and not _pid_alive(int(holder.get("pid", 0)))
-
-
-def _missing(exc: Exception) -> bool:
+def missing(exc: Exception) -> bool:
     """A 404, with or without the modelled error (some emulators, HEAD-less paths)."""
     return getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey")
 
@@ -304,44 +266,9 @@ class RunStore:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
         return f"s3://{self.bucket}/{key}"
 
-    def _put_lock(self, key: str, body: dict[str, Any], if_match: str | None = None) -> str:
-        condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"}
-        data = json.dumps(body).encode()
-        reply = self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json", **condition)
-        return str(reply["ETag"])
-
     def lock(self, run: str, seconds: int = LOCK_SECONDS) -> RunLock:
-        """Hold the run for one submit, or a one-line RunFailed naming who holds it."""
-        key = self.layout(run).lock_key
-        owner = uuid.uuid4().hex
-        for _ in range(3):
-            try:
-                return RunLock(self, run, self._put_lock(key, _lock_body(owner, seconds)), owner)
-            except ClientError as exc:
-                if error_code(exc) not in _CONFLICT:
-                    raise
-            try:
-                reply = self.s3.get_object(Bucket=self.bucket, Key=key)
-            except ClientError as exc:
-                if _missing(exc):
-                    continue  # released meanwhile: try again
-                raise
-            holder = json.loads(reply["Body"].read() or b"{}")
-            etag = str(reply["ETag"])
-            if holder.get("owner") == owner:  # our own write, whose response was lost
-                return RunLock(self, run, etag, owner)
-            if not _stale(holder):
-                raise RunFailed(
-                    f"run '{run}' is being submitted by another runner (pid {holder.get('pid')} on "
-                    f"{holder.get('host')} since {holder.get('since')}); wait for it, or run the same command "
-                    "again when it is done"
-                )
-            try:
-                return RunLock(self, run, self._put_lock(key, _lock_body(owner, seconds), if_match=etag), owner)
-            except ClientError as exc:
-                if error_code(exc) not in _CONFLICT:
-                    raise
-        raise RunFailed(f"run '{run}' is being submitted by another runner; run the same command again later")
+        """Hold the run for one submit, or a one-line RunFailed naming who holds it (`runner.session.lock`)."""
+        return acquire(self, run, seconds)
 
     def load(self, run: str) -> RunRecord | None:
         """The run's record, None when there is none. With a local copy (``records_dir``) the GET is conditional on
@@ -354,7 +281,7 @@ class RunStore:
         except Exception as exc:
             if known is not None and error_code(exc) in _NOT_MODIFIED:
                 return RunRecord.from_json(known[1])
-            if _missing(exc):
+            if missing(exc):
                 self._forget_record(run)
                 return None
             raise
@@ -448,7 +375,7 @@ class RunStore:
             try:
                 response = self.s3.get_object(Bucket=self.bucket, Key=record.samples_key)
             except Exception as exc:
-                if _missing(exc):
+                if missing(exc):
                     return None
                 raise
             body = response["Body"].read()
@@ -482,3 +409,73 @@ class RunStore:
             if job_id in record.job_ids():
                 return record
         return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RUN_OR_JOB: a run name or a job id
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def lookup(
+    store: RunStore, batch: Batch, text: str, field_name: str = "RUN_OR_JOB", prefetch: bool = False
+) -> RunRecord | dict[str, Any]:
+    """What a ``RUN_OR_JOB`` argument names: the run's record, or the job as Batch describes it; a UsageError
+    naming the field when neither exists.
+
+    ``prefetch``: the caller describes the run's jobs next (`runner status`); when this machine has read the
+    record before, its jobs are described while the record is read (`Batch.prefetch`)."""
+    if is_job_id(text):
+        job = batch.job(text)
+        if job is not None:
+            return job
+    elif "/" not in text:
+        if prefetch:
+            seen = store.cached(text)
+            if seen is not None:
+                batch.prefetch(seen.job_ids())
+        record = store.load(text)
+        if record is not None:
+            return record
+    raise UsageError(f"{field_name}: no run or job '{text}' in this env")
+
+
+def resolve_target(
+    store: RunStore, batch: Batch, target: str, field_name: str = "RUN_OR_JOB", prefetch: bool = False
+) -> RunRecord:
+    """The run record named, or a one-job record for a bare job id (a run's job resolves to its run)."""
+    found = lookup(store, batch, target, field_name, prefetch)
+    if isinstance(found, RunRecord):
+        return found
+    # The runner tags every job it submits with its run: one record read, not a scan of every run.
+    tagged = found.get("tags", {}).get(RUN_TAG)
+    owner = store.load(tagged) if tagged else None
+    if owner is None or target not in owner.job_ids():
+        owner = store.find_job(target)
+    if owner is not None:
+        return owner
+    return RunRecord(run=target, env="", queue=found.get("jobQueue", ""), jobs=[job_ref(target, found)])
+
+
+def job_ref(job_id: str, job: dict[str, Any]) -> JobRef:
+    """A job the runner did not submit (or not in this run), as a run's job."""
+    size = job.get("arrayProperties", {}).get("size")
+    return JobRef(job_id=job_id, job_name=job.get("jobName", job_id), array_size=size)
+
+
+def split_job_ref(text: str) -> tuple[str, int | None]:
+    """``JOB:INDEX`` -> (JOB, INDEX); anything else -> (text, None)."""
+    base, sep, index = text.rpartition(":")
+    if sep and index.isdigit() and base:
+        return base, int(index)
+    return text, None
+
+
+def job_of(store: RunStore, text: str) -> str:
+    """``JOB[:INDEX]`` as a job id: a job id as given, a run name as its (first) job."""
+    base, index = split_job_ref(text)
+    if not is_job_id(base):
+        record = store.load(base)
+        if record is None or not record.jobs:
+            raise UsageError(f"JOB: no job or run '{base}' in this env")
+        base = record.jobs[0].job_id
+    return f"{base}:{index}" if index is not None else base

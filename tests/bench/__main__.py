@@ -368,11 +368,11 @@ def batch_fixture(endpoint: str) -> dict[str, Any]:
 
 
 def library_poll(endpoint: str, outputs: dict[str, Any], run: str) -> dict[str, int] | str:
-    """API calls of one poll as `--watch` makes it (the run record already loaded): runner.jobs.tracking.run_status."""
+    """API calls of one poll as `--watch` makes it (the run record already loaded): runner.runs.tracking.run_status."""
     try:
         from runner.aws.batch import Batch
-        from runner.jobs import tracking
-        from runner.jobs.staging import counting_calls
+        from runner.files.staging import counting_calls
+        from runner.runs import tracking
         from runner.session.runs import RunStore
 
         record = RunStore(client("s3", endpoint), outputs["bucket_names"]["work"]).load(run)
@@ -383,7 +383,7 @@ def library_poll(endpoint: str, outputs: dict[str, Any], run: str) -> dict[str, 
             tracking.run_status(Batch(batch), record)
         return calls
     except (ImportError, AttributeError, TypeError) as exc:
-        return f"runner.jobs.tracking.run_status not usable here: {exc}"
+        return f"runner.runs.tracking.run_status not usable here: {exc}"
 
 
 def total(counts: dict[str, int], prefix: str = "") -> int:
@@ -457,7 +457,7 @@ def bench_submission(
     result["sheet_kib"] = sheet.stat().st_size / 1024
 
     # The per-sample loop analysts write today (same queue, same job definition, each row's columns as env vars).
-    from runner.jobs.staging import counting_calls
+    from runner.files.staging import counting_calls
 
     batch = client("batch", endpoint)
     with sheet.open() as fh:
@@ -623,7 +623,7 @@ def render(
         watch = sub.get("watch_poll")
         if isinstance(watch, dict):
             lines.append(
-                f"A poll inside `--watch` (record loaded once; `runner.jobs.tracking.run_status` called in-process): "
+                f"A poll inside `--watch` (record loaded once; `runner.runs.tracking.run_status` called in-process): "
                 f"{sum(watch.values())} API call(s): {_calls(watch)}."
             )
         elif watch:

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from runner.aws.batch import Batch
-from runner.jobs import submit as submit_mod
-from runner.jobs.submit import SubmitOptions, Submitter
+from runner.runs import submission as submit_mod
+from runner.runs import validate
+from runner.runs.submission import SubmitOptions, Submitter
 from runner.session.outputs import Outputs
 from tests.conftest import Deployment
 from tests.helpers import require_tool
@@ -162,7 +163,7 @@ def test_ten_thousand_rows_one_call_manifest_and_resubmit_zero(deployed: Deploym
     assert len(counted.calls) == 1, "a 10,000-row sheet is one array job"
     assert counted.calls[0]["arrayProperties"] == {"size": 10_000}
     assert result.payload == "manifest"
-    assert submit_mod.request_size(counted.calls[0]) < submit_mod.REQUEST_LIMIT
+    assert validate.request_size(counted.calls[0]) < validate.REQUEST_LIMIT
     env = {e["name"]: e["value"] for e in counted.calls[0]["containerOverrides"]["environment"]}
     assert "RUNNER_ROWS" not in env and "RUNNER_MANIFEST_URL" not in env  # no URL with anybody's credentials
     # The key has an unguessable part, kept in the run record.
@@ -314,7 +315,7 @@ def test_tracking_cost_does_not_grow_with_the_run(deployed: Deployment, tmp_path
     poll (at most 2), a record of the same size (rows as ranges), run.json written as a marker, once per part (so
     an interrupted submit knows exactly what is missing; the record stays small) and once at the end,
     and the sheet fetched at most once per machine (cached by ETag) and only when needed."""
-    from runner.jobs import tracking
+    from runner.runs import tracking
     from runner.session.runs import RunStore
 
     counted = Counted(deployed)
@@ -373,8 +374,8 @@ def test_a_second_status_reads_the_record_and_describes_its_jobs_at_once(deploye
     import threading
     import time
 
-    from runner.jobs import tracking
-    from runner.session.runs import JobRef, RunStore
+    from runner.runs import tracking
+    from runner.session.runs import JobRef, RunStore, resolve_target
 
     counted = Counted(deployed)
     work = deployed.output("bucket_names")["work"]
@@ -396,7 +397,7 @@ def test_a_second_status_reads_the_record_and_describes_its_jobs_at_once(deploye
     batch = Batch(counted.batch)
 
     def status() -> tracking.RunStatus:
-        found = tracking.resolve_target(here, batch, "seen-before", prefetch=True)
+        found = resolve_target(here, batch, "seen-before", prefetch=True)
         return tracking.run_status(batch, found)
 
     first, names = calls.during(status)  # nothing known here yet: the record, then its jobs
@@ -444,4 +445,4 @@ def test_status_imports_no_platform_code(deployed: Deployment, tmp_path: Path) -
     )  # fmt: skip
     assert json.loads(proc.stdout)["counts"]["SUCCEEDED"] == 3, proc.stderr  # the probe really ran the status
     modules = set(json.loads(proc.stderr.strip().splitlines()[-1]))
-    assert "runner.jobs.tracking" in modules and not modules & set(HEAVY), sorted(modules & set(HEAVY))
+    assert "runner.runs.tracking" in modules and not modules & set(HEAVY), sorted(modules & set(HEAVY))

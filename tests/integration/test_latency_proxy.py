@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from runner.jobs.staging import counting_calls
+from runner.files.staging import counting_calls
 from runner.local import server as local
 from tests.bench import proxy
 from tests.helpers import emulator_s3, free_port

@@ -1,4 +1,4 @@
-"""`runner.jobs.results` against the embedded AWS over HTTP: a run's objects listed across pages and grouped per
+"""`runner.files.results` against the embedded AWS over HTTP: a run's objects listed across pages and grouped per
 sample, downloaded to DIR/<sample>/<name>, and every sample's summary merged into one table."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from runner.jobs import results
+from runner.files import results
 from runner.local import server as local
 from tests.helpers import free_port
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.jobs import sheets
-from runner.jobs.submit import row_line, script
+from runner.files import sheets
+from runner.runs.payload import row_line, script
 from tests.helpers import require_tool
 from tests.unit.test_sheets import DATA, HOSTILE
 

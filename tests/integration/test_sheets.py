@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from runner.jobs import rows, sheets
+from runner.files import sheets
+from runner.runs import rows
 from tests.conftest import Deployment
 from tests.integration.test_rows_container import base_image, run_in_container
 from tests.unit.test_sheets import DATA, HOSTILE

@@ -14,8 +14,8 @@ import pytest
 from botocore.config import Config
 
 from runner.core.errors import RunFailed, UsageError
-from runner.jobs import sheets, staging
-from runner.jobs.submit import check_s3_inputs, stage_sheet_files
+from runner.files import hashing, paths, sheets, staging
+from runner.files.sheets import check_s3_inputs, stage_sheet_files
 from runner.local import server as local
 from tests.helpers import emulator_s3, free_port
 
@@ -140,7 +140,7 @@ def test_truncated_listing_falls_back_to_head(s3: Any, bucket: str, tmp_path: Pa
 
 def test_broken_object_under_the_key_is_replaced(s3: Any, bucket: str, tmp_path: Path) -> None:
     (path,) = _files(tmp_path / "in", 1)
-    key = staging.staged_key("staged/", staging.sha256_file(path), str(path))
+    key = staging.staged_key("staged/", hashing.sha256_file(path), str(path))
     s3.put_object(Bucket=bucket, Key=key, Body=b"truncated")
     report = staging.stage(s3, bucket, [path])
     assert report.uploaded == [str(path)]
@@ -208,7 +208,7 @@ def test_missing_s3_object_uploads_nothing(s3: Any, bucket: str, tmp_path: Path)
 
 def test_missing_bucket_is_a_missing_object(s3: Any) -> None:
     with pytest.raises(UsageError, match=r"s3 object 's3://no-such-bucket-x1/a.fa' does not exist"):
-        staging.check_s3_uris(s3, ["s3://no-such-bucket-x1/a.fa"])
+        paths.check_s3_uris(s3, ["s3://no-such-bucket-x1/a.fa"])
 
 
 def test_progress_sees_every_byte(s3: Any, bucket: str, tmp_path: Path) -> None:
@@ -278,17 +278,17 @@ def test_unchanged_files_are_not_hashed_again(s3: Any, bucket: str, tmp_path: Pa
     again under its new content's key, even at the same size."""
     cache_file = tmp_path / "cache" / "sha256.json"
     paths = _files(tmp_path / "in", 20)
-    first = staging.stage(s3, bucket, paths, cache=staging.HashCache(cache_file))
+    first = staging.stage(s3, bucket, paths, cache=hashing.HashCache(cache_file))
     assert first.hashed == 20 and len(first.uploaded) == 20
     assert cache_file.is_file()
-    again = staging.stage(s3, bucket, paths, cache=staging.HashCache(cache_file))
+    again = staging.stage(s3, bucket, paths, cache=hashing.HashCache(cache_file))
     assert again.hashed == 0 and again.uploaded == [] and again.uris == first.uris
     changed = paths[3]
     data = bytearray(changed.read_bytes())
     data[-1] ^= 0xFF
     changed.write_bytes(bytes(data))
     os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 1_000_000))
-    third = staging.stage(s3, bucket, paths, cache=staging.HashCache(cache_file))
+    third = staging.stage(s3, bucket, paths, cache=hashing.HashCache(cache_file))
     assert third.hashed == 1 and third.uploaded == [str(changed)]
     digest = hashlib.sha256(bytes(data)).hexdigest()
     assert third.uris[str(changed)] == f"s3://{bucket}/staged/{digest[:32]}/{changed.name}"
@@ -298,9 +298,9 @@ def test_a_damaged_hash_cache_is_an_empty_one(s3: Any, bucket: str, tmp_path: Pa
     cache_file = tmp_path / "sha256.json"
     cache_file.write_text("{not json")
     paths = _files(tmp_path / "in", 2)
-    report = staging.stage(s3, bucket, paths, cache=staging.HashCache(cache_file))
+    report = staging.stage(s3, bucket, paths, cache=hashing.HashCache(cache_file))
     assert report.hashed == 2 and len(report.uploaded) == 2
-    assert len(staging.HashCache(cache_file).get_all()) == 2
+    assert len(hashing.HashCache(cache_file).get_all()) == 2
 
 
 def test_threads_stay_within_the_clients_connection_pool(s3: Any) -> None:
@@ -315,12 +315,12 @@ def test_a_restage_settles_known_files_from_one_listing(s3: Any, bucket: str, tm
     request of their own, and one deleted from the bucket since is uploaded again (under the same key)."""
     cache_file = tmp_path / "cache" / "sha256.json"
     paths = _files(tmp_path / "in", 40)
-    first = staging.stage(s3, bucket, paths, cache=staging.HashCache(cache_file))
+    first = staging.stage(s3, bucket, paths, cache=hashing.HashCache(cache_file))
     gone = paths[7]
     key = first.uris[str(gone)].split("/", 3)[3]
     s3.delete_object(Bucket=bucket, Key=key)
     with staging.counting_calls(s3) as calls:
-        again = staging.stage(s3, bucket, paths, cache=staging.HashCache(cache_file))
+        again = staging.stage(s3, bucket, paths, cache=hashing.HashCache(cache_file))
     assert again.hashed == 0 and again.uploaded == [str(gone)] and again.uris == first.uris
     assert calls == {"ListObjectsV2": 1, "PutObject": 1}
     assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == gone.stat().st_size

@@ -14,13 +14,29 @@ ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "local": {"core"},
     "aws": {"core", "local"},
-    "infra": {"core", "aws"},
+    "infra": {"core", "aws", "local"},
     "ami": {"core", "aws"},
-    "registry": {"core", "aws"},
+    "registry": {"core", "aws", "session"},
     "session": {"core", "aws", "infra"},
-    "jobs": {"core", "aws", "session"},
-    "nextflow": {"core", "aws", "session", "jobs"},
-    "cli": {"core", "local", "aws", "infra", "ami", "registry", "session", "jobs", "nextflow"},
+    "compute": {"core", "aws"},
+    "files": {"core", "aws", "session"},
+    "costs": {"core", "aws", "session", "compute"},
+    "nextflow": {"core", "aws", "session", "compute", "files"},
+    "runs": {"core", "aws", "local", "session", "compute", "files", "costs", "nextflow"},
+    "cli": {
+        "core",
+        "local",
+        "aws",
+        "infra",
+        "ami",
+        "registry",
+        "session",
+        "compute",
+        "files",
+        "costs",
+        "nextflow",
+        "runs",
+    },
 }
 ENTRY_POINTS = {"__init__", "__main__"}  # runner/__main__.py runs the cli
 
@@ -81,6 +97,44 @@ def test_nothing_imports_the_cli() -> None:
     assert not users
 
 
+# Inside cli/: a verb (or group) module imports only these from cli/, never another verb's module.
+CLI_SHARED = ("runner.cli.common", "runner.cli.render")
+
+
+def cli_imports_of_others(root: Path = RUNNER) -> list[str]:
+    """``file -> module`` for every import of a cli/ module that is not shared (cli/common.py, cli/render/)."""
+    bad = []
+    for path in sorted((root / "cli").rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.as_posix() == "cli/__init__.py":  # the root names the verbs and loads them by name (VERBS)
+            continue
+        for module in imported_modules(path, root):
+            inside = module.startswith("runner.cli.")
+            shared = any(module == m or module.startswith(m + ".") for m in CLI_SHARED)
+            if inside and not shared:
+                bad.append(f"{rel} -> {module}")
+    return bad
+
+
+def test_cli_modules_import_only_common_and_render_from_cli() -> None:
+    """Verbs do not lean on each other: what two verbs share is an option (cli/common.py), a view (cli/render/)
+    or a use case in a domain package."""
+    bad = cli_imports_of_others()
+    assert not bad, "a cli/ module imports another verb's module:\n" + "\n".join(bad)
+
+
+def test_the_cli_rule_sees_a_verb_importing_a_verb(tmp_path: Path) -> None:
+    cli = tmp_path / "runner" / "cli"
+    (cli / "render").mkdir(parents=True)
+    (cli / "status.py").write_text("from runner.cli import common, render\nfrom runner.cli.render import runs\n")
+    (cli / "retry.py").write_text("def f():\n    from runner.cli import nextflow\n    from . import spot\n")
+    (cli / "render" / "runs.py").write_text("from runner.cli.render import show\n")
+    assert sorted(cli_imports_of_others(tmp_path / "runner")) == [
+        "cli/retry.py -> runner.cli.nextflow",
+        "cli/retry.py -> runner.cli.spot",
+    ]
+
+
 def test_no_cycles_between_packages() -> None:
     graph: dict[str, set[str]] = {}
     for src, dst in arrows():
@@ -100,10 +154,11 @@ def test_no_cycles_between_packages() -> None:
 @pytest.mark.parametrize(
     ("source", "line", "target"),
     [
-        ("jobs/x.py", "from runner.cli import common", "cli"),
-        ("infra/x.py", "from runner.jobs.submit import Submitter", "jobs"),
+        ("runs/x.py", "from runner.cli import common", "cli"),
+        ("infra/x.py", "from runner.runs.submission import Submitter", "runs"),
+        ("costs/x.py", "from runner.runs import tracking", "runs"),
         ("core/x.py", "import runner.aws.batch", "aws"),
-        ("jobs/x.py", "def f():\n    from ..cli import render\n", "cli"),
+        ("files/x.py", "def f():\n    from ..cli import render\n", "cli"),
     ],
 )
 def test_the_check_sees_a_broken_arrow(tmp_path: Path, source: str, line: str, target: str) -> None:
@@ -114,3 +169,16 @@ def test_the_check_sees_a_broken_arrow(tmp_path: Path, source: str, line: str, t
     modules = imported_modules(path, root=tmp_path / "runner")
     assert {m.split(".")[1] for m in modules if "." in m} >= {target}
     assert target not in ALLOWED[source.split("/")[0]]
+
+
+def test_the_doc_shows_these_arrows() -> None:
+    """docs/architecture.md's "Allowed imports" block says what `ALLOWED` says."""
+    text = (RUNNER.parent / "docs" / "architecture.md").read_text()
+    block = text.split("## Allowed imports", 1)[1].split("```", 2)[1]
+    shown: dict[str, set[str]] = {}
+    for line in block.strip().splitlines():
+        name, _, targets = (part.strip() for part in line.partition("->"))
+        shown[name] = set() if targets == "(nothing)" else {t.strip() for t in targets.split(",")}
+    if shown.get("cli") == {"any of the above"}:
+        shown["cli"] = set(shown) - {"cli"}
+    assert shown == ALLOWED

@@ -14,8 +14,9 @@ import pytest
 from botocore.stub import Stubber
 
 from runner.aws.batch import Batch
-from runner.jobs import pricing
-from runner.jobs.cost import (
+from runner.compute.resources import Capacity, InstanceSpec, Request
+from runner.costs import pricing
+from runner.costs.attempts import (
     CostCalculator,
     CostClients,
     InstanceFacts,
@@ -27,8 +28,7 @@ from runner.jobs.cost import (
     outcome_of,
     share_of,
 )
-from runner.jobs.pricing import Price, PriceList, Pricer, Snapshot, SpotHistory, time_weighted
-from runner.jobs.resources import Capacity, InstanceSpec, Request
+from runner.costs.pricing import Price, PriceList, Pricer, Snapshot, SpotHistory, time_weighted
 from runner.session.runs import JobRef, RunRecord
 
 QUEUE = "arn:aws:batch:eu-west-1:123456789012:job-queue/default"

@@ -24,7 +24,7 @@ from moto import mock_aws
 from runner.aws.batch import TOKEN_TAG, Batch
 from runner.aws.retry import ONE_ATTEMPT_CONFIG
 from runner.core.errors import RunFailed
-from runner.jobs import tracking
+from runner.runs import tracking
 from runner.session.runs import JobRef, RunRecord, RunStore
 
 QUEUE = "q-default"

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from runner.cli import spot
+from runner.compute import spot
+from runner.compute.resources import Capacity, InstanceSpec
+from runner.compute.spot import Policy, on_demand_queue
 from runner.core.errors import UsageError
-from runner.jobs import fallback
-from runner.jobs.fallback import Policy, decide, on_demand_queue
-from runner.jobs.resources import Capacity, InstanceSpec
 from runner.local import reclaim
+from runner.runs.fallback import decide
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 LOST = "Host EC2 (instance i-0123456789abcdef0) terminated."
@@ -78,7 +78,7 @@ def test_spot_options_are_checked_and_default_from_the_env() -> None:
         spot.policy(2, "soon", {})
     with pytest.raises(UsageError, match="^runner.toml spot_patience: "):
         spot.policy(2, None, {"spot_patience": "10"})
-    assert fallback.DEFAULT_MAX_SPOT_ATTEMPTS == 2
+    assert spot.DEFAULT_MAX_SPOT_ATTEMPTS == 2
 
 
 def test_a_reclaimed_attempt_ends_the_way_batch_ends_it() -> None:

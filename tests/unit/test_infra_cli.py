@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from runner.cli.infra import RESOURCE_ADDRESS
+from runner.infra.commands import RESOURCE_ADDRESS
 
 CE = 'module.platform.module.batch.aws_batch_compute_environment.this["spot"]'
 

@@ -17,6 +17,7 @@ from runner.aws.batch import Batch
 from runner.core.errors import UsageError
 from runner.core.project import Env
 from runner.nextflow import pipeline as nf
+from runner.nextflow import settings
 from runner.nextflow.config import Closure, flatten, parse
 from runner.session.outputs import Outputs
 from tests.helpers import require_tool
@@ -51,8 +52,8 @@ def _env(tmp_path: Path, name: str = "dev", emulator: bool = False) -> Env:
 
 def test_config_values_come_from_the_outputs(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    tree = nf.build_config(env, Outputs(OUTPUTS), run="rna-1", pipeline="nf-core/rnaseq")
-    text = nf.config_text(env, tree, run="rna-1")
+    tree = settings.build_config(env, Outputs(OUTPUTS), run="rna-1", pipeline="nf-core/rnaseq")
+    text = settings.config_text(env, tree, run="rna-1")
     flat = parse(text)
     assert flat == flatten(tree)
     assert flat["process.executor"] == "awsbatch"
@@ -64,8 +65,8 @@ def test_config_values_come_from_the_outputs(tmp_path: Path) -> None:
     assert flat["aws.batch.cliPath"] == OUTPUTS["aws_cli_path"]
     assert flat["aws.batch.jobRole"] == OUTPUTS["job_role_arn"]
     assert flat["aws.batch.logsGroup"] == OUTPUTS["log_group_name"]
-    assert flat["aws.batch.maxSpotAttempts"] == nf.MAX_SPOT_ATTEMPTS > 0
-    assert flat["process.maxRetries"] == nf.MAX_RETRIES
+    assert flat["aws.batch.maxSpotAttempts"] == settings.MAX_SPOT_ATTEMPTS > 0
+    assert flat["process.maxRetries"] == settings.MAX_RETRIES
     assert flat["process.resourceLabels"] == {
         "env": "dev",
         "Platform": "batch-dev",  # the head role submits and cancels only jobs carrying it
@@ -73,7 +74,7 @@ def test_config_values_come_from_the_outputs(tmp_path: Path) -> None:
         "pipeline": "nf-core/rnaseq",
     }
     assert isinstance(flat["process.errorStrategy"], Closure)
-    for code in nf.RETRY_EXIT_CODES:
+    for code in settings.RETRY_EXIT_CODES:
         assert str(code) in flat["process.errorStrategy"].text
     assert "Integer.MAX_VALUE" in flat["process.errorStrategy"].text
     # endpoint settings exist only for the emulator env
@@ -81,7 +82,9 @@ def test_config_values_come_from_the_outputs(tmp_path: Path) -> None:
 
 
 def test_emulator_env_gets_the_endpoint_settings(tmp_path: Path) -> None:
-    tree = nf.build_config(_env(tmp_path, "local", emulator=True), Outputs(OUTPUTS), endpoint="http://127.0.0.1:5999")
+    tree = settings.build_config(
+        _env(tmp_path, "local", emulator=True), Outputs(OUTPUTS), endpoint="http://127.0.0.1:5999"
+    )
     flat = flatten(tree)
     assert flat["aws.client.endpoint"] == "http://127.0.0.1:5999"
     assert flat["aws.client.s3PathStyleAccess"] is True
@@ -92,17 +95,20 @@ def test_emulator_env_gets_the_endpoint_settings(tmp_path: Path) -> None:
 def test_config_queue_choice(tmp_path: Path) -> None:
     env = _env(tmp_path)
     outputs = Outputs(OUTPUTS)
-    assert flatten(nf.build_config(env, outputs, queue="priority"))["process.queue"] == "batch-dev-priority"
-    assert flatten(nf.build_config(env, outputs, queue="batch-dev-priority"))["process.queue"] == "batch-dev-priority"
+    assert flatten(settings.build_config(env, outputs, queue="priority"))["process.queue"] == "batch-dev-priority"
+    assert (
+        flatten(settings.build_config(env, outputs, queue="batch-dev-priority"))["process.queue"]
+        == "batch-dev-priority"
+    )
     with pytest.raises(UsageError, match=r"--queue: unknown queue 'gpu' \(this env's queues: default, priority\)"):
-        nf.build_config(env, outputs, queue="gpu")
+        settings.build_config(env, outputs, queue="gpu")
 
 
 @pytest.mark.parametrize("missing", ["aws_cli_path", "job_role_arn", "region", "job_queue_names", "bucket_names"])
 def test_missing_output_is_named(tmp_path: Path, missing: str) -> None:
     outputs = {k: v for k, v in OUTPUTS.items() if k != missing}
     with pytest.raises(UsageError, match=f"output '{missing}'"):
-        nf.build_config(_env(tmp_path), Outputs(outputs))
+        settings.build_config(_env(tmp_path), Outputs(outputs))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -9,18 +9,8 @@ from typing import Any
 
 import pytest
 
-from runner.ami.packer import (
-    AmiSettings,
-    ImageInfo,
-    Packer,
-    find_packer,
-    image_info,
-    newest_first,
-    plan_prune,
-    read_manifest,
-    template_error,
-    write_tfvars,
-)
+from runner.ami.images import ImageInfo, image_info, newest_first, plan_prune
+from runner.ami.packer import AmiSettings, Packer, find_packer, read_manifest, template_error, write_tfvars
 from runner.core.errors import RunFailed, UsageError
 from runner.core.project import Env
 from tests.helpers import REPO

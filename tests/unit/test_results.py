@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from runner.core.errors import RunFailed, UsageError
-from runner.jobs import results, sheets
-from runner.jobs.submit import JobSpec, Submitter, parse_env_vars, script
+from runner.files import results, sheets
+from runner.runs.payload import JobSpec, script
+from runner.runs.submission import Submitter, parse_env_vars
 from runner.session.outputs import Outputs
 
 OUTPUTS = Outputs({"bucket_names": {"work": "w", "data": "d", "results": "res"}})

@@ -18,17 +18,11 @@ from moto import mock_aws
 
 from runner.aws.batch import Batch
 from runner.core.errors import UsageError
-from runner.jobs import rows, sheets, validate
-from runner.jobs.submit import (
-    PROLOGUE,
-    JobSpec,
-    SubmitOptions,
-    Submitter,
-    prepare,
-    row_line,
-    script,
-    sheet_to_json,
-)
+from runner.files import sheets
+from runner.runs import rows, validate
+from runner.runs.payload import PROLOGUE, JobSpec, row_line, script, sheet_to_json
+from runner.runs.resubmit import Resubmitter
+from runner.runs.submission import SubmitOptions, prepare
 from runner.session.outputs import Outputs
 from runner.session.runs import JobRef, RunRecord, RunStore
 from tests.helpers import require_tool
@@ -363,7 +357,7 @@ def test_retry_failed_resubmits_whole_samples_with_their_lanes() -> None:
         assert store.sample_ids(record) == sheet.ids()  # status names samples, not lanes
         stub.add_response("list_jobs", {"jobSummaryList": []})
         stub.add_response("submit_job", {"jobId": "j2", "jobName": "nf-retry1", "jobArn": "a"})
-        Submitter("local", OUTPUTS, Batch(batch), s3).resubmit_rows(record, [0, 3], [parent])
+        Resubmitter("local", OUTPUTS, Batch(batch), s3).resubmit_rows(record, [0, 3], [parent])
     env = {e["name"]: e["value"] for e in sent[0]["containerOverrides"]["environment"]}
     children = [rows.decode_line(line) for line in env["RUNNER_ROWS"].split("\n")]
     assert [c["SAMPLE_ID"] for c in children] == ["WT_REP1", "RAP1_UNINDUCED_REP2"]

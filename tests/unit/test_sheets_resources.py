@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from runner.compute import resources
+from runner.compute.resources import Capacity, InstanceSpec, Request
 from runner.core.errors import UsageError
-from runner.jobs import resources, sheets
-from runner.jobs.resources import Capacity, InstanceSpec, Request
+from runner.files import sheets
 
 
 @pytest.mark.parametrize(
@@ -124,7 +125,7 @@ def test_file_refs(tmp_path: Path) -> None:
 def test_prologue_is_posix_sh_and_picks_rows(tmp_path: Path) -> None:
     import subprocess
 
-    from runner.jobs.submit import PROLOGUE, row_line, script
+    from runner.runs.payload import PROLOGUE, row_line, script
     from tests.helpers import require_tool
 
     path = tmp_path / "prologue.sh"

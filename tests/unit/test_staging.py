@@ -14,7 +14,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from runner.core.errors import UsageError
-from runner.jobs import staging
+from runner.files import hashing, paths, staging, transfer
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_relative_paths_resolve_against_the_sheet_folder(sheet_dir: Path, tmp_pa
     rows = [
         {"sample": "s1", "r1": "reads/s1_R1.fastq.gz", "r2": "./reads/s1_R2.fastq.gz", "bed": "panel.bed"},
     ]
-    found = staging.find_paths(rows, sheet_dir)
+    found = paths.find_paths(rows, sheet_dir)
     assert found.local_paths == sorted(
         str(sheet_dir / p) for p in ("reads/s1_R1.fastq.gz", "reads/s1_R2.fastq.gz", "panel.bed")
     )
@@ -47,7 +47,7 @@ def test_absolute_paths_s3_uris_and_plain_data(sheet_dir: Path) -> None:
         {"sample": "s2", "bed": absolute, "ref": "s3://refs-bucket/hg38/", "group": "tumor", "dose": "v2.0"},
         {"sample": "s3", "bed": "", "ref": "https://example.org/x.fa", "group": "Homo.sapiens", "dose": "10 mg/kg"},
     ]
-    found = staging.find_paths(rows, sheet_dir)
+    found = paths.find_paths(rows, sheet_dir)
     assert found.local_paths == [absolute]  # named twice, staged once
     assert found.s3_uris == ["s3://refs-bucket/hg38/", "s3://refs-bucket/hg38/genome.fa"]
 
@@ -59,23 +59,23 @@ def test_absolute_paths_s3_uris_and_plain_data(sheet_dir: Path) -> None:
 def test_missing_local_file_names_column_row_and_path(sheet_dir: Path, value: str) -> None:
     rows = [{"sample": "s1", "r1": "reads/s1_R1.fastq.gz"}, {"sample": "s2", "r1": value}]
     with pytest.raises(UsageError) as info:
-        staging.find_paths(rows, sheet_dir)
+        paths.find_paths(rows, sheet_dir)
     message = str(info.value)
     assert "column 'r1'" in message and "row 2" in message and value in message and "does not exist" in message
 
 
 def test_folder_is_refused(sheet_dir: Path) -> None:
     with pytest.raises(UsageError, match=r"column 'reads', row 1: local file './reads' is a folder"):
-        staging.find_paths([{"reads": "./reads"}], sheet_dir)
+        paths.find_paths([{"reads": "./reads"}], sheet_dir)
 
 
 def test_malformed_s3_uri(sheet_dir: Path) -> None:
     with pytest.raises(UsageError, match=r"column 'ref', row 1: 's3://X_bad/key' is not a valid s3:// URI"):
-        staging.find_paths([{"ref": "s3://X_bad/key"}], sheet_dir)
+        paths.find_paths([{"ref": "s3://X_bad/key"}], sheet_dir)
 
 
 def test_skip_columns(sheet_dir: Path) -> None:
-    found = staging.find_paths([{"sample": "panel.bed", "x": "1"}], sheet_dir, skip_columns=["sample"])
+    found = paths.find_paths([{"sample": "panel.bed", "x": "1"}], sheet_dir, skip_columns=["sample"])
     assert found.local == []
 
 
@@ -87,7 +87,7 @@ def test_sha256_streams_in_bounded_memory(tmp_path: Path) -> None:
     expected = hashlib.sha256(big.read_bytes()).hexdigest()
     tracemalloc.start()
     try:
-        digest = staging.sha256_file(big)
+        digest = hashing.sha256_file(big)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -99,7 +99,7 @@ def test_file_slice_reads_seeks_and_rewinds(tmp_path: Path) -> None:
     data = bytes(range(256)) * 40
     path = tmp_path / "f"
     path.write_bytes(data)
-    with staging.FileSlice(str(path), 100, 1000) as part:
+    with transfer.FileSlice(str(path), 100, 1000) as part:
         assert len(part) == 1000
         assert part.read(10) == data[100:110]
         assert part.tell() == 10
@@ -120,7 +120,7 @@ def test_staged_key_layout() -> None:
 def test_malformed_uri_refused_before_any_call() -> None:
     s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     with Stubber(s3), pytest.raises(UsageError, match="not a valid s3:// URI"):  # no responses queued: no call allowed
-        staging.check_s3_uris(s3, ["s3://ok-bucket/a", "s3://B/x"])
+        paths.check_s3_uris(s3, ["s3://ok-bucket/a", "s3://B/x"])
 
 
 def test_every_missing_uri_is_listed_in_one_error() -> None:
@@ -135,7 +135,7 @@ def test_every_missing_uri_is_listed_in_one_error() -> None:
                 "head_object", "404", http_status_code=404, expected_params={"Bucket": "bkt-1", "Key": key}
             )
     with stub, pytest.raises(UsageError) as info:
-        staging.check_s3_uris(s3, uris, workers=1)
+        paths.check_s3_uris(s3, uris, workers=1)
     assert str(info.value) == (
         "2 s3:// inputs are missing or unreadable: s3 object 's3://bkt-1/b' does not exist; "
         "s3 object 's3://bkt-1/c' does not exist"
@@ -165,6 +165,6 @@ def test_a_small_file_goes_with_the_digest_that_names_its_key(tmp_path: Path) ->
         },
     )
     with stubber:
-        report = staging.stage(s3, "data", [path], cache=staging.HashCache(None))
+        report = staging.stage(s3, "data", [path], cache=hashing.HashCache(None))
     stubber.assert_no_pending_responses()
     assert report.uploaded == [str(path.resolve())] and report.uris[str(path)] == f"s3://data/{key}"

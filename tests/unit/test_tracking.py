@@ -16,9 +16,11 @@ from moto import mock_aws
 from runner.aws.batch import TOKEN_TAG, Batch
 from runner.cli import common as cli_common
 from runner.core.project import Env
-from runner.jobs import tracking
-from runner.jobs.rows import decode_line
-from runner.jobs.submit import JobSpec, Submitter, sheet_from_json
+from runner.runs import cancel, tracking
+from runner.runs.logs import LogTarget, read_logs
+from runner.runs.payload import JobSpec, sheet_from_json
+from runner.runs.resubmit import Resubmitter
+from runner.runs.rows import decode_line
 from runner.session import Session
 from runner.session.outputs import Outputs
 from runner.session.runs import JobRef, RunRecord, RunStore
@@ -190,7 +192,7 @@ def test_retry_failed_resubmits_exactly_the_failed_rows(batch: tuple[Any, Stubbe
     )
     stub.add_response("submit_job", {"jobId": new_id, "jobName": "run-a-retry1", "jobArn": "arn:job"})
     outputs = Outputs({"bucket_names": {"work": WORK}})
-    sub = Submitter("local", outputs, Batch(client, sleep=lambda _s: None), s3)
+    sub = Resubmitter("local", outputs, Batch(client, sleep=lambda _s: None), s3)
     ref = sub.resubmit_rows(rec, status.failed_rows(), retry_of=[PARENT])
     assert ref.rows == [1, 3] and ref.array_size == 2 and ref.kind == "retry" and ref.retry_of == PARENT
     saved = RunStore(s3, WORK).load("run-a")
@@ -227,7 +229,7 @@ def test_retry_request_carries_the_rows_resources_and_retry_strategy(s3: Any) ->
     with Stubber(client) as stub:
         stub.add_response("list_jobs", {"jobSummaryList": []})
         stub.add_response("submit_job", {"jobId": "j", "jobName": "run-a-retry1", "jobArn": "a"})
-        sub = Submitter("local", Outputs({"bucket_names": {"work": WORK}}), Batch(client), s3)
+        sub = Resubmitter("local", Outputs({"bucket_names": {"work": WORK}}), Batch(client), s3)
         sub.resubmit_rows(record(), [2], retry_of=[PARENT])
     (params,) = sent
     assert "arrayProperties" not in params  # one row: a single job
@@ -302,13 +304,13 @@ def test_cancel_queued_and_terminate_running(batch: tuple[Any, Stubber]) -> None
     )
     stub.add_response("cancel_job", {}, {"jobId": PARENT, "reason": ANY})
     stub.add_response("terminate_job", {}, {"jobId": PARENT, "reason": ANY})
-    done = tracking.cancel(Batch(client), record())
+    done = cancel.cancel_jobs(Batch(client), record())
     assert done == {"cancelled": [PARENT], "terminated": [PARENT], "finished": []}
 
 
 def test_logs_tolerate_throttling_and_missing_streams(batch: tuple[Any, Stubber]) -> None:
     logs = boto3.client("logs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    target = tracking.LogTarget(job_id="j", status="SUCCEEDED", group="/g", stream="s")
+    target = LogTarget(job_id="j", status="SUCCEEDED", group="/g", stream="s")
     lines: list[str] = []
     with Stubber(logs) as stub:
         stub.add_client_error("get_log_events", "ThrottlingException", "slow down", 400)
@@ -316,14 +318,14 @@ def test_logs_tolerate_throttling_and_missing_streams(batch: tuple[Any, Stubber]
             "get_log_events", {"events": [{"message": "one"}, {"message": "two"}], "nextForwardToken": "t1"}
         )
         stub.add_response("get_log_events", {"events": [], "nextForwardToken": "t1"})
-        assert tracking.read_logs(logs, Batch(batch[0]), target, lines.append, sleep=lambda _s: None) == 2
+        assert read_logs(logs, Batch(batch[0]), target, lines.append, sleep=lambda _s: None) == 2
     assert lines == ["one", "two"]
     with Stubber(logs) as stub:
         stub.add_client_error("get_log_events", "ResourceNotFoundException", "no stream", 400)
         with pytest.raises(tracking.RunFailed, match="does not exist"):
-            tracking.read_logs(logs, Batch(batch[0]), target, lines.append, sleep=lambda _s: None)
+            read_logs(logs, Batch(batch[0]), target, lines.append, sleep=lambda _s: None)
     with pytest.raises(tracking.RunFailed, match="no log stream yet"):
-        tracking.read_logs(logs, Batch(batch[0]), tracking.LogTarget("j", "RUNNABLE", "/g", None), lines.append)
+        read_logs(logs, Batch(batch[0]), LogTarget("j", "RUNNABLE", "/g", None), lines.append)
 
 
 @pytest.mark.parametrize(("final", "code"), [("succeeded", 0), ("failed", 1)])

@@ -1,0 +1,1 @@
+"""Dated price snapshots read by runner.costs.pricing (package data)."""

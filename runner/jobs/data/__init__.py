@@ -1,1 +1,0 @@
-"""Dated price snapshots read by runner.jobs.pricing (package data)."""
