@@ -97,8 +97,8 @@ class ApplyRequest:
     env: str | None = None
     auto_approve: bool = False
     saved: bool = False  # the env's saved plan (runner infra plan)
-    plan_file: Path | None = None  # FILE.tfplan with its record FILE.json beside it
-    plan_dir: Path | None = None  # the reviewed plan of CI (NAME.tfplan + NAME.json)
+    plan_file: Path | None = None  # FILE.plan with its record FILE.json beside it
+    plan_dir: Path | None = None  # the reviewed plan of CI (NAME.plan + NAME.json)
 
     def __post_init__(self) -> None:
         if len(self.named) > 1:
