@@ -127,6 +127,10 @@ class Project:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def credentials(self) -> dict[str, str]:
+        """The env's user credentials (made by `runner local up`) as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY."""
+        return env_credentials(self.home)
+
     def environ(self, **overrides: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("ENV", "AWS_PROFILE")}
         env.update(
@@ -171,14 +175,29 @@ class Project:
     def run_json(self, *args: str) -> Any:
         return json.loads(self.run(*args).stdout)
 
-    def client(self, service: str, region: str = "us-east-1") -> Any:
+    def client(self, service: str, region: str = "us-east-1", **kwargs: Any) -> Any:
+        creds = self.credentials()
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name=region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+            **kwargs,
         )
+
+
+def env_client_credentials(home: Path) -> dict[str, str]:
+    """The same, as boto3.client keyword arguments."""
+    creds = env_credentials(home)
+    return {"aws_access_key_id": creds["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": creds["AWS_SECRET_ACCESS_KEY"]}
+
+
+def env_credentials(home: Path) -> dict[str, str]:
+    """The user credentials of the emulator of RUNNER_HOME ``home`` (its credentials.json, written at up)."""
+    from runner.local import credentials
+
+    return credentials.load(credentials.path(home / "local")).user.env()
 
 
 def batch_queue(proj: Project, prefix: str) -> tuple[str, str]:
@@ -215,16 +234,17 @@ def outputs_project(dest: Path) -> Project:
     return Project(root=root, port=free_port(), extra_env={"RUNNER_OUTPUTS_FILE": str(root / "outputs.json")})
 
 
-def emulator_s3(endpoint: str, pool: int, retries: dict[str, Any]) -> Any:
-    """An S3 client on the emulator at ``endpoint`` with its dummy credentials."""
+def emulator_s3(endpoint: str, home: Path, pool: int, retries: dict[str, Any]) -> Any:
+    """An S3 client on the emulator at ``endpoint`` with the credentials of RUNNER_HOME ``home``."""
     from botocore.config import Config
 
+    creds = env_credentials(home)
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
         config=Config(max_pool_connections=pool, retries=retries),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -9,6 +10,7 @@ import typer
 from runner.cli import reclaim
 from runner.cli.common import JsonOpt
 from runner.core import console
+from runner.core.errors import UsageError
 from runner.core.project import runner_home
 from runner.local import images
 from runner.local import server as local
@@ -26,7 +28,16 @@ def _server_dict(info: local.ServerInfo | None) -> dict[str, object]:
         "port": info.port,
         "log": info.log,
         "batch": info.batch,
+        "job_endpoint": info.job_endpoint,
+        "credentials": str(info.credentials_file),
+        "orphans_removed": list(info.orphans),
     }
+
+
+def _orphans(info: local.ServerInfo) -> None:
+    if info.orphans:
+        names = ", ".join(info.orphans)
+        console.out.print(f"removed {len(info.orphans)} container(s) of a dead emulator: {console.escape(names)}")
 
 
 def _mode(info: local.ServerInfo) -> str:
@@ -34,28 +45,62 @@ def _mode(info: local.ServerInfo) -> str:
 
 
 @app.command("up")
-def local_up(as_json: JsonOpt = False) -> None:
+def local_up(
+    as_json: JsonOpt = False,
+    keep_credentials: bool = typer.Option(
+        False, "--keep-credentials", help="Keep the env's current credentials (default: new ones on every start)."
+    ),
+) -> None:
     """Start the emulator in the background (a no-op when it already runs)."""
     home = runner_home()
     before = local.status(home)
-    info = local.up(home)
+    info = local.up(home, keep_credentials=keep_credentials)
     if as_json:
         console.print_json(_server_dict(info))
     else:
+        _orphans(info)
         state = "already running" if before else "started"
         console.out.print(f"emulator {state}: {info.endpoint} (pid {info.pid}, batch {_mode(info)})")
 
 
 @app.command("down")
 def local_down(as_json: JsonOpt = False) -> None:
-    """Stop the emulator this project started."""
-    info = local.down(runner_home())
+    """Stop the emulator this project started, and remove the containers a dead one left behind."""
+    home = runner_home()
+    info = local.down(home)
+    orphans = local.remove_orphans(home) if info is None else list(info.orphans)  # e.g. after a kill -9
     if as_json:
-        console.print_json(_server_dict(info) if info else {"running": False, "stopped": None})
+        console.print_json(
+            _server_dict(info) if info else {"running": False, "stopped": None, "orphans_removed": orphans}
+        )
     elif info is None:
+        if orphans:
+            names = console.escape(", ".join(orphans))
+            console.out.print(f"removed {len(orphans)} container(s) of a dead emulator: {names}")
         console.out.print("emulator not running")
     else:
+        _orphans(info)
         console.out.print(f"emulator stopped (pid {info.pid})")
+
+
+@app.command("env")
+def local_env(as_json: JsonOpt = False) -> None:
+    """Print `export` lines that point any AWS client at the running emulator with the env's credentials:
+    eval "$(runner local env)"; aws s3 ls"""
+    from runner.core.errors import RunFailed
+    from runner.core.project import resolve_env
+
+    info = local.status(runner_home())
+    if info is None:
+        raise RunFailed("emulator not running: start it with runner local up")
+    try:
+        region = resolve_env("local").region
+    except UsageError:
+        region = "us-east-1"
+    if as_json:
+        console.print_json(local.aws_environment(info, region))
+    else:
+        sys.stdout.write(local.shell_exports(info, region))
 
 
 @app.command("status")

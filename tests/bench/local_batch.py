@@ -147,7 +147,7 @@ def docker_loop(image: str, size: int, concurrency: int) -> float:
     return time.perf_counter() - start
 
 
-def bench_local_batch(args: Any, client_for: Callable[[str, str], Any]) -> dict[str, Any]:
+def bench_local_batch(args: Any, client_for: Callable[[str, str, Path], Any]) -> dict[str, Any]:
     """Start a docker-mode emulator, run the three measurements, stop it; a dict for ``render``."""
     import tempfile
 
@@ -171,7 +171,7 @@ def bench_local_batch(args: Any, client_for: Callable[[str, str], Any]) -> dict[
         try:
 
             def client(service: str) -> Any:
-                return client_for(service, info.endpoint)
+                return client_for(service, info.endpoint, home)
 
             setup = batch_setup(client, args.concurrency)
             batch = client("batch")
