@@ -31,6 +31,15 @@ def require_tool(name: str) -> str:
     return path
 
 
+def require_aws_cli() -> str:
+    """The AWS CLI the bench uses (`make bench` passes .venv/bench/bin/aws, installed from requirements/bench.txt by
+    make setup's test target); RUNNER_AWS_CLI names another. Fails loudly when missing, never skips."""
+    path = os.environ.get("RUNNER_AWS_CLI") or str(REPO / ".venv" / "bench" / "bin" / "aws")
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"the AWS CLI is not at {path}: run `make test` (it installs requirements/bench.txt there)")
+    return path
+
+
 def require_docker() -> None:
     """Docker-mode tests fail loudly, never skip, when no daemon answers (make setup / .ci/run start one)."""
     from runner.local import docker
@@ -177,14 +186,11 @@ class Project:
 
     def client(self, service: str, region: str = "us-east-1", **kwargs: Any) -> Any:
         creds = self.credentials()
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=region,
-            aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-            **kwargs,
-        )
+        signing = {
+            "aws_access_key_id": creds["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": creds["AWS_SECRET_ACCESS_KEY"],
+        }
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region, **{**signing, **kwargs})
 
 
 def env_client_credentials(home: Path) -> dict[str, str]:

@@ -25,6 +25,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,16 @@ def status(home: Path) -> ServerInfo | None:
     return info
 
 
+@contextlib.contextmanager
+def _without(names: tuple[str, ...]) -> Iterator[None]:
+    """This process's environment without ``names`` for the duration."""
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 def up(home: Path, port: int | None = None, timeout: float = 60.0, keep_credentials: bool = False) -> ServerInfo:
     """Start the emulator, or return the one already running (a no-op). New credentials for every start unless
     ``keep_credentials`` (or RUNNER_LOCAL_KEEP_CREDENTIALS=1) and the current ones are readable."""
@@ -150,7 +161,10 @@ def up(home: Path, port: int | None = None, timeout: float = 60.0, keep_credenti
     from runner.local import confine, moto_contract, reclaim
     from runner.local.containers import HOME_ID_VAR, home_id
 
-    moto_contract.check()  # a moto the emulator does not support: one line naming the versions, before anything runs
+    # A moto the emulator does not support: one line naming the versions, before anything runs. moto's imports make
+    # boto3 sessions: the user's profile (perhaps one this machine lacks) is none of their business.
+    with _without(USER_CREDENTIALS):
+        moto_contract.check()
     mode = batch_mode()
 
     reclaim.check_settings()
