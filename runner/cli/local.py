@@ -34,10 +34,10 @@ def _server_dict(info: local.ServerInfo | None) -> dict[str, object]:
     }
 
 
-def _orphans(info: local.ServerInfo) -> None:
-    if info.orphans:
-        names = ", ".join(info.orphans)
-        console.out.print(f"removed {len(info.orphans)} container(s) of a dead emulator: {console.escape(names)}")
+def _orphans(names: list[str] | tuple[str, ...]) -> None:
+    if names:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        console.out.print(f"removed {len(names)} container(s) of a dead emulator: {console.escape(shown)}")
 
 
 def _mode(info: local.ServerInfo) -> str:
@@ -58,7 +58,7 @@ def local_up(
     if as_json:
         console.print_json(_server_dict(info))
     else:
-        _orphans(info)
+        _orphans(info.orphans)
         state = "already running" if before else "started"
         console.out.print(f"emulator {state}: {info.endpoint} (pid {info.pid}, batch {_mode(info)})")
 
@@ -74,12 +74,10 @@ def local_down(as_json: JsonOpt = False) -> None:
             _server_dict(info) if info else {"running": False, "stopped": None, "orphans_removed": orphans}
         )
     elif info is None:
-        if orphans:
-            names = console.escape(", ".join(orphans))
-            console.out.print(f"removed {len(orphans)} container(s) of a dead emulator: {names}")
+        _orphans(orphans)
         console.out.print("emulator not running")
     else:
-        _orphans(info)
+        _orphans(orphans)
         console.out.print(f"emulator stopped (pid {info.pid})")
 
 

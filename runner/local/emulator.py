@@ -245,13 +245,14 @@ def main(argv: list[str] | None = None) -> None:
         preserved_key=moto.PRESERVED_HEADER_NAMES_ENVIRON_KEY,
         health={"job_endpoint": running.endpoint} if running is not None else None,
     )
-    handler = moto.MotoRequestHandler
-    servers = [make_server(address, port, app, threaded=True, request_handler=handler) for address in addresses]
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    for server in servers[1:]:
-        threading.Thread(target=server.serve_forever, name=f"listen-{server.host}", daemon=True).start()
+    servers: list[Any] = []
     try:
+        for address in addresses:
+            servers.append(make_server(address, port, app, threaded=True, request_handler=moto.MotoRequestHandler))
+        for server in servers[1:]:
+            threading.Thread(target=server.serve_forever, name=f"listen-{server.host}", daemon=True).start()
         servers[0].serve_forever()  # until SIGTERM or SIGINT (SystemExit)
     finally:
         for server in servers[1:]:

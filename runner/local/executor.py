@@ -1,8 +1,9 @@
 """The local AWS Batch: jobs submitted to the emulator run as Docker containers (mode ``docker``).
 
-Installed into the emulator process by ``runner.local.emulator`` when ``runner local up`` chose the docker mode.
-It takes over moto's SubmitJob, DescribeJobs, ListJobs, CancelJob and TerminateJob; moto keeps compute
-environments, queues and job definitions, and its logs backend receives the jobs' output.
+Installed into the emulator process (``runner.local.batch_api.install``, called by ``runner.local.emulator``) when
+``runner local up`` chose the docker mode. It takes over moto's SubmitJob, DescribeJobs, ListJobs, CancelJob and
+TerminateJob; moto keeps compute environments, queues and job definitions, and its logs backend receives the jobs'
+output.
 
 Threads: one scheduler and a fixed pool of workers (``RUNNER_LOCAL_WORKERS``, default 16), whatever the number of
 jobs. The scheduler sleeps on a condition variable until something happens (a submission, an attempt that ends, a

@@ -51,6 +51,11 @@ CODES: dict[str, tuple[str, str, str, int]] = {
     sigv4.CONTENT_SHA: ("SignatureDoesNotMatch", "XAmzContentSHA256Mismatch", "InvalidSignatureException", 400),
     DENIED: ("AccessDenied", "AccessDenied", "AccessDeniedException", 403),
 }
+# S3 words some of them its own way
+S3_MESSAGES = {
+    sigv4.MISSING: "Access Denied",
+    sigv4.UNKNOWN_KEY: "The AWS Access Key Id you provided does not exist in our records.",
+}
 
 StartResponse = Callable[..., Any]
 App = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -109,6 +114,7 @@ def error_response(kind: str, message: str, environ: dict[str, Any]) -> tuple[st
             ("x-amzn-RequestId", request_id),
         ]
     elif shape == "s3":
+        message = S3_MESSAGES.get(kind, message)
         body = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{s3_code}</Code><Message>{escape(message)}'
             f"</Message><RequestId>{request_id}</RequestId></Error>"
