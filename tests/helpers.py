@@ -31,6 +31,15 @@ def require_tool(name: str) -> str:
     return path
 
 
+def require_aws_cli() -> str:
+    """The AWS CLI the bench uses (`make bench` passes .venv/bench/bin/aws, installed from requirements/bench.txt by
+    make setup's test target); RUNNER_AWS_CLI names another. Fails loudly when missing, never skips."""
+    path = os.environ.get("RUNNER_AWS_CLI") or str(REPO / ".venv" / "bench" / "bin" / "aws")
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"the AWS CLI is not at {path}: run `make test` (it installs requirements/bench.txt there)")
+    return path
+
+
 def require_docker() -> None:
     """Docker-mode tests fail loudly, never skip, when no daemon answers (make setup / .ci/run start one)."""
     from runner.local import docker
@@ -127,6 +136,10 @@ class Project:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def credentials(self) -> dict[str, str]:
+        """The env's user credentials (made by `runner local up`) as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY."""
+        return env_credentials(self.home)
+
     def environ(self, **overrides: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("ENV", "AWS_PROFILE")}
         env.update(
@@ -171,14 +184,26 @@ class Project:
     def run_json(self, *args: str) -> Any:
         return json.loads(self.run(*args).stdout)
 
-    def client(self, service: str, region: str = "us-east-1") -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+    def client(self, service: str, region: str = "us-east-1", **kwargs: Any) -> Any:
+        creds = self.credentials()
+        signing = {
+            "aws_access_key_id": creds["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": creds["AWS_SECRET_ACCESS_KEY"],
+        }
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region, **{**signing, **kwargs})
+
+
+def env_client_credentials(home: Path) -> dict[str, str]:
+    """The same, as boto3.client keyword arguments."""
+    creds = env_credentials(home)
+    return {"aws_access_key_id": creds["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": creds["AWS_SECRET_ACCESS_KEY"]}
+
+
+def env_credentials(home: Path) -> dict[str, str]:
+    """The user credentials of the emulator of RUNNER_HOME ``home`` (its credentials.json, written at up)."""
+    from runner.local import credentials
+
+    return credentials.load(credentials.path(home / "local")).user.env()
 
 
 def batch_queue(proj: Project, prefix: str) -> tuple[str, str]:
@@ -215,16 +240,17 @@ def outputs_project(dest: Path) -> Project:
     return Project(root=root, port=free_port(), extra_env={"RUNNER_OUTPUTS_FILE": str(root / "outputs.json")})
 
 
-def emulator_s3(endpoint: str, pool: int, retries: dict[str, Any]) -> Any:
-    """An S3 client on the emulator at ``endpoint`` with its dummy credentials."""
+def emulator_s3(endpoint: str, home: Path, pool: int, retries: dict[str, Any]) -> Any:
+    """An S3 client on the emulator at ``endpoint`` with the credentials of RUNNER_HOME ``home``."""
     from botocore.config import Config
 
+    creds = env_credentials(home)
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
         config=Config(max_pool_connections=pool, retries=retries),
     )
 

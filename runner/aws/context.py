@@ -1,7 +1,8 @@
 """AWS access for one environment: boto3 clients and the variables handed to terraform and packer.
 
-For an emulator env (``envs/local``) everything points at the embedded AWS with its dummy credentials, and
-the emulator is started when it is down. Every other env uses the caller's own credential chain untouched.
+For an emulator env (``envs/local``) everything points at the embedded AWS, signed with the env's own
+credentials (made by `runner local up`, see ``runner.local.credentials``), and the emulator is started when it is
+down. Every other env uses the caller's own credential chain untouched.
 All clients use botocore's adaptive retry mode (`runner.aws.retry`). This module and `runner.local` are the
 only places that know an env may be the emulator.
 """
@@ -69,11 +70,12 @@ class AwsContext:
     @property
     def endpoint_for_jobs(self) -> str | None:
         """The AWS endpoint jobs and generated configs must use: the emulator's (running or where it will listen,
-        without starting it), None for real AWS."""
+        without starting it; in docker mode the address the local Batch's containers reach it on, which this
+        machine reaches too), None for real AWS."""
         if not self.uses_emulator:
             return None
         info = local.status(self.home)
-        return info.endpoint if info else f"http://{local.HOST}:{local.configured_port()}"
+        return (info.job_endpoint or info.endpoint) if info else f"http://{local.HOST}:{local.configured_port()}"
 
     @property
     def region(self) -> str:
@@ -82,9 +84,10 @@ class AwsContext:
     @cached_property
     def session(self) -> boto3.Session:
         if self.emulator is not None:
+            pair = local.user_credentials(self.emulator)
             session = boto3.Session(
-                aws_access_key_id=local.DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=local.DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                aws_access_key_id=pair.access_key_id,
+                aws_secret_access_key=pair.secret_access_key,
                 region_name=self.region,
             )
         else:  # the caller's own chain; an env from the user's config may name a profile

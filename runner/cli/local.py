@@ -20,19 +20,33 @@ LocalEnvOpt = Annotated[str, typer.Option("--env", "-e", help="An emulator envir
 
 
 @app.command("up")
-def local_up(as_json: JsonOpt = False) -> None:
+def local_up(
+    as_json: JsonOpt = False,
+    keep_credentials: bool = typer.Option(
+        False, "--keep-credentials", help="Keep the env's current credentials (default: new ones on every start)."
+    ),
+) -> None:
     """Start the emulator in the background (a no-op when it already runs)."""
     from runner.infra import emulator
 
-    view.emulator(emulator.up(), as_json)
+    view.emulator(emulator.up(keep_credentials=keep_credentials), as_json)
 
 
 @app.command("down")
 def local_down(as_json: JsonOpt = False) -> None:
-    """Stop the emulator this project started."""
+    """Stop the emulator this project started, and remove the containers a dead one left behind."""
     from runner.infra import emulator
 
     view.emulator(emulator.down(), as_json)
+
+
+@app.command("env")
+def local_env(as_json: JsonOpt = False) -> None:
+    """Print `export` lines that point any AWS client at the running emulator with the env's credentials:
+    eval "$(runner local env)"; aws s3 ls"""
+    from runner.infra import emulator
+
+    view.emulator_env(emulator.environment(), as_json)
 
 
 @app.command("status")

@@ -23,6 +23,8 @@ from runner.core.errors import RunFailed, UsageError
 INSTALL_HINT = "install docker.io (Debian/Ubuntu: apt-get install -y docker.io) and start dockerd"
 API_VERSION = "v1.41"  # Docker 20.10; every later engine still answers it
 EMULATOR_LABEL = "runner.local.emulator"  # =<emulator pid> on every container the local Batch starts
+HOME_LABEL = "runner.local.home"  # =<id of the emulator's RUNNER_HOME> on the same containers
+NETWORK_LABEL = "runner.local.network"  # on the bridge network the local Batch's containers use
 
 
 def docker_cli() -> str:
@@ -198,6 +200,26 @@ class Engine:
     def containers(self, label: str) -> list[dict[str, Any]]:
         filters = urllib.parse.quote(json.dumps({"label": [label]}))
         return list(self.call("GET", f"/containers/json?all=1&filters={filters}") or [])
+
+    def network(self, name: str, labels: dict[str, str]) -> tuple[str, str]:
+        """The user-defined bridge network ``name`` (created with ``labels`` when missing): (id, gateway address).
+        Containers on it reach the host only through the gateway address, not the host's loopback."""
+        try:
+            found = self.call("GET", f"/networks/{urllib.parse.quote(name)}")
+        except EngineError as exc:
+            if exc.status != 404:
+                raise
+            body = {"Name": name, "Driver": "bridge", "CheckDuplicate": True, "Labels": labels}
+            try:
+                self.call("POST", "/networks/create", body)
+            except EngineError as again:
+                if again.status != 409:  # created meanwhile by another emulator: use it
+                    raise
+            found = self.call("GET", f"/networks/{urllib.parse.quote(name)}")
+        gateways = [c.get("Gateway") for c in (found.get("IPAM") or {}).get("Config") or [] if c.get("Gateway")]
+        if not gateways or ":" in gateways[0]:
+            raise EngineError(500, f"network {name} has no IPv4 gateway")
+        return str(found["Id"]), str(gateways[0])
 
 
 def _read_exact(resp: Any, size: int) -> bytes | None:

@@ -17,17 +17,29 @@ is ``docker`` (set by `runner local up`, see ``runner.local.server.batch_mode``)
 executor (``runner.local.executor``) so they run as containers; otherwise moto's batch_simple marks them
 SUCCEEDED at submission (mode ``instant``).
 
-Run as ``python -m runner.local.emulator -H 127.0.0.1 -p PORT`` (what `runner local up` does).
+Every request passes the front door (``runner.local.frontdoor``: same host only, SigV4 with the env's credentials,
+moto's own routes for the user only, no CORS) before moto's application, which the emulator serves itself on
+127.0.0.1 and, in docker mode, on the jobs' network gateway. Job definitions are confined
+(``runner.local.confine``) in both modes.
+
+Run as ``python -m runner.local.emulator -H 127.0.0.1 -p PORT`` (what `runner local up` does, with the
+credentials file and the checked settings in its environment).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import signal
 import sys
+import threading
+from pathlib import Path
 from typing import Any
 
 from runner.local import moto_contract
+
+HOST = "127.0.0.1"
 
 
 def _patch_bucket_policy_conditions() -> None:
@@ -157,33 +169,99 @@ def _patch_queue_time_limit_actions() -> None:
     JobQueue.describe = describe_with_actions
 
 
-def _port(argv: list[str]) -> int:
-    for flag in ("-p", "--port"):
-        if flag in argv[:-1]:
-            return int(argv[argv.index(flag) + 1])
-    return 5000
+def _patch_job_definition_checks(rules: Any) -> None:
+    """RegisterJobDefinition and SubmitJob refuse what the local Batch never gives a job of the host (host
+    folders the user did not allow, privileged without the user's opt-in, a malformed ``user``): Batch's
+    ClientException naming the field (``runner.local.confine``). Both Batch modes, so a job definition valid in
+    one is valid in the other."""
+    from runner.local import confine
+
+    moto = moto_contract.current()
+    ClientException = moto.ClientException
+
+    def checked(container: Any, nodes: Any) -> None:
+        try:
+            confine.check_definition(container, rules, nodes)
+        except confine.Refused as exc:
+            raise ClientException(f"containerProperties.{exc}") from None
+
+    register, submit = moto.handler("RegisterJobDefinition"), moto.handler("SubmitJob")
+
+    def register_job_definition(self: Any) -> str:
+        checked(self._get_param("containerProperties"), self._get_param("nodeProperties"))
+        return str(register(self))
+
+    def submit_job(self: Any) -> str:
+        definition = self.batch_backend.get_job_definition(self._get_param("jobDefinition"))
+        if definition is not None:
+            checked(definition.container_properties, getattr(definition, "node_properties", None))
+        return str(submit(self))
+
+    moto.replace_handler("RegisterJobDefinition", register_job_definition)
+    moto.replace_handler("SubmitJob", submit_job)
+
+
+def _arguments(argv: list[str]) -> tuple[str, int]:
+    parser = argparse.ArgumentParser(prog="python -m runner.local.emulator")
+    parser.add_argument("-H", "--host", default=HOST)
+    parser.add_argument("-p", "--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    return str(args.host), int(args.port)
+
+
+def _stop(signum: int, frame: Any) -> None:
+    sys.exit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = argv if argv is not None else sys.argv[1:]
+    host, port = _arguments(argv if argv is not None else sys.argv[1:])
+    # moto's settings are read when moto is first imported: no CORS for any origin (the front door strips it too).
+    os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
+    os.environ.setdefault("MOTO_PORT", str(port))
     try:
         moto_contract.current()
     except moto_contract.MotoUnsupported as exc:  # one line for `runner local up` to show (see server.up)
         print(f"{moto_contract.UNSUPPORTED_MARK}{exc}", file=sys.stderr, flush=True)
         sys.exit(moto_contract.UNSUPPORTED_EXIT)
+    from werkzeug.serving import make_server
+
+    from runner.local import confine, credentials, frontdoor
+    from runner.local.containers import HOME_ID_VAR
+    from runner.local.server import BATCH_VAR, CREDENTIALS_VAR  # what `runner local up` resolved and handed down
+
+    env_credentials = credentials.load(Path(os.environ[CREDENTIALS_VAR]))
+    rules = confine.rules_from_environment()
     _patch_bucket_policy_conditions()
     _patch_batch_infrastructure_updates()
     _patch_queue_time_limit_actions()
     running = None
-    from runner.local.server import BATCH_VAR  # the mode `runner local up` resolved and handed down
-
+    addresses = [host]
     if os.environ.get(BATCH_VAR) == "docker":
-        from runner.local import executor
+        from runner.local import batch_api
 
-        running = executor.install(_port(args))
+        running = batch_api.install(port, env_credentials.job, rules, os.environ.get(HOME_ID_VAR, ""))
+        addresses.append(running.gateway)  # the jobs' way in: their network's gateway
+    _patch_job_definition_checks(rules)
+    moto = moto_contract.current()
+    app = frontdoor.FrontDoor(
+        moto.DomainDispatcherApplication(moto.create_backend_app),
+        env_credentials,
+        addresses,
+        preserved_key=moto.PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+        health={"job_endpoint": running.endpoint} if running is not None else None,
+    )
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    servers: list[Any] = []
     try:
-        moto_contract.current().server_main(args)  # returns (SystemExit) on SIGTERM or SIGINT: moto's own handlers
+        for address in addresses:
+            servers.append(make_server(address, port, app, threaded=True, request_handler=moto.MotoRequestHandler))
+        for server in servers[1:]:
+            threading.Thread(target=server.serve_forever, name=f"listen-{server.host}", daemon=True).start()
+        servers[0].serve_forever()  # until SIGTERM or SIGINT (SystemExit)
     finally:
+        for server in servers[1:]:
+            server.shutdown()
         if running is not None:
             running.shutdown()  # remove this emulator's containers
 

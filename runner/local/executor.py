@@ -1,16 +1,18 @@
 """The local AWS Batch: jobs submitted to the emulator run as Docker containers (mode ``docker``).
 
-Installed into the emulator process by ``runner.local.emulator`` when ``runner local up`` chose the docker mode.
-It takes over moto's SubmitJob, DescribeJobs, ListJobs, CancelJob and TerminateJob; moto keeps compute
-environments, queues and job definitions, and its logs backend receives the jobs' output.
+Installed into the emulator process (``runner.local.batch_api.install``, called by ``runner.local.emulator``) when
+``runner local up`` chose the docker mode. It takes over moto's SubmitJob, DescribeJobs, ListJobs, CancelJob and
+TerminateJob; moto keeps compute environments, queues and job definitions, and its logs backend receives the jobs'
+output.
 
 Threads: one scheduler and a fixed pool of workers (``RUNNER_LOCAL_WORKERS``, default 16), whatever the number of
 jobs. The scheduler sleeps on a condition variable until something happens (a submission, an attempt that ends, a
 cancel, a deadline: attempt timeouts and queues' ``jobStateTimeLimitActions``) and then starts the RUNNABLE jobs
 that fit (``policy.place``: higher-priority queues first, within each compute environment's ``maxvCpus``).
 A worker runs one attempt end to end: image check, create, start, log lines into CloudWatch as they come, wait,
-outcome (retry or not, by ``policy``). Every container carries the label ``runner.local.emulator=<pid>``; shutdown
-removes exactly those.
+outcome (retry or not, by ``policy``). Containers are made by ``runner.local.containers`` (confined: the local
+Batch's own network, the env's job credentials, allowed host folders only); each carries the label
+``runner.local.emulator=<pid>``, and shutdown removes exactly those.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from runner.local import docker, moto_contract, policy, reclaim, shim
+from runner.local import confine, docker, moto_contract, policy, reclaim, shim
+from runner.local.containers import ContainerFactory
+from runner.local.credentials import KeyPair
 from runner.local.jobs import LocalJob, now_ms
 from runner.local.logs import LogSink, stream_target
-from runner.local.server import DUMMY_CREDENTIALS
 
 log = logging.getLogger("runner.local.executor")
 
@@ -45,10 +48,24 @@ PULL_TIMEOUT_VAR = "RUNNER_LOCAL_PULL_TIMEOUT"
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")  # Batch: 1-128 letters, digits, - and _
 
 
+START_PREFIX = "CannotStartContainerError: "
+
+
 class Executor:
-    def __init__(self, port: int, engine: docker.Engine, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        engine: docker.Engine,
+        workers: int | None = None,
+        *,
+        network: tuple[str, str],
+        credentials: KeyPair,
+        rules: confine.Rules,
+        home_id: str,
+    ) -> None:
         self.port = port
-        self.endpoint = f"http://127.0.0.1:{port}"
+        self.network, self.gateway = network
+        self.endpoint = f"http://{self.gateway}:{port}"
         self.engine = engine
         self.ident = str(os.getpid())
         self.lock = threading.RLock()
@@ -67,6 +84,9 @@ class Executor:
         self.shim_dir = shim.write()
         self.pull_timeout = float(os.environ.get(PULL_TIMEOUT_VAR) or 30)
         self.host_cpus = int((engine.call("GET", "/info") or {}).get("NCPU") or os.cpu_count() or 1)
+        self.containers = ContainerFactory(
+            port, self.ident, home_id, self.network, self.endpoint, credentials, rules, self.shim_dir, self.host_cpus
+        )
         self.image_paths: dict[str, str] = {}
         self.threads = [threading.Thread(target=self._schedule, name="batch-scheduler", daemon=True)]
         self.threads += [
@@ -418,14 +438,24 @@ class Executor:
             with self.lock:
                 self._end_attempt(job, None, reason, reason)
             return
-        config = self._container_config(job, attempt, image_path)
+        try:
+            config = self.containers.config(job, attempt, image_path)
+        except confine.Refused as exc:  # a host path that appeared since registration: the job never runs
+            with self.lock:
+                self._end_attempt(job, None, f"{START_PREFIX}{exc}", f"{START_PREFIX}{exc}")
+            return
         name = f"runner-local-{self.port}-{job.job_id.replace(':', '-')}-{attempt}"
         cid = self.engine.create(name, config)
         try:
             self._sink(job).open(group, stream)
             with self.lock:
                 job.container_id = cid
-            self.engine.start(cid)
+            try:
+                self.engine.start(cid)
+            except docker.EngineError as exc:  # e.g. a user the image does not know
+                with self.lock:
+                    self._end_attempt(job, None, f"{START_PREFIX}{exc.message}", f"{START_PREFIX}{exc.message}")
+                return
             with self.lock:
                 job.started_ms = now_ms()
                 job.attempts[-1]["startedAt"] = job.started_ms
@@ -494,58 +524,6 @@ class Executor:
         self.image_paths[image] = path
         return path
 
-    def _container_config(self, job: LocalJob, attempt: int, image_path: str) -> dict[str, Any]:
-        env = dict(job.environment)
-        env.update(self.injected_environment(job, attempt))
-        env["PATH"] = f"{shim.MOUNT}/bin:{env.get('PATH') or image_path}"
-        env["PYTHONPATH"] = ":".join(p for p in (f"{shim.MOUNT}/python", job.environment.get("PYTHONPATH")) if p)
-        host: dict[str, Any] = {
-            "NetworkMode": "host",
-            "NanoCpus": policy.cpu_nanos(job.vcpus, self.host_cpus),
-            "Binds": [f"{self.shim_dir}:{shim.MOUNT}:ro", *self._binds(job)],
-        }
-        memory = policy.memory_bytes(job.memory_mib)
-        if memory:
-            host["Memory"] = memory
-            host["MemorySwap"] = memory
-        config: dict[str, Any] = {
-            "Image": job.image,
-            "Env": [f"{k}={v}" for k, v in env.items()],
-            "Labels": {LABEL: self.ident, "runner.local.port": str(self.port), "runner.local.job": job.job_id},
-            "HostConfig": host,
-        }
-        if job.command:
-            config["Cmd"] = list(job.command)
-        return config
-
-    def injected_environment(self, job: LocalJob, attempt: int) -> dict[str, str]:
-        """What Batch and the local env add to a job's own environment (nothing from the emulator's own)."""
-        region = job.backend.region_name
-        env = {
-            "AWS_BATCH_JOB_ID": job.job_id,
-            "AWS_BATCH_JOB_ATTEMPT": str(attempt),
-            "AWS_BATCH_JQ_NAME": job.job_queue.name,
-            "AWS_BATCH_CE_NAME": job.ce_name or "",
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            **DUMMY_CREDENTIALS,
-        }
-        if job.index is not None:
-            env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.index)
-        return env
-
-    @staticmethod
-    def _binds(job: LocalJob) -> list[str]:
-        """The job definition's host volumes whose source exists here (Batch's EC2 hosts have theirs)."""
-        volumes = {v.get("name"): (v.get("host") or {}).get("sourcePath") for v in job.props.get("volumes") or []}
-        binds = []
-        for mount in job.props.get("mountPoints") or []:
-            source = volumes.get(mount.get("sourceVolume"))
-            if source and os.path.exists(source) and mount.get("containerPath"):
-                binds.append(f"{source}:{mount['containerPath']}{':ro' if mount.get('readOnly') else ''}")
-        return binds
-
     def _kill(self, cid: str) -> None:
         with contextlib.suppress(docker.EngineError, OSError):
             self.engine.kill(cid)
@@ -562,79 +540,3 @@ class Executor:
         removed = docker.remove_labelled(self.engine, f"{LABEL}={self.ident}")
         shutil.rmtree(self.shim_dir, ignore_errors=True)
         return removed
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Wiring into moto's Batch API
-# ---------------------------------------------------------------------------------------------------------------
-
-
-class LocalBatchBackend:
-    """moto's Batch backend for one account and region, with job handling taken over by the executor."""
-
-    def __init__(self, moto_backend: Any, executor: Executor) -> None:
-        self._moto = moto_backend
-        self._executor = executor
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._moto, name)
-
-    def submit_job(self, *args: Any, **kwargs: Any) -> tuple[str, str, str]:
-        return self._executor.submit(self._moto, *args, **kwargs)
-
-    def describe_jobs(self, jobs: list[str] | None) -> list[dict[str, Any]]:
-        return self._executor.describe(self._moto, jobs)
-
-    def list_jobs(self, *args: Any, **kwargs: Any) -> Any:
-        with self._executor.lock:
-            return self._moto.list_jobs(*args, **kwargs)
-
-    def cancel_job(self, job_id: str, reason: str) -> None:
-        _require_id_and_reason(job_id, reason)
-        self._executor.cancel(self._moto, job_id, reason)
-
-    def terminate_job(self, job_id: str, reason: str) -> None:
-        _require_id_and_reason(job_id, reason)
-        self._executor.terminate(self._moto, job_id, reason)
-
-
-def _require_id_and_reason(job_id: str, reason: str) -> None:
-    if not job_id:
-        raise ClientException("'jobId' is a required field (cannot be an empty string)")
-    if not reason:
-        raise ClientException("'reason' is a required field (cannot be an empty string)")
-
-
-def install(port: int, engine: docker.Engine | None = None) -> Executor:
-    """Route the emulator's Batch job calls to a new executor (called once, in the emulator process)."""
-    import json
-
-    batch_backends, BatchResponse = MOTO.batch_backends, MOTO.BatchResponse
-
-    executor = Executor(port, engine or docker.Engine())
-    wrappers: dict[tuple[str, str], LocalBatchBackend] = {}
-
-    def batch_backend(self: Any) -> Any:
-        key = (self.current_account, self.region)
-        if key not in wrappers:
-            wrappers[key] = LocalBatchBackend(batch_backends[key[0]][key[1]], executor)
-        return wrappers[key]
-
-    def submit_job(self: Any) -> str:
-        name, job_id, arn = self.batch_backend.submit_job(
-            self._get_param("jobName"),
-            self._get_param("jobDefinition"),
-            self._get_param("jobQueue"),
-            array_properties=self._get_param("arrayProperties", {}),
-            depends_on=self._get_param("dependsOn"),
-            container_overrides=self._get_param("containerOverrides"),
-            timeout=self._get_param("timeout"),
-            parameters=self._get_param("parameters"),
-            tags=self._get_param("tags"),
-            retry_strategy=self._get_param("retryStrategy"),
-        )
-        return json.dumps({"jobId": job_id, "jobName": name, "jobArn": arn})
-
-    BatchResponse.batch_backend = property(batch_backend)
-    MOTO.replace_handler("SubmitJob", submit_job)
-    return executor

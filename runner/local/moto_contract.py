@@ -44,7 +44,16 @@ NAMES: dict[str, tuple[str, str]] = {
     "PermissionResult": ("moto.iam.access_control", "PermissionResult"),
     "IAMNotFoundException": ("moto.iam.exceptions", "NotFoundException"),
     "logs_backends": ("moto.logs.models", "logs_backends"),
-    "server_main": ("moto.server", "main"),
+    # The emulator serves moto's WSGI application itself, behind its front door (runner.local.frontdoor).
+    "DomainDispatcherApplication": ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication"),
+    "create_backend_app": ("moto.moto_server.werkzeug_app", "create_backend_app"),
+}
+
+# Names the emulator uses when the installed moto has them, and does without otherwise (None).
+OPTIONAL: dict[str, tuple[str, str]] = {
+    # keeps the spelling of S3 metadata headers with underscores (werkzeug drops them)
+    "MotoRequestHandler": ("moto.moto_server.werkzeug_app", "MotoRequestHandler"),
+    "PRESERVED_HEADER_NAMES_ENVIRON_KEY": ("moto.core.request", "PRESERVED_HEADER_NAMES_ENVIRON_KEY"),
 }
 
 # Batch API operation -> the handler's name on BatchResponse, newest spelling first (5.2.6+, then <= 5.2.5).
@@ -53,6 +62,7 @@ HANDLERS: dict[str, tuple[str, ...]] = {
     "CreateJobQueue": ("create_job_queue", "createjobqueue"),
     "UpdateJobQueue": ("update_job_queue", "updatejobqueue"),
     "UpdateComputeEnvironment": ("update_compute_environment", "updatecomputeenvironment"),
+    "RegisterJobDefinition": ("register_job_definition", "registerjobdefinition"),
 }
 
 # Methods of the classes above that the emulator wraps or calls: (attribute, method).
@@ -140,6 +150,11 @@ def resolve(
         if not hasattr(module, name):
             raise _unsupported(version, f"{module_name}.{name} is missing")
         objects[attr] = getattr(module, name)
+    for attr, (module_name, name) in OPTIONAL.items():
+        try:
+            objects[attr] = getattr(import_module(module_name), name, None)
+        except ImportError:
+            objects[attr] = None
     for owner, method in METHODS:
         if not callable(getattr(objects[owner], method, None)):
             raise _unsupported(version, f"{NAMES[owner][1]}.{method} is missing")

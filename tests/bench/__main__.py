@@ -50,7 +50,7 @@ from tests.bench.startup import write_sheet
 REPO = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
 REGION = "us-east-1"
-CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+CREDS: dict[str, str] = {}  # the bench emulator's user credentials, once it is up (runner local up makes them)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -131,17 +131,21 @@ def aws_env(endpoint: str) -> dict[str, str]:
     return env
 
 
-def client(service: str, endpoint: str) -> Any:
+def client(service: str, endpoint: str, home: Path | None = None) -> Any:
+    """A client on the emulator at ENDPOINT, signed with the bench emulator's credentials (or those of the emulator
+    of RUNNER_HOME ``home``)."""
     import boto3
 
     from runner.aws.retry import CLIENT_CONFIG
+    from tests.helpers import env_credentials
 
+    creds = env_credentials(home) if home is not None else CREDS
     return boto3.client(
         service,
         endpoint_url=endpoint,
         region_name=REGION,
-        aws_access_key_id=CREDS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"],
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
         config=CLIENT_CONFIG,
     )
 
@@ -762,6 +766,8 @@ def main(argv: list[str] | None = None) -> None:
         port = free_port()
         os.environ["RUNNER_LOCAL_BATCH"] = "instant"  # sections 1-2 measure the runner, not containers
         info = local.up(home, port=port)
+        CREDS.update(local.user_credentials(info).env())
+        latency.CREDENTIALS_FILE[0] = str(info.credentials_file)
         global EMULATOR_PID, REQUEST_COUNTER, PROXIES
         EMULATOR_PID = info.pid
         proxies = PROXIES = latency.Proxies(info.endpoint, args.latency_list)

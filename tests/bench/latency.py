@@ -131,12 +131,23 @@ class Proxies:
         self.running.clear()
 
 
+# The bench emulator's credentials file (set once it is up): every record below points at it.
+CREDENTIALS_FILE: list[str] = [""]
+
+
 def emulator_home(home: Path, endpoint: str, emulator_pid: int) -> Path:
     """A RUNNER_HOME whose emulator record points the runner at ENDPOINT: the emulator itself, or the proxy in front
-    of it (the record's pid is the emulator's, so the runner sees it running and does not start another)."""
+    of it (the record's pid is the emulator's, so the runner sees it running and does not start another), signed
+    with the emulator's credentials."""
     (home / "local").mkdir(parents=True, exist_ok=True)
     port = int(endpoint.rsplit(":", 1)[1])
-    record = {"pid": emulator_pid, "port": port, "endpoint": endpoint, "log": str(home / "local" / "moto.log")}
+    record = {
+        "pid": emulator_pid,
+        "port": port,
+        "endpoint": endpoint,
+        "log": str(home / "local" / "moto.log"),
+        "credentials": CREDENTIALS_FILE[0],
+    }
     (home / "local" / "server.json").write_text(json.dumps(record))
     return home
 

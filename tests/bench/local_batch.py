@@ -147,7 +147,7 @@ def docker_loop(image: str, size: int, concurrency: int) -> float:
     return time.perf_counter() - start
 
 
-def bench_local_batch(args: Any, client_for: Callable[[str, str], Any]) -> dict[str, Any]:
+def bench_local_batch(args: Any, client_for: Callable[[str, str, Path], Any]) -> dict[str, Any]:
     """Start a docker-mode emulator, run the three measurements, stop it; a dict for ``render``."""
     import tempfile
 
@@ -171,7 +171,7 @@ def bench_local_batch(args: Any, client_for: Callable[[str, str], Any]) -> dict[
         try:
 
             def client(service: str) -> Any:
-                return client_for(service, info.endpoint)
+                return client_for(service, info.endpoint, home)
 
             setup = batch_setup(client, args.concurrency)
             batch = client("batch")
@@ -249,7 +249,12 @@ def render(result: dict[str, Any]) -> list[str]:
         "to the parent's SUCCEEDED, polled every 0.5 s); the baseline starts the same containers with a",
         f"`docker run --rm` loop, {c} in flight (a thread pool). Rounds alternate; medians compared. The loop",
         "pays one `docker` CLI process per container (start-up, attach, removal); the executor drives the Engine",
-        "API over its socket from a fixed worker pool, which is why it can beat the loop.",
+        "API over its socket from a fixed worker pool. Both sides now pay for a bridge network per container: the",
+        "loop's containers join Docker's default bridge, the local Batch's join its own (`runner-local-<uid>`, so",
+        "that jobs reach the emulator and not the host's loopback: docs/security.md). On the host network (until",
+        "issue 21) the same array took 7.7 s against the loop's 18.5 s (0.42x, 2026-12-02, load 7.5): the",
+        "difference is the Docker engine's network set-up and tear-down per container, the one change on the",
+        "containers' path.",
         "",
         "| approach | median wall time | rounds (Batch / loop) |",
         "|---|---:|---|",

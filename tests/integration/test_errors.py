@@ -81,11 +81,12 @@ def test_no_credentials(scratch: Project) -> None:
 
 
 def test_env_not_bootstrapped_and_state_bucket_missing(scratch: Project) -> None:
-    env = environ(scratch, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    env = environ(scratch, AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE", AWS_SECRET_ACCESS_KEY="unused")
     for args in (["infra", "plan"], ["status", "some-run"]):
         line = one_line(scratch.run(*args, "--env", "dev", env=env, check=False), 2)
         assert "envs/dev is not bootstrapped (no backend.hcl): runner infra bootstrap --env dev" in line, line
     scratch.run("local", "up")
+    env.update(scratch.credentials())  # the (empty) embedded AWS stands in for the account: its credentials
     (scratch.root / "envs" / "dev" / "backend.hcl").write_text(
         'bucket = "batch-platform-dev-tfstate-gone"\nregion = "us-east-1"\n'
     )

@@ -71,8 +71,7 @@ def emulator_credentials(deployed: Deployment) -> dict[str, str]:
     """What a job role gives a container, on the emulator: credentials and the endpoint."""
     return {
         "AWS_ENDPOINT_URL": deployed.project.endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        **deployed.project.credentials(),
         "AWS_DEFAULT_REGION": deployed.output("region"),
         "HOME": os.environ.get("HOME", "/root"),
     }

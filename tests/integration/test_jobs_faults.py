@@ -45,7 +45,14 @@ def through(proj: Project, proxy: FaultProxy, tmp: Path) -> dict[str, str]:
     """The CLI's environment with the proxy as its emulator."""
     home = tmp / f"home-{proxy.port}"
     (home / "local").mkdir(parents=True, exist_ok=True)
-    info = {"pid": os.getpid(), "port": proxy.port, "endpoint": proxy.endpoint, "log": "", "batch": "instant"}
+    info = {
+        "pid": os.getpid(),
+        "port": proxy.port,
+        "endpoint": proxy.endpoint,
+        "log": "",
+        "batch": "instant",
+        "credentials": str(proj.home / "local" / "credentials.json"),
+    }
     (home / "local" / "server.json").write_text(json.dumps(info))
     return proj.environ(RUNNER_HOME=str(home))
 

@@ -22,10 +22,14 @@ MiB = 1024 * 1024
 DELAY_MS = 50
 
 
+HOME: list[Path] = []
+
+
 @pytest.fixture(scope="module")
 def through(tmp_path_factory: pytest.TempPathFactory) -> Iterator[proxy.Running]:
     home = tmp_path_factory.mktemp("proxy-home")
     info = local.up(home, port=free_port())
+    HOME[:] = [home]
     running = proxy.start(info.endpoint, DELAY_MS, max_connections=8)
     try:
         yield running
@@ -35,7 +39,7 @@ def through(tmp_path_factory: pytest.TempPathFactory) -> Iterator[proxy.Running]
 
 
 def _s3(endpoint: str) -> Any:
-    return emulator_s3(endpoint, 16, {"mode": "standard", "max_attempts": 1})
+    return emulator_s3(endpoint, HOME[0], 16, {"mode": "standard", "max_attempts": 1})
 
 
 def test_bodies_arrive_intact_and_every_request_is_counted(through: proxy.Running, tmp_path: Path) -> None:

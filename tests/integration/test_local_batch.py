@@ -19,11 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 
-from runner.local import docker, images
+from runner.local import credentials, docker, images
 from tests.helpers import Project, copy_project, free_port, require_tool
 
 pytestmark = pytest.mark.integration
@@ -58,6 +57,9 @@ class LocalBatch:
         self.sg = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
         iam = project.client("iam", REGION)
         self.role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        status = json.loads(project.run("local", "status", "--json").stdout)
+        self.job_endpoint = str(status["job_endpoint"])
+        self.job_keys = credentials.load(project.home / "local" / credentials.FILE).job
 
     def environment(self, max_vcpus: int) -> str:
         name = f"ce-{uuid.uuid4().hex[:8]}"
@@ -183,8 +185,10 @@ def test_array_children_get_their_index_and_own_environment(lb: LocalBatch, room
         assert env["AWS_BATCH_JQ_NAME"] == queue_name
         assert env["AWS_BATCH_CE_NAME"].startswith("ce-")
         assert env["FROM_DEF"] == "d" and env["FROM_SUBMIT"] == "s"
-        assert env["AWS_ENDPOINT_URL"] == lb.project.endpoint
-        assert env["AWS_ACCESS_KEY_ID"] == "testing" and env["AWS_SECRET_ACCESS_KEY"] == "testing"
+        # the jobs' own way in (their network's gateway) and the env's job key pair: not the user's, not dummies
+        assert env["AWS_ENDPOINT_URL"] == lb.job_endpoint != lb.project.endpoint
+        assert env["AWS_ACCESS_KEY_ID"] == lb.job_keys.access_key_id != lb.project.credentials()["AWS_ACCESS_KEY_ID"]
+        assert env["AWS_SECRET_ACCESS_KEY"] == lb.job_keys.secret_access_key != "testing"
         assert env["AWS_REGION"] == REGION
         # Nothing of the emulator's own environment (a profile, a session token, a canary) reaches a container.
         assert not {"AWS_PROFILE", "AWS_SESSION_TOKEN", "RUNNER_LEAK_CANARY"} & set(env), env
@@ -346,14 +350,7 @@ def test_queue_job_state_time_limit_action_cancels_a_job_that_cannot_start(lb: L
         "maxTimeSeconds": 1,  # Batch's minimum is 600; the local Batch takes any value so tests stay short
         "action": "CANCEL",
     }
-    unvalidated = boto3.client(
-        "batch",
-        endpoint_url=lb.project.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(parameter_validation=False),
-    )
+    unvalidated = lb.project.client("batch", REGION, config=Config(parameter_validation=False))
     queue = unvalidated.create_job_queue(
         jobQueueName=f"q-{uuid.uuid4().hex[:8]}",
         state="ENABLED",

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from runner.infra.terraform import Terraform
-from runner.local import server as local
 from tests.conftest import Deployment
 from tests.helpers import Project, require_tool
 
@@ -506,7 +505,8 @@ def _copy_of_the_deployment(deployed: Deployment, root: Path) -> Project:
             deployed.project.root / folder, root / folder, ignore=shutil.ignore_patterns(".terraform", "*.tfplan")
         )
     (root / ".runner" / "local").mkdir(parents=True)
-    shutil.copyfile(deployed.project.home / "local" / "server.json", root / ".runner" / "local" / "server.json")
+    for name in ("server.json", "credentials.json"):
+        shutil.copy2(deployed.project.home / "local" / name, root / ".runner" / "local" / name)
     return Project(root=root, port=deployed.project.port)
 
 
@@ -546,7 +546,7 @@ def test_a_new_ami_is_an_in_place_update_of_the_compute_environments(deployed: D
         copy.root / "envs" / "local",
         copy.root / "modules",
         copy.home,
-        environ=copy.environ(AWS_ENDPOINT_URL=copy.endpoint, **local.DUMMY_CREDENTIALS),
+        environ=copy.environ(AWS_ENDPOINT_URL=copy.endpoint, **copy.credentials()),
     )
     plan = tf.show_plan(copy.home / "plans" / "local.plan")
     changes = {rc["address"]: rc["change"] for rc in plan["resource_changes"] if rc["mode"] == "managed"}
@@ -577,7 +577,7 @@ def test_other_changes_update_in_place_and_a_forced_replacement_keeps_the_queues
     text = text.replace("scratch_volume_size = 50", "scratch_volume_size = 80")
     text = text.replace('max_vcpus = 16, instance_types = ["optimal"]', 'max_vcpus = 16, instance_types = ["m6i"]')
     main.write_text(text)
-    environ = copy.environ(AWS_ENDPOINT_URL=copy.endpoint, AWS_REGION="us-east-1", **local.DUMMY_CREDENTIALS)
+    environ = copy.environ(AWS_ENDPOINT_URL=copy.endpoint, AWS_REGION="us-east-1", **copy.credentials())
     tf = Terraform(copy.root / "envs" / "local", copy.root / "modules", copy.home, environ=environ)
     actions = _managed_actions(tf.plan(copy.home / "change.tfplan").plan)
     assert actions[TEMPLATE] == ["update"]

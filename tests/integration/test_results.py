@@ -14,7 +14,7 @@ from botocore.config import Config
 
 from runner.files import results
 from runner.local import server as local
-from tests.helpers import free_port
+from tests.helpers import env_client_credentials, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +30,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         "s3",
         endpoint_url=info.endpoint,
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        **env_client_credentials(home),
         config=Config(max_pool_connections=16),
     )
     client.create_bucket(Bucket=BUCKET)

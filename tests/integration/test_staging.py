@@ -26,17 +26,22 @@ UPLOAD_CALLS = ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMul
 
 
 @pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A moto server of this module's own, on a free port, in a scratch RUNNER_HOME."""
+def staging_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A moto server of this module's own, on a free port, in a scratch RUNNER_HOME: (endpoint, home)."""
     home = tmp_path_factory.mktemp("staging-home")
     info = local.up(home, port=free_port())
-    yield info.endpoint
+    yield info.endpoint, home
     local.down(home)
 
 
+@pytest.fixture(scope="module")
+def endpoint(staging_emulator: tuple[str, Path]) -> str:
+    return staging_emulator[0]
+
+
 @pytest.fixture
-def s3(endpoint: str) -> Any:
-    return emulator_s3(endpoint, 32, {"mode": "adaptive", "max_attempts": 5})
+def s3(staging_emulator: tuple[str, Path]) -> Any:
+    return emulator_s3(*staging_emulator, 32, {"mode": "adaptive", "max_attempts": 5})
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from runner.infra.terraform import Terraform
-from runner.local import server as local
 from tests import provider_schema
 from tests.helpers import REPO, Project, copy_project, error_line, require_tool
 
@@ -275,7 +274,7 @@ def dev_plan(project: Project, emulator: dict[str, Any], tmp_path_factory: pytes
         root,
         "dev",
         AWS_ENDPOINT_URL=project.endpoint,
-        **local.DUMMY_CREDENTIALS,
+        **project.credentials(),
     )
     result = tf.plan(root / ".runner" / "dev.tfplan")
     return result.plan

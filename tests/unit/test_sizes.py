@@ -13,7 +13,6 @@ MAX_FILE = 600  # lines
 
 LOCAL_BATCH = "split by the local Batch fidelity work (issue 23)"
 ALLOWED: dict[str, str] = {
-    "local/executor.py": LOCAL_BATCH,
     "local/executor.py::submit": LOCAL_BATCH,
     "local/executor.py::_attempt": LOCAL_BATCH,
     "local/emulator.py::_patch_batch_infrastructure_updates": "runner/local is reworked by the emulator security "

@@ -3,6 +3,7 @@ state bucket), AMIs, pushed images, the user's envs, and the local emulator with
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from runner.core.userconfig import EnvList, UserEnv
     from runner.infra.bootstrap import BootstrapResult
     from runner.infra.commands import Applied, Done, Drift, Planned, TerraformOutputs
-    from runner.infra.emulator import Emulator
+    from runner.infra.emulator import Emulator, EmulatorEnv
     from runner.infra.gitops import Affected
     from runner.local.images import ImageState
     from runner.local.init import InitResult
@@ -208,6 +209,10 @@ def emulator(result: Emulator, as_json: bool) -> None:
 
 
 def _emulator(result: Emulator) -> None:
+    if result.orphans:
+        names = list(result.orphans)
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        console.out.print(f"removed {len(names)} container(s) of a dead emulator: {console.escape(shown)}")
     info = result.info
     if info is None:
         console.out.print("emulator not running")
@@ -219,6 +224,14 @@ def _emulator(result: Emulator) -> None:
         console.out.print(f"emulator {result.change}: {info.endpoint} (pid {info.pid}, batch {mode})")
     else:
         console.out.print(f"emulator running: {info.endpoint} (pid {info.pid}, batch {mode}, log {info.log})")
+
+
+def emulator_env(result: EmulatorEnv, as_json: bool) -> None:
+    show(result, as_json, _emulator_env)
+
+
+def _emulator_env(result: EmulatorEnv) -> None:
+    sys.stdout.write(result.exports)
 
 
 def initialised(result: InitResult, as_json: bool) -> None:
