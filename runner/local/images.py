@@ -4,14 +4,20 @@ Each recipe names an image (``batch-platform/<name>:latest``) and how to make it
 
 - ``base``: busybox-static unpacked with one link per applet (sh, wget, sleep, dd, ...), a second to build;
 - ``tools``: ``mmdebstrap --variant=essential`` of bookworm with seqkit, fastp, samtools, awscli and
-  python3-boto3 (bash, coreutils and python3 come along), about two minutes.
+  python3-boto3 (bash, coreutils and python3 come along), about two minutes;
+- ``python``: the same with python3, ``python`` (python-is-python3) and pip, plus the locked Python packages of
+  ``requirements/python-image.txt`` (boto3, requests, snakemake and its S3 storage plugin): pip on the host fetches
+  their wheels with the lock's hashes (building the few published only as sources), the build copies them into
+  the image and installs them there offline, and the image keeps them at ``/opt/wheels`` with ``PIP_NO_INDEX=1``
+  and ``PIP_FIND_LINKS=/opt/wheels``: what real Batch clients' job commands pip-install (Metaflow: boto3 and
+  requests; Snakemake's AWS Batch executor: snakemake-storage-plugin-s3) installs from there, with no network.
 
 The tarball is piped into ``docker import`` with the ``--change`` instructions a usable image needs (PATH,
 working directory, default command) and a label ``runner.recipe=<hash>``: the hash of everything that shapes the
-image (recipe fields, the busybox binary). ``ensure`` builds only when the image is missing or its label differs
-from the recipe's hash; ``build(force=True)`` always rebuilds. Where a registry is reachable, ``RUNNER_IMAGE_MIRROR``
-(a registry prefix, e.g. ``registry.example.com/batch-platform``) makes ``ensure`` pull ``<mirror>/<name>:<hash>``
-before building; nothing depends on that.
+image (recipe fields, the busybox binary, the locked requirements). ``ensure`` builds only when the image is
+missing or its label differs from the recipe's hash; ``build(force=True)`` always rebuilds. Where a registry is
+reachable, ``RUNNER_IMAGE_MIRROR`` (a registry prefix, e.g. ``registry.example.com/batch-platform``) makes
+``ensure`` pull ``<mirror>/<name>:<hash>`` before building; nothing depends on that.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.core.errors import RunFailed, UsageError
+from runner.core.project import BUNDLE
 from runner.local import docker
 
 PREFIX = "batch-platform"
@@ -35,6 +43,8 @@ LABEL = "runner.recipe"
 RECIPE_FORMAT = 1  # bump when the build steps below change what an image contains
 MIRROR_VAR = "RUNNER_IMAGE_MIRROR"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+WHEELHOUSE = "/opt/wheels"  # where an image with locked wheels keeps them (its pip's find-links)
+IMAGE_PYTHON = (3, 11)  # bookworm's python3: the host's pip fetches wheels for this version
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,7 @@ class Recipe:
     packages: tuple[str, ...] = ()
     suite: str = "bookworm"
     changes: tuple[str, ...] = field(default=(f"ENV PATH={BASE_PATH}", "WORKDIR /", 'CMD ["sh"]'))
+    wheels: str = ""  # a hashed requirements file (path in the project): its wheels are installed and kept
 
     @property
     def image(self) -> str:
@@ -63,6 +74,26 @@ RECIPES: dict[str, Recipe] = {
         "debian",
         packages=("seqkit", "fastp", "samtools", "awscli", "python3-boto3", "ca-certificates"),
         changes=(f"ENV PATH={BASE_PATH}", "ENV LANG=C.UTF-8", "WORKDIR /", 'CMD ["bash"]'),
+    ),
+    "python": Recipe(
+        "python",
+        "Debian bookworm with python, pip and the locked boto3, requests, snakemake (+ S3 plugin), wheels kept",
+        "debian",
+        packages=("python3", "python-is-python3", "python3-pip", "ca-certificates"),
+        wheels="requirements/python-image.txt",
+        changes=(
+            f"ENV PATH={BASE_PATH}",
+            "ENV LANG=C.UTF-8",
+            # pip in a job installs from the image's wheelhouse only (no network), into the image's Python
+            # (a container's own: Debian's "externally managed" guard is for a host's system Python)
+            "ENV PIP_NO_INDEX=1",
+            f"ENV PIP_FIND_LINKS={WHEELHOUSE}",
+            "ENV PIP_BREAK_SYSTEM_PACKAGES=1",
+            "ENV PIP_DISABLE_PIP_VERSION_CHECK=1",
+            "ENV PIP_ROOT_USER_ACTION=ignore",
+            "WORKDIR /",
+            'CMD ["python"]',
+        ),
     ),
 }
 
@@ -105,10 +136,35 @@ def _busybox() -> Path:
     raise UsageError("image base: busybox-static is not installed; install it (apt-get install -y busybox-static)")
 
 
+def requirements_file(r: Recipe) -> Path:
+    """The recipe's locked requirements: the installed runner's bundle, else the source tree it runs from."""
+    for root in (BUNDLE, Path(__file__).resolve().parents[2]):
+        if (root / r.wheels).is_file():
+            return root / r.wheels
+    raise UsageError(f"image {r.name}: {r.wheels} is missing (a broken install): reinstall batch-platform-runner")
+
+
+def host_pip(r: Recipe) -> list[str]:
+    """A pip on this host running the image's Python version (it picks the wheels), as a command."""
+    wanted = ".".join(map(str, IMAGE_PYTHON))
+    check = f"import sys, pip; sys.exit(sys.version_info[:2] != {IMAGE_PYTHON!r})"
+    for python in (sys.executable, shutil.which(f"python{wanted}"), shutil.which("python3")):
+        if python and subprocess.run([python, "-c", check], capture_output=True, check=False).returncode == 0:
+            return [python, "-m", "pip"]
+    raise UsageError(
+        f"image {r.name}: needs pip for Python {wanted} on this host to fetch its locked wheels "
+        f"(python{wanted} -m pip; Debian: apt-get install -y python3-pip)"
+    )
+
+
 def recipe_hash(r: Recipe) -> str:
     facts: dict[str, object] = {"format": RECIPE_FORMAT, **asdict(r)}
+    if not r.wheels:
+        del facts["wheels"]  # recipes without wheels keep the hashes they had before there were any
     if r.kind == "busybox":
         facts["busybox"] = hashlib.sha256(_busybox().read_bytes()).hexdigest()
+    if r.wheels:
+        facts["requirements"] = hashlib.sha256(requirements_file(r).read_bytes()).hexdigest()
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -155,6 +211,8 @@ def build(name: str, force: bool = False) -> ImageState:
     _require_daemon()
     if r.kind == "debian" and shutil.which("mmdebstrap") is None:
         raise UsageError(f"image {name}: mmdebstrap is not installed; install it (apt-get install -y mmdebstrap)")
+    if r.wheels:
+        host_pip(r)
     current = state(name)
     if current.current and not force:
         return current
@@ -239,18 +297,39 @@ def _build_busybox(r: Recipe, digest: str) -> None:
 
 
 def _build_debian(r: Recipe, digest: str) -> None:
-    command = [
-        "mmdebstrap",
-        "--quiet",
-        "--variant=essential",
-        f"--include={','.join(r.packages)}",
-        "--aptopt=Acquire::Retries=3",
-        r.suite,
-        "-",
+    with tempfile.TemporaryDirectory(prefix="runner-image-") as tmp:
+        command = [
+            "mmdebstrap",
+            "--quiet",
+            "--variant=essential",
+            f"--include={','.join(r.packages)}",
+            "--aptopt=Acquire::Retries=3",
+            *(_wheel_hooks(r, Path(tmp)) if r.wheels else []),
+            r.suite,
+            "-",
+        ]
+        with tempfile.TemporaryFile() as errors:
+            code = _import(r, digest, command, errors)
+            if code != 0:
+                errors.seek(0)
+                lines = errors.read().decode(errors="replace").strip().splitlines() or ["no output"]
+                raise RunFailed(f"image {r.name}: mmdebstrap failed (exit {code}): {lines[-1]}")
+
+
+def _wheel_hooks(r: Recipe, scratch: Path) -> list[str]:
+    """Fetch the recipe's wheels on the host (pip checks the lock's hashes; sources become wheels), then the
+    mmdebstrap hooks that copy them into the image and install them there with no index, exactly those files."""
+    wheels = scratch / Path(WHEELHOUSE).name
+    fetch = [*host_pip(r), "wheel", "--quiet", "--no-deps", "--require-hashes", "-r", str(requirements_file(r))]
+    proc = subprocess.run([*fetch, "--wheel-dir", str(wheels)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines() or ["no output"]
+        raise RunFailed(f"image {r.name}: pip could not fetch the wheels of {r.wheels}: {lines[-1]}")
+    install = (
+        "python3 -m pip install --quiet --no-index --no-deps --break-system-packages --root-user-action=ignore "
+        f"--disable-pip-version-check {WHEELHOUSE}/*.whl && python3 -m pip check --disable-pip-version-check"
+    )
+    return [
+        f"--customize-hook=copy-in {wheels} {Path(WHEELHOUSE).parent}",
+        f"--customize-hook=chroot \"$1\" sh -c '{install}'",
     ]
-    with tempfile.TemporaryFile() as errors:
-        code = _import(r, digest, command, errors)
-        if code != 0:
-            errors.seek(0)
-            lines = errors.read().decode(errors="replace").strip().splitlines() or ["no output"]
-            raise RunFailed(f"image {r.name}: mmdebstrap failed (exit {code}): {lines[-1]}")
