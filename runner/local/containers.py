@@ -26,6 +26,69 @@ JOB_LABEL = "runner.local.job"
 HOME_ID_VAR = "RUNNER_LOCAL_HOME_ID"
 
 
+# Linux capabilities 0-37 in number order (CAP_CHOWN ... CAP_AUDIT_READ): the ones every Docker knows by name
+CAPABILITIES = (
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+)
+
+
+def bounding_set() -> int:
+    """This host's capability bounding set (of this process: the Docker daemon beside it shares it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapBnd:"):
+            return int(line.split()[1], 16)
+    return -1  # not Linux' /proc: assume every capability
+
+
+def privileged_config(bounding: int | None = None) -> dict[str, Any]:
+    """What a job definition's ``privileged`` becomes (once the user allowed it): Docker's privileged mode, unless
+    the host's bounding set lacks a capability (a Docker daemon inside a container): there runc cannot apply every
+    capability and no privileged container starts, so the job gets every capability the host has, with seccomp
+    and AppArmor unconfined (no host devices)."""
+    bounding = bounding_set() if bounding is None else bounding
+    have = [name for bit, name in enumerate(CAPABILITIES) if bounding >> bit & 1]
+    if len(have) == len(CAPABILITIES):
+        return {"Privileged": True}
+    return {"CapAdd": have, "SecurityOpt": ["seccomp=unconfined", "apparmor=unconfined"]}
+
+
 def network_name() -> str:
     return f"runner-local-{os.getuid()}"
 
@@ -74,7 +137,7 @@ class ContainerFactory:
         if job.props.get("privileged"):
             if not self.rules.privileged:  # registered before the rules changed: still never privileged
                 raise confine.Refused("privileged", f"not allowed: set {confine.PRIVILEGED_VAR}=1 at runner local up")
-            host["Privileged"] = True
+            host.update(privileged_config())
         memory = policy.memory_bytes(job.memory_mib)
         if memory:
             host["Memory"] = memory
