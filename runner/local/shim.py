@@ -6,7 +6,11 @@ puts it first on the job's PATH and PYTHONPATH:
 
 - ``bin/aws``: finds the next ``aws`` on PATH and runs it as ``aws --endpoint-url "$AWS_ENDPOINT_URL" ...``;
 - ``python/sitecustomize.py``: once ``botocore.session`` is imported, ``Session.create_client`` defaults
-  ``endpoint_url`` to ``AWS_ENDPOINT_URL`` (an explicit endpoint still wins). Python imports it at start-up.
+  ``endpoint_url`` to ``AWS_ENDPOINT_URL`` (an explicit endpoint still wins, except the emulator's own address
+  as the host sees it: a loopback address with the emulator's port, which in a container is the container
+  itself, becomes ``AWS_ENDPOINT_URL``; so a client told ``http://127.0.0.1:PORT`` on the host, e.g.
+  ``METAFLOW_S3_ENDPOINT_URL`` that Metaflow hands its jobs, reaches the emulator from its jobs too). Python
+  imports it at start-up.
 
 Nothing here is used outside the local env's containers.
 """
@@ -39,6 +43,19 @@ import os
 import sys
 
 
+def _hosts_view_of(endpoint, given):
+    """True when ``given`` is the emulator as the host names it: a loopback address with the emulator's port."""
+    from urllib.parse import urlsplit
+
+    try:
+        ours, theirs = urlsplit(endpoint), urlsplit(str(given))
+        host = (theirs.hostname or "").lower()
+        loopback = host in ("localhost", "::1") or host.startswith("127.")
+        return loopback and theirs.port is not None and theirs.port == ours.port
+    except ValueError:
+        return False
+
+
 def _patch(module):
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     session_cls = getattr(module, "Session", None)
@@ -47,7 +64,8 @@ def _patch(module):
     original = session_cls.create_client
 
     def create_client(self, *args, **kwargs):
-        if len(args) < 6 and kwargs.get("endpoint_url") is None:
+        given = kwargs.get("endpoint_url")
+        if len(args) < 6 and (given is None or _hosts_view_of(endpoint, given)):
             kwargs["endpoint_url"] = endpoint
         return original(self, *args, **kwargs)
 
