@@ -167,6 +167,7 @@ class ContainerFactory:
             "AWS_BATCH_JOB_ATTEMPT": str(attempt),
             "AWS_BATCH_JQ_NAME": job.job_queue.name,
             "AWS_BATCH_CE_NAME": job.ce_name or "",
+            "AWS_EXECUTION_ENV": "AWS_ECS_EC2",  # what the ECS agent on a Batch EC2 host sets (Metaflow reads it)
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
@@ -174,4 +175,5 @@ class ContainerFactory:
         }
         if job.index is not None:
             env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.index)
+            env["AWS_BATCH_JOB_ARRAY_SIZE"] = str(len(job.parent.children))
         return env
