@@ -44,7 +44,7 @@ class LogsResult:
 def logs(session: Session, request: LogsRequest, emit: Callable[[str], None] | None = None) -> LogsResult:
     """The job's log lines, each handed to ``emit`` as it is read (None: kept in the result)."""
     job_id = job_of(session.store, request.job)
-    target = log_target(session.batch, job_id, default_group=session.outputs.log_group or DEFAULT_LOG_GROUP)
+    target = log_target(session.batch, job_id)
     result = LogsResult(target)
     read_logs(session.logs, session.batch, target, emit or result.lines.append, follow=request.follow)
     return result
@@ -60,7 +60,7 @@ class LogTarget:
     stream: str | None
 
 
-def log_target(batch: Batch, job: str, default_group: str = DEFAULT_LOG_GROUP) -> LogTarget:
+def log_target(batch: Batch, job: str) -> LogTarget:
     """Where a job's (or an array child's, ``JOB:INDEX``) output lives."""
     base, index = split_job_ref(job)
     job_id = f"{base}:{index}" if index is not None else base
@@ -71,11 +71,16 @@ def log_target(batch: Batch, job: str, default_group: str = DEFAULT_LOG_GROUP) -
         raise UsageError(f"JOB: '{job}' is an array job; name a child as {job}:INDEX")
     attempts = found.get("attempts") or []
     stream = (attempts[-1].get("container", {}) if attempts else {}).get("logStreamName")
-    container = found.get("container") or {}
-    stream = stream or container.get("logStreamName")
-    options = (container.get("logConfiguration") or {}).get("options") or {}
-    group = options.get("awslogs-group") or default_group
-    return LogTarget(job_id=job_id, status=found.get("status", "UNKNOWN"), group=group, stream=stream)
+    stream = stream or (found.get("container") or {}).get("logStreamName")
+    return LogTarget(job_id=job_id, status=found.get("status", "UNKNOWN"), group=log_group(found), stream=stream)
+
+
+def log_group(job: dict[str, Any]) -> str:
+    """The CloudWatch group a job logs to, as Batch decides it: its container's ``awslogs-group`` (the job
+    definition's log configuration, in DescribeJobs), else Batch's default ``/aws/batch/job``. Never the env's
+    group: a job whose definition names none (Metaflow's, Snakemake's, the AWS CLI's) logs to the default."""
+    options = ((job.get("container") or {}).get("logConfiguration") or {}).get("options") or {}
+    return str(options.get("awslogs-group") or DEFAULT_LOG_GROUP)
 
 
 def read_logs(
