@@ -148,8 +148,13 @@ def host_pip(r: Recipe) -> list[str]:
     """A pip on this host running the image's Python version (it picks the wheels), as a command."""
     wanted = ".".join(map(str, IMAGE_PYTHON))
     check = f"import sys, pip; sys.exit(sys.version_info[:2] != {IMAGE_PYTHON!r})"
-    for python in (sys.executable, shutil.which(f"python{wanted}"), shutil.which("python3")):
-        if python and subprocess.run([python, "-c", check], capture_output=True, check=False).returncode == 0:
+    folders = [Path(folder) for folder in os.environ.get("PATH", "").split(os.pathsep) if folder]
+    # every candidate on PATH, not just the first: a virtualenv made by uv (the runner's own) has no pip
+    pythons = [sys.executable, *(str(f / name) for f in folders for name in (f"python{wanted}", "python3"))]
+    for python in dict.fromkeys(pythons):
+        if not os.access(python, os.X_OK):
+            continue
+        if subprocess.run([python, "-c", check], capture_output=True, check=False).returncode == 0:
             return [python, "-m", "pip"]
     raise UsageError(
         f"image {r.name}: needs pip for Python {wanted} on this host to fetch its locked wheels "
