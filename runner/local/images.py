@@ -216,8 +216,6 @@ def build(name: str, force: bool = False) -> ImageState:
     _require_daemon()
     if r.kind == "debian" and shutil.which("mmdebstrap") is None:
         raise UsageError(f"image {name}: mmdebstrap is not installed; install it (apt-get install -y mmdebstrap)")
-    if r.wheels:
-        host_pip(r)
     current = state(name)
     if current.current and not force:
         return current
